@@ -1,0 +1,170 @@
+// Package activities holds every side effect of authflow's workflows: the
+// store, the channels (email, SMS, calls, Telegram), WebAuthn ceremonies and
+// the billing webhook. Workflows call them through `var a *Activities`;
+// activities never import workflows.
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/go-webauthn/webauthn/webauthn"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/authflow/authflow/channels"
+	"github.com/authflow/authflow/security"
+	"github.com/authflow/authflow/store"
+)
+
+// Activities is registered once with the worker; its fields are its
+// dependencies.
+type Activities struct {
+	Store     store.Store
+	Hasher    *security.Hasher
+	Sealer    *security.Sealer
+	SecretKey []byte
+	WebAuthn  *webauthn.WebAuthn
+
+	Email    channels.EmailSender
+	SMS      channels.SMSSender
+	Voice    channels.Caller
+	Telegram channels.TelegramSender
+	Billing  BillingNotifier
+
+	// FlashCallNumbers is the pool a flash call's caller is picked from.
+	FlashCallNumbers []string
+	// SessionTTL is how long a login session lives.
+	SessionTTL time.Duration
+	// Limits bound failures and sends.
+	Limits Limits
+	// Now is the clock (tests move it).
+	Now func() time.Time
+	Log *slog.Logger
+}
+
+// Limits are the brute-force and send limits of SECURITY.md.
+type Limits struct {
+	// FailuresBeforeLock wrong answers in a row lock the account's second
+	// step (and, separately, its password) with a back-off.
+	FailuresBeforeLock int
+	// LockBase is the first back-off; it doubles up to LockMax.
+	LockBase, LockMax time.Duration
+	// SendsPerAccount and SendsPerRecipient bound codes, calls and prompts
+	// within SendWindow (ASVS 5.0 6.6.3/6.6.4).
+	SendsPerAccount, SendsPerRecipient int
+	SendWindow                         time.Duration
+}
+
+// DefaultLimits are API.md's numbers: 10 failures, then 60 s doubling to 1 h.
+var DefaultLimits = Limits{
+	FailuresBeforeLock: 10,
+	LockBase:           time.Minute,
+	LockMax:            time.Hour,
+	SendsPerAccount:    10,
+	SendsPerRecipient:  5,
+	SendWindow:         time.Hour,
+}
+
+// lockFor is the back-off after the n-th failure in a row.
+func (l Limits) lockFor(n int) time.Duration {
+	if n < l.FailuresBeforeLock {
+		return 0
+	}
+	d := l.LockBase
+	for i := l.FailuresBeforeLock; i < n && d < l.LockMax; i++ {
+		d *= 2
+	}
+	return min(d, l.LockMax)
+}
+
+// Error types of non-retryable activity failures. The workflows turn them
+// into the contract's error types.
+const (
+	ErrTypeRateLimited     = "ActivityRateLimited"
+	ErrTypeNotFound        = "StoreNotFound"
+	ErrTypeConflict        = "StoreConflict"
+	ErrTypeInvalid         = "Invalid"
+	ErrTypePermanentSend   = "PermanentSend"
+	ErrTypeNoRecipient     = "NoRecipient"
+	ErrTypeMethodUnusable  = "MethodUnusable"
+	ErrTypeWebAuthnFailure = "WebAuthnFailure"
+)
+
+// RateLimited is the detail of an ErrTypeRateLimited failure.
+type RateLimited struct {
+	RetryAfterSeconds int
+}
+
+func rateLimited(retryAfter time.Duration) error {
+	secs := int((retryAfter + time.Second - 1) / time.Second)
+	return temporal.NewNonRetryableApplicationError(
+		fmt.Sprintf("rate limited for %ds", secs), ErrTypeRateLimited, nil, RateLimited{RetryAfterSeconds: secs})
+}
+
+func (a *Activities) now() time.Time {
+	if a.Now != nil {
+		return a.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (a *Activities) log(ctx context.Context) *slog.Logger {
+	l := a.Log
+	if l == nil {
+		l = slog.Default()
+	}
+	if activity.IsActivity(ctx) {
+		info := activity.GetInfo(ctx)
+		l = l.With("workflow_id", info.WorkflowExecution.ID, "activity", info.ActivityType.Name)
+	}
+	return l
+}
+
+// idemKey is the idempotency key of a send: the same across retries of one
+// activity, different for every activity of every run.
+func idemKey(ctx context.Context) string {
+	info := activity.GetInfo(ctx)
+	return info.WorkflowExecution.ID + "/" + info.WorkflowExecution.RunID + "/" + info.ActivityID
+}
+
+// storeErr turns store sentinels into non-retryable failures and leaves
+// everything else (a database that is down) retryable.
+func storeErr(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrNotFound):
+		return temporal.NewNonRetryableApplicationError(op+": not found", ErrTypeNotFound, err)
+	case errors.Is(err, store.ErrConflict):
+		return temporal.NewNonRetryableApplicationError(op+": conflict", ErrTypeConflict, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// NormalizeEmail trims and lower-cases an address (API.md "Ids").
+func NormalizeEmail(e string) string { return strings.ToLower(strings.TrimSpace(e)) }
+
+// RecordEventInput is an audit event to add.
+type RecordEventInput struct {
+	UserID string
+	Type   string
+	IP     string
+	Detail map[string]any
+}
+
+// RecordEvent adds an audit event.
+func (a *Activities) RecordEvent(ctx context.Context, in RecordEventInput) error {
+	return storeErr("record event", a.addEvent(ctx, in.UserID, in.Type, in.IP, in.Detail))
+}
+
+func (a *Activities) addEvent(ctx context.Context, userID, typ, ip string, detail map[string]any) error {
+	if detail == nil {
+		detail = map[string]any{}
+	}
+	return a.Store.AddEvent(ctx, store.Event{UserID: userID, Type: typ, At: a.now(), IP: ip, Detail: detail})
+}

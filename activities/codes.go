@@ -1,0 +1,262 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/authflow/authflow/channels"
+	"github.com/authflow/authflow/phone"
+	"github.com/authflow/authflow/security"
+	"github.com/authflow/authflow/store"
+)
+
+// Code channels.
+const (
+	ChannelEmail        = "email"
+	ChannelSMS          = "sms"
+	ChannelCallDictate  = "call_dictate"
+	ChannelCallFlash    = "call_flash"
+	ChannelTelegram     = "telegram"
+	ChannelEmailNotice  = "email_notice"
+	ChannelTelegramNote = "telegram_notice"
+)
+
+// SendCodeInput asks for a one-time code to be sent.
+type SendCodeInput struct {
+	FlowID  string
+	UserID  string
+	Channel string // ChannelEmail, ChannelSMS, ChannelCallDictate, ChannelCallFlash
+	// PhoneID names the user's phone for SMS and calls (login).
+	PhoneID string
+	// Number is an unverified number being enrolled (SMS only).
+	Number string
+	// Purpose words the message ("login", "enroll").
+	Purpose string
+}
+
+// SentCode is what the workflow keeps of a code: a MAC, never the code.
+type SentCode struct {
+	MAC       []byte
+	Digits    int
+	ExpiresAt time.Time
+}
+
+// SendCode makes a code, sends it and returns its MAC. The code is derived
+// from the send's idempotency key, so a retry sends (or skips, when the first
+// try was recorded) the very same code: exactly once from the user's side.
+func (a *Activities) SendCode(ctx context.Context, in SendCodeInput) (SentCode, error) {
+	key := idemKey(ctx)
+	now := a.now()
+	var to string
+	switch {
+	case in.Channel == ChannelEmail:
+		u, err := a.Store.UserByID(ctx, in.UserID)
+		if err != nil {
+			return SentCode{}, storeErr("user", err)
+		}
+		to = u.Email
+	case in.Number != "":
+		to = in.Number
+	default:
+		p, err := a.Store.Phone(ctx, in.UserID, in.PhoneID)
+		if err != nil {
+			return SentCode{}, storeErr("phone", err)
+		}
+		to = p.Number
+	}
+	ttl := 10 * time.Minute
+	digits := 6
+	var code, from string
+	switch in.Channel {
+	case ChannelEmail, ChannelSMS:
+		code = security.DerivedDigits(a.SecretKey, key, digits)
+	case ChannelCallDictate:
+		digits = 4
+		code = security.DerivedDigits(a.SecretKey, key, digits)
+	case ChannelCallFlash:
+		if len(a.FlashCallNumbers) == 0 {
+			return SentCode{}, temporal.NewNonRetryableApplicationError("no TWILIO_FLASH_CALL_NUMBERS configured", ErrTypeMethodUnusable, nil)
+		}
+		digits, ttl = 4, 3*time.Minute
+		// The caller is picked uniformly from the pool (SECURITY.md "Flash call").
+		from = a.FlashCallNumbers[security.DerivedIndex(a.SecretKey, key, len(a.FlashCallNumbers))]
+		code = from[len(from)-4:]
+	default:
+		return SentCode{}, temporal.NewNonRetryableApplicationError("unknown channel "+in.Channel, ErrTypeInvalid, nil)
+	}
+	out := SentCode{MAC: security.CodeMAC(a.SecretKey, in.FlowID, code), Digits: digits, ExpiresAt: now.Add(ttl)}
+
+	if _, err := a.Store.SentMessage(ctx, key); err == nil {
+		return out, nil // the first try sent it
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return SentCode{}, storeErr("sent message", err)
+	}
+	if err := a.checkSendLimits(ctx, in.UserID, to); err != nil {
+		return SentCode{}, err
+	}
+	var providerID string
+	var err error
+	switch in.Channel {
+	case ChannelEmail:
+		providerID, err = a.Email.SendEmail(ctx, codeEmail(to, code, in.Purpose, key))
+	case ChannelSMS:
+		providerID, err = a.SMS.SendSMS(ctx, to, fmt.Sprintf("%s is your authflow code. It expires in 10 minutes. Do not share it.", code), key)
+	case ChannelCallDictate:
+		providerID, err = a.Voice.DictateCall(ctx, to, code, key)
+	case ChannelCallFlash:
+		providerID, err = a.Voice.FlashCall(ctx, to, from, key)
+	}
+	if err != nil {
+		return SentCode{}, sendErr(in.Channel, err)
+	}
+	if err := a.Store.RecordSentMessage(ctx, store.SentMessage{Key: key, UserID: in.UserID, Channel: in.Channel,
+		Recipient: to, ProviderID: providerID, SentAt: now}); err != nil {
+		return SentCode{}, storeErr("record send", err)
+	}
+	a.log(ctx).Info("code sent", "channel", in.Channel, "to", maskRecipient(to))
+	return out, nil
+}
+
+func codeEmail(to, code, purpose, key string) channels.Email {
+	what := "sign in"
+	if purpose == "enroll" {
+		what = "confirm email two-step authentication"
+	}
+	text := fmt.Sprintf("Your code to %s: %s\n\nIt expires in 10 minutes. If it was not you, change your password.\n", what, code)
+	html := fmt.Sprintf(`<p>Your code to %s:</p><p style="font-size:28px;font-weight:bold;letter-spacing:4px">%s</p><p>It expires in 10 minutes. If it was not you, change your password.</p>`, what, code)
+	return channels.Email{To: to, Subject: "Your authflow code: " + code, Text: text, HTML: html, Key: key}
+}
+
+// checkSendLimits stops the system from texting or calling in a loop.
+func (a *Activities) checkSendLimits(ctx context.Context, userID, to string) error {
+	since := a.now().Add(-a.Limits.SendWindow)
+	if userID != "" {
+		n, err := a.Store.CountSent(ctx, userID, "", since)
+		if err != nil {
+			return storeErr("count sends", err)
+		}
+		if n >= a.Limits.SendsPerAccount {
+			return rateLimited(a.Limits.SendWindow / time.Duration(a.Limits.SendsPerAccount))
+		}
+	}
+	n, err := a.Store.CountSent(ctx, "", to, since)
+	if err != nil {
+		return storeErr("count sends", err)
+	}
+	if n >= a.Limits.SendsPerRecipient {
+		return rateLimited(a.Limits.SendWindow / time.Duration(a.Limits.SendsPerRecipient))
+	}
+	return nil
+}
+
+func sendErr(channel string, err error) error {
+	var perm *channels.PermanentError
+	if errors.As(err, &perm) {
+		return temporal.NewNonRetryableApplicationError(channel+": "+perm.Error(), ErrTypePermanentSend, err)
+	}
+	return fmt.Errorf("%s: %w", channel, err)
+}
+
+func maskRecipient(to string) string {
+	if phone.Valid(to) {
+		return phone.Mask(to)
+	}
+	if at := strings.IndexByte(to, '@'); at > 1 {
+		return to[:1] + "***" + to[at:]
+	}
+	return "***"
+}
+
+// CheckCodeInput compares a submitted (sealed) code with the MAC the flow
+// keeps.
+type CheckCodeInput struct {
+	FlowID     string
+	CodeSealed []byte
+	MAC        []byte
+}
+
+// CheckCode opens the submitted code and compares it in constant time. It is
+// a local activity: no I/O, just the key the workflow must not hold.
+func (a *Activities) CheckCode(_ context.Context, in CheckCodeInput) (bool, error) {
+	code, err := a.Sealer.Open(security.PurposeCode, in.CodeSealed)
+	if err != nil {
+		return false, temporal.NewNonRetryableApplicationError("sealed code", ErrTypeInvalid, err)
+	}
+	return security.CodeMACMatches(a.SecretKey, in.FlowID, string(code), in.MAC), nil
+}
+
+// TOTP parameters (RFC 6238; SECURITY.md "Codes").
+const (
+	totpPeriod = 30
+	totpSkew   = 1
+)
+
+// TOTPValidateOpts are RFC 6238 SHA1, 6 digits, 30 s, ±1 step.
+var TOTPValidateOpts = totp.ValidateOpts{Period: totpPeriod, Skew: totpSkew, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
+
+// MatchTOTPStep returns the time step at which code is valid for secret
+// within ±1 step of now, or -1.
+func MatchTOTPStep(secret, code string, now time.Time) int64 {
+	step := now.Unix() / totpPeriod
+	for _, d := range []int64{0, -1, 1} {
+		s := step + d
+		want, err := totp.GenerateCodeCustom(secret, time.Unix(s*totpPeriod, 0).UTC(), TOTPValidateOpts)
+		if err == nil && security.ConstantTimeEqual(want, code) {
+			return s
+		}
+	}
+	return -1
+}
+
+// VerifyTOTPInput is a TOTP answer.
+type VerifyTOTPInput struct {
+	UserID     string
+	CodeSealed []byte
+}
+
+// TOTPResult says whether the code passed; Replay means it was right but its
+// time step was already used (RFC 6238 §5.2).
+type TOTPResult struct {
+	OK     bool
+	Replay bool
+}
+
+// VerifyTOTP checks a code against the user's secret and uses its time step
+// up, so the same code never passes twice.
+func (a *Activities) VerifyTOTP(ctx context.Context, in VerifyTOTPInput) (TOTPResult, error) {
+	code, err := a.Sealer.Open(security.PurposeCode, in.CodeSealed)
+	if err != nil {
+		return TOTPResult{}, temporal.NewNonRetryableApplicationError("sealed code", ErrTypeInvalid, err)
+	}
+	tf, err := a.Store.TwoFactorSettings(ctx, in.UserID)
+	if err != nil {
+		return TOTPResult{}, storeErr("2fa settings", err)
+	}
+	if !tf.TOTPEnabled || len(tf.TOTPSecretSealed) == 0 {
+		return TOTPResult{}, temporal.NewNonRetryableApplicationError("totp is off", ErrTypeMethodUnusable, nil)
+	}
+	secret, err := a.Sealer.Open(security.PurposeTOTPSecret, tf.TOTPSecretSealed)
+	if err != nil {
+		return TOTPResult{}, temporal.NewNonRetryableApplicationError("totp secret cannot be opened (was AUTHFLOW_SECRET_KEY changed?)", ErrTypeMethodUnusable, err)
+	}
+	step := MatchTOTPStep(string(secret), string(code), a.now())
+	if step < 0 {
+		return TOTPResult{}, nil
+	}
+	ok, err := a.Store.UseTOTPStep(ctx, in.UserID, step)
+	if err != nil {
+		return TOTPResult{}, storeErr("use totp step", err)
+	}
+	return TOTPResult{OK: ok, Replay: !ok}, nil
+}
+
+// itoa64 formats chat ids for the sent-message log.
+func itoa64(n int64) string { return strconv.FormatInt(n, 10) }

@@ -1,0 +1,184 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"html"
+	"net/http"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/authflow/authflow/channels"
+	"github.com/authflow/authflow/store"
+)
+
+// BillingNotifier tells billing that an account's cards were unlinked.
+type BillingNotifier interface {
+	CardsUnlinked(ctx context.Context, userID string, count int, idempotencyKey string) error
+}
+
+// BillingWebhook POSTs to BILLING_WEBHOOK_URL with an Idempotency-Key header.
+type BillingWebhook struct {
+	URL    string
+	Client *http.Client
+}
+
+var _ BillingNotifier = (*BillingWebhook)(nil)
+
+// CardsUnlinked posts {"event":"bank_cards_unlinked","user_id","count"}.
+// 4xx other than 408/429 will never succeed and is not retried.
+func (b *BillingWebhook) CardsUnlinked(ctx context.Context, userID string, count int, key string) error {
+	body, _ := json.Marshal(map[string]any{"event": "bank_cards_unlinked", "user_id": userID, "count": count})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.URL, bytes.NewReader(body))
+	if err != nil {
+		return &channels.PermanentError{Err: err}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", key)
+	c := b.Client
+	if c == nil {
+		c = &http.Client{Timeout: 10 * time.Second}
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("billing webhook: %w", err)
+	}
+	resp.Body.Close()
+	switch {
+	case resp.StatusCode < 300:
+		return nil
+	case resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != 408 && resp.StatusCode != 429:
+		return &channels.PermanentError{Err: fmt.Errorf("billing webhook answered %s", resp.Status)}
+	}
+	return fmt.Errorf("billing webhook answered %s", resp.Status)
+}
+
+// DowngradeInput names the saga: the key makes each step idempotent.
+type DowngradeInput struct {
+	UserID string
+	Key    string // the login workflow id
+	IP     string
+}
+
+// DisableTwoFactor is the saga's first step: every second factor off (the
+// TOTP secret and passkeys kept aside for compensation).
+func (a *Activities) DisableTwoFactor(ctx context.Context, in DowngradeInput) error {
+	return storeErr("disable 2fa", a.Store.DisableTwoFactor(ctx, in.UserID, in.Key, a.now()))
+}
+
+// RestoreTwoFactor compensates DisableTwoFactor.
+func (a *Activities) RestoreTwoFactor(ctx context.Context, in DowngradeInput) error {
+	return storeErr("restore 2fa", a.Store.RestoreTwoFactor(ctx, in.UserID, in.Key))
+}
+
+// UnlinkBankCards is the saga's second step: every linked card unlinked once
+// per key, and billing told with the same key.
+func (a *Activities) UnlinkBankCards(ctx context.Context, in DowngradeInput) (int, error) {
+	n, err := a.Store.UnlinkBankCards(ctx, in.UserID, in.Key, a.now())
+	if err != nil {
+		return 0, storeErr("unlink cards", err)
+	}
+	if a.Billing != nil {
+		if err := a.Billing.CardsUnlinked(ctx, in.UserID, n, in.Key+"/cards"); err != nil {
+			return 0, sendErr("billing", err)
+		}
+	}
+	return n, nil
+}
+
+// FinishDowngradeInput closes a successful saga.
+type FinishDowngradeInput struct {
+	DowngradeInput
+	Method        string // call | sms
+	CardsUnlinked int
+}
+
+// FinishDowngrade destroys what DisableTwoFactor kept, records the events and
+// notifies the account email and every linked Telegram chat. Each notice has
+// its own idempotency key, so a retry sends only what is missing.
+func (a *Activities) FinishDowngrade(ctx context.Context, in FinishDowngradeInput) error {
+	if err := a.Store.FinishDowngrade(ctx, in.UserID, in.Key); err != nil {
+		return storeErr("finish downgrade", err)
+	}
+	key := idemKey(ctx)
+	for i, ev := range []struct {
+		typ    string
+		detail map[string]any
+	}{
+		{"two_factor_downgraded", map[string]any{"method": in.Method}},
+		{"bank_cards_unlinked", map[string]any{"count": in.CardsUnlinked}},
+	} {
+		if err := a.onceEvent(ctx, fmt.Sprintf("%s/event%d", key, i), in.UserID, ev.typ, in.IP, ev.detail); err != nil {
+			return err
+		}
+	}
+	text := fmt.Sprintf("You signed in with your phone (%s). As warned, two-step authentication is now OFF and %d bank card(s) were unlinked. "+
+		"Turn two-step authentication back on in Settings → Security. If this was not you, change your password now.", in.Method, in.CardsUnlinked)
+	return a.notify(ctx, in.UserID, key, "Two-step authentication was disabled", text)
+}
+
+// onceEvent adds an audit event once per key (retries do not duplicate it).
+func (a *Activities) onceEvent(ctx context.Context, key, userID, typ, ip string, detail map[string]any) error {
+	return a.once(ctx, key, userID, "event", "event:"+key, func() (string, error) {
+		return "", a.addEvent(ctx, userID, typ, ip, detail)
+	})
+}
+
+// NotifyInput is a notice to every channel of the user.
+type NotifyInput struct {
+	UserID  string
+	Subject string
+	Text    string
+}
+
+// Notify sends a notice to the account email and every linked Telegram chat.
+func (a *Activities) Notify(ctx context.Context, in NotifyInput) error {
+	return a.notify(ctx, in.UserID, idemKey(ctx), in.Subject, in.Text)
+}
+
+func (a *Activities) notify(ctx context.Context, userID, key, subject, text string) error {
+	u, err := a.Store.UserByID(ctx, userID)
+	if err != nil {
+		return storeErr("user", err)
+	}
+	if err := a.once(ctx, key+"/email", userID, ChannelEmailNotice, u.Email, func() (string, error) {
+		return a.Email.SendEmail(ctx, channels.Email{To: u.Email, Subject: subject, Text: text + "\n", HTML: "<p>" + html.EscapeString(text) + "</p>", Key: key + "/email"})
+	}); err != nil {
+		return err
+	}
+	chats, err := a.Store.ListTelegram(ctx, userID)
+	if err != nil {
+		return storeErr("telegram accounts", err)
+	}
+	for _, c := range chats {
+		k := key + "/tg/" + itoa64(c.ChatID)
+		if err := a.once(ctx, k, userID, ChannelTelegramNote, "telegram:"+itoa64(c.ChatID), func() (string, error) {
+			return "", a.Telegram.SendText(ctx, c.ChatID, subject+"\n\n"+text, k)
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// once runs send unless key was recorded, then records it. Notices are not
+// rate-limited: they go to the account's own channels and are not codes.
+func (a *Activities) once(ctx context.Context, key, userID, channel, to string, send func() (string, error)) error {
+	if _, err := a.Store.SentMessage(ctx, key); err == nil {
+		return nil
+	}
+	providerID, err := send()
+	if err != nil {
+		if _, ok := err.(*temporal.ApplicationError); ok {
+			return err
+		}
+		return sendErr(channel, err)
+	}
+	// No user id on the record: notices must not use up the account's
+	// budget for codes (checkSendLimits counts by user).
+	return storeErr("record send", a.Store.RecordSentMessage(ctx, store.SentMessage{
+		Key: key, Channel: channel, Recipient: to, ProviderID: providerID, SentAt: a.now()}))
+}

@@ -1,0 +1,143 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/authflow/authflow/channels"
+	"github.com/authflow/authflow/store"
+)
+
+// Telegram callback data: "l:<flow id>:<number>" for a number button and
+// "n:<flow id>" for "Not me". Every button carries its own number, so the
+// data says nothing about which one is right.
+const (
+	callbackNumber = "l"
+	callbackNotMe  = "n"
+)
+
+// LoginCallbackData is the callback data of a number button.
+func LoginCallbackData(flowID string, number int) string {
+	return callbackNumber + ":" + flowID + ":" + strconv.Itoa(number)
+}
+
+// NotMeCallbackData is the callback data of the "Not me" button.
+func NotMeCallbackData(flowID string) string { return callbackNotMe + ":" + flowID }
+
+// ParseCallbackData reads what LoginCallbackData or NotMeCallbackData made.
+func ParseCallbackData(data string) (flowID string, number int, notMe bool, err error) {
+	parts := strings.Split(data, ":")
+	switch {
+	case len(parts) == 3 && parts[0] == callbackNumber:
+		n, err := strconv.Atoi(parts[2])
+		if err != nil || n < 10 || n > 99 {
+			return "", 0, false, errors.New("bad number")
+		}
+		return parts[1], n, false, nil
+	case len(parts) == 2 && parts[0] == callbackNotMe:
+		return parts[1], 0, true, nil
+	}
+	return "", 0, false, errors.New("not an authflow button")
+}
+
+// SendTelegramPromptsInput asks every linked chat to confirm a login.
+type SendTelegramPromptsInput struct {
+	FlowID  string
+	UserID  string
+	Chats   []int64
+	Numbers []int // the buttons, in order; one of them is the page's number
+	IP      string
+}
+
+// SendTelegramPrompts sends the prompt with number buttons and "Not me" to
+// every chat and keeps the message ids, so the messages can be edited when
+// the flow is decided. Chats already prompted by an earlier try are skipped.
+func (a *Activities) SendTelegramPrompts(ctx context.Context, in SendTelegramPromptsInput) (int, error) {
+	key := idemKey(ctx)
+	if err := a.checkSendLimits(ctx, in.UserID, "telegram:"+in.UserID); err != nil {
+		return 0, err
+	}
+	buttons := make([]channels.Button, 0, len(in.Numbers)+1)
+	for _, n := range in.Numbers {
+		buttons = append(buttons, channels.Button{Text: strconv.Itoa(n), Data: LoginCallbackData(in.FlowID, n)})
+	}
+	buttons = append(buttons, channels.Button{Text: "Not me", Data: NotMeCallbackData(in.FlowID)})
+	text := "Someone is signing in to your account"
+	if in.IP != "" {
+		text += " from " + in.IP
+	}
+	text += ".\nIf it is you, press the number shown on the login page. If not, press \"Not me\"."
+	sent := 0
+	for _, chat := range in.Chats {
+		chatKey := key + "/" + itoa64(chat)
+		if _, err := a.Store.SentMessage(ctx, chatKey); err == nil {
+			sent++
+			continue
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return 0, storeErr("sent message", err)
+		}
+		msgID, err := a.Telegram.SendPrompt(ctx, chat, text, buttons, chatKey)
+		if err != nil {
+			var perm *channels.PermanentError
+			if errors.As(err, &perm) {
+				// A chat that blocked the bot must not stop the others.
+				a.log(ctx).Warn("telegram prompt not delivered", "chat", chat, "err", err)
+				continue
+			}
+			return 0, fmt.Errorf("telegram prompt: %w", err)
+		}
+		now := a.now()
+		if err := a.Store.AddTelegramPrompt(ctx, store.TelegramPrompt{FlowID: in.FlowID, ChatID: chat, MessageID: msgID, SentAt: now}); err != nil {
+			return 0, storeErr("record prompt", err)
+		}
+		if err := a.Store.RecordSentMessage(ctx, store.SentMessage{Key: chatKey, UserID: in.UserID, Channel: ChannelTelegram,
+			Recipient: "telegram:" + in.UserID, ProviderID: itoa64(msgID), SentAt: now}); err != nil {
+			return 0, storeErr("record send", err)
+		}
+		sent++
+	}
+	if sent == 0 {
+		return 0, temporal.NewNonRetryableApplicationError("no Telegram chat could be reached", ErrTypeNoRecipient, nil)
+	}
+	return sent, nil
+}
+
+// CloseTelegramPromptsInput says how the flow ended.
+type CloseTelegramPromptsInput struct {
+	FlowID  string
+	Outcome string // "confirmed", "wrong", "denied", "expired", "failed"
+}
+
+// CloseTelegramPrompts edits every prompt of the flow to say how it ended
+// and removes the buttons. Editing is idempotent, so retries are harmless.
+func (a *Activities) CloseTelegramPrompts(ctx context.Context, in CloseTelegramPromptsInput) error {
+	prompts, err := a.Store.TelegramPrompts(ctx, in.FlowID)
+	if err != nil {
+		return storeErr("prompts", err)
+	}
+	text := map[string]string{
+		"confirmed": "✅ Login confirmed.",
+		"wrong":     "❌ Wrong number. Nothing was confirmed; the login page can ask again.",
+		"denied":    "🚫 Login denied. If it was not you, change your password.",
+		"expired":   "⌛ This login request expired.",
+		"failed":    "❌ This login failed.",
+	}[in.Outcome]
+	if text == "" {
+		text = "This login request is closed."
+	}
+	for _, p := range prompts {
+		if err := a.Telegram.EditPrompt(ctx, p.ChatID, p.MessageID, text); err != nil {
+			var perm *channels.PermanentError
+			if errors.As(err, &perm) {
+				continue
+			}
+			return fmt.Errorf("edit prompt: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,273 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/mail"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/authflow/authflow/phone"
+	"github.com/authflow/authflow/store"
+	"github.com/authflow/authflow/workflows"
+)
+
+// normalizeEmail trims and lower-cases, and checks the address parses.
+func normalizeEmail(raw string) (string, error) {
+	e := strings.ToLower(strings.TrimSpace(raw))
+	if len(e) > 254 {
+		return "", badRequest("email is too long")
+	}
+	a, err := mail.ParseAddress(e)
+	if err != nil || a.Address != e || !strings.Contains(e, "@") {
+		return "", badRequest("email is not a valid address")
+	}
+	return e, nil
+}
+
+func (s *Server) adminCreateUser(c *gin.Context) {
+	var req struct {
+		Email    string `json:"email"`
+		Password string `json:"password"`
+	}
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	email, err := normalizeEmail(req.Email)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if err := checkPassword(req.Password); err != nil {
+		fail(c, err)
+		return
+	}
+	hash, err := s.Hasher.Hash(req.Password)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	u, err := s.Store.CreateUser(c.Request.Context(), email, hash)
+	if err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			fail(c, newErr(codeConflict, "a user with this email exists"))
+			return
+		}
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, gin.H{"id": u.ID, "email": u.Email})
+}
+
+// adminUser loads the path's user or answers 404.
+func (s *Server) adminUser(c *gin.Context) (store.User, bool) {
+	u, err := s.Store.UserByID(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			fail(c, newErr(codeNotFound, "no such user"))
+		} else {
+			fail(c, err)
+		}
+		return u, false
+	}
+	return u, true
+}
+
+func (s *Server) adminGetUser(c *gin.Context) {
+	u, ok := s.adminUser(c)
+	if !ok {
+		return
+	}
+	m, err := s.meDocument(c.Request.Context(), u.ID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, m)
+}
+
+func (s *Server) adminAddCard(c *gin.Context) {
+	var req struct {
+		Brand string `json:"brand"`
+		Last4 string `json:"last4"`
+	}
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	req.Brand = strings.TrimSpace(req.Brand)
+	if req.Brand == "" || len(req.Brand) > 32 || len(req.Last4) != 4 || !allDigits(req.Last4) {
+		fail(c, badRequest("brand (1-32 characters) and last4 (4 digits) are required"))
+		return
+	}
+	u, ok := s.adminUser(c)
+	if !ok {
+		return
+	}
+	card, err := s.Store.AddBankCard(c.Request.Context(), u.ID, req.Brand, req.Last4)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, toCardJSON(card))
+}
+
+func (s *Server) adminAddPhone(c *gin.Context) {
+	var req struct {
+		Number string `json:"number"`
+	}
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	n, err := phone.Normalize(req.Number)
+	if err != nil {
+		fail(c, badRequest(err.Error()))
+		return
+	}
+	u, ok := s.adminUser(c)
+	if !ok {
+		return
+	}
+	p, err := s.Store.AddPhone(c.Request.Context(), u.ID, n, true)
+	if err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			fail(c, newErr(codeConflict, "the user has this number already"))
+			return
+		}
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, toPhoneJSON(p))
+}
+
+// FlowRow is one flow as GET /v1/admin/flows and `authflow flows` show it.
+type FlowRow struct {
+	FlowID     string    `json:"flow_id"`
+	WorkflowID string    `json:"workflow_id"`
+	Kind       string    `json:"kind"`
+	UserID     string    `json:"user_id"`
+	State      string    `json:"state"`
+	Method     string    `json:"method"`
+	StartedAt  time.Time `json:"started_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+}
+
+// FlowFilter selects flows from Temporal visibility.
+type FlowFilter struct {
+	Kind, State, UserID string
+	// OlderThan keeps flows whose last state change is older than this.
+	OlderThan time.Duration
+	Limit     int
+}
+
+// quote makes a visibility query string literal.
+func quote(v string) string { return "'" + strings.ReplaceAll(v, "'", "") + "'" }
+
+// Query is the visibility query for the filter.
+func (f FlowFilter) Query(now time.Time) string {
+	q := []string{"AuthflowKind IN ('login', 'enroll')"}
+	if f.Kind != "" {
+		q = append(q, "AuthflowKind = "+quote(f.Kind))
+	}
+	if f.State != "" {
+		q = append(q, "AuthflowState = "+quote(f.State))
+	}
+	if f.UserID != "" {
+		q = append(q, "AuthflowUserID = "+quote(f.UserID))
+	}
+	if f.OlderThan > 0 {
+		// A closed flow cannot be stuck; a running one is stuck when its
+		// state has not changed for OlderThan.
+		q = append(q, "ExecutionStatus = 'Running'",
+			fmt.Sprintf("AuthflowStateChangedAt < '%s'", now.Add(-f.OlderThan).UTC().Format(time.RFC3339Nano)))
+	}
+	return strings.Join(q, " AND ")
+}
+
+func (s *Server) adminFlows(c *gin.Context) {
+	f := FlowFilter{Kind: c.Query("kind"), State: c.Query("state"), UserID: c.Query("user_id"), Limit: 100}
+	if f.Kind != "" && f.Kind != workflows.KindLogin && f.Kind != workflows.KindEnroll {
+		fail(c, badRequest("kind must be login or enroll"))
+		return
+	}
+	if v := c.Query("older_than"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			fail(c, badRequest("older_than must be a duration such as 5m"))
+			return
+		}
+		f.OlderThan = d
+	}
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			fail(c, badRequest("limit must be 1-1000"))
+			return
+		}
+		f.Limit = n
+	}
+	ctx, cancel := rpc(c, rpcTimeout)
+	defer cancel()
+	rows, err := ListFlows(ctx, s.Temporal, f, s.now())
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"flows": rows})
+}
+
+// ListFlows runs the filter against Temporal visibility, newest first.
+func ListFlows(ctx context.Context, tc client.Client, f FlowFilter, now time.Time) ([]FlowRow, error) {
+	if f.Limit <= 0 {
+		f.Limit = 100
+	}
+	out := []FlowRow{}
+	var token []byte
+	for len(out) < f.Limit {
+		resp, err := tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Query: f.Query(now), PageSize: int32(min(f.Limit, 100)), NextPageToken: token,
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range resp.Executions {
+			row := FlowRow{WorkflowID: e.GetExecution().GetWorkflowId(), StartedAt: e.GetStartTime().AsTime().UTC()}
+			row.UpdatedAt = row.StartedAt
+			_, row.FlowID, _ = strings.Cut(row.WorkflowID, "/")
+			sa := e.GetSearchAttributes().GetIndexedFields()
+			row.Kind = keyword(sa["AuthflowKind"].GetData())
+			row.UserID = keyword(sa["AuthflowUserID"].GetData())
+			row.State = keyword(sa["AuthflowState"].GetData())
+			row.Method = keyword(sa["AuthflowMethod"].GetData())
+			if t, err := time.Parse(time.RFC3339Nano, keyword(sa["AuthflowStateChangedAt"].GetData())); err == nil {
+				row.UpdatedAt = t.UTC()
+			}
+			out = append(out, row)
+			if len(out) == f.Limit {
+				break
+			}
+		}
+		token = resp.NextPageToken
+		if len(token) == 0 {
+			break
+		}
+	}
+	return out, nil
+}
+
+// keyword decodes a JSON string payload ("\"abc\"").
+func keyword(b []byte) string {
+	if s, err := strconv.Unquote(string(b)); err == nil {
+		return s
+	}
+	return ""
+}

@@ -1,0 +1,328 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/authflow/authflow/security"
+	"github.com/authflow/authflow/workflows"
+)
+
+// Timeouts of calls to Temporal. A verify may run the phone saga.
+const (
+	rpcTimeout    = 15 * time.Second
+	verifyTimeout = 60 * time.Second
+)
+
+type sessionJSON struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// flowJSON is a login flow as API.md shows it.
+type flowJSON struct {
+	FlowID       string                   `json:"flow_id"`
+	State        workflows.State          `json:"state"`
+	Method       workflows.Method         `json:"method"`
+	ExpiresAt    time.Time                `json:"expires_at"`
+	AttemptsLeft int                      `json:"attempts_left"`
+	Methods      []workflows.MethodOption `json:"methods,omitempty"`
+	Session      *sessionJSON             `json:"session,omitempty"`
+	Telegram     *telegramChallenge       `json:"telegram,omitempty"`
+	WebAuthn     json.RawMessage          `json:"webauthn,omitempty"`
+	Downgrade    *workflows.Downgrade     `json:"downgrade,omitempty"`
+}
+
+type telegramChallenge struct {
+	Number int `json:"number"`
+}
+
+// flowAnswer renders a View; a done flow carries its session while the flow
+// is retained (until its expires_at).
+func (s *Server) flowAnswer(v workflows.View) flowJSON {
+	out := flowJSON{FlowID: v.FlowID, State: v.State, Method: v.Method, ExpiresAt: v.ExpiresAt.UTC(),
+		AttemptsLeft: v.AttemptsLeft, Downgrade: v.Downgrade}
+	if out.State == workflows.StatePassword {
+		out.State = workflows.StateFailed // not visible outside: the password step is synchronous
+	}
+	switch v.State {
+	case workflows.StateChooseMethod:
+		out.Methods = v.Methods
+		if out.Methods == nil {
+			out.Methods = []workflows.MethodOption{}
+		}
+	case workflows.StateChallenge:
+		if v.Method == workflows.MethodTelegram && v.TelegramNumber > 0 {
+			out.Telegram = &telegramChallenge{Number: v.TelegramNumber}
+		}
+		out.WebAuthn = v.WebAuthnOptions
+	case workflows.StateDone:
+		if v.Session != nil && s.now().Before(v.ExpiresAt) {
+			out.Session = &sessionJSON{Token: security.SessionToken(s.Cfg.SecretKey, v.FlowID), ExpiresAt: v.Session.ExpiresAt.UTC()}
+		}
+	}
+	return out
+}
+
+func (s *Server) respondFlow(c *gin.Context, v workflows.View) {
+	out := s.flowAnswer(v)
+	if out.Session != nil {
+		s.setSessionCookies(c, out.Session.Token, out.Session.ExpiresAt)
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) startOptions(flowID, summary string) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
+		ID:                       workflows.LoginWorkflowID(flowID),
+		TaskQueue:                workflows.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		// The flow ends itself at expiry; this bounds a flow whose worker
+		// vanished for good.
+		WorkflowExecutionTimeout: workflows.FlowTTL + 10*time.Minute,
+		StaticSummary:            summary,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.SearchKind.ValueSet(workflows.KindLogin),
+			workflows.SearchState.ValueSet(string(workflows.StatePassword)),
+			workflows.SearchMethod.ValueSet(""),
+			workflows.SearchStateChangedAt.ValueSet(time.Now().UTC()),
+		),
+	}
+}
+
+// updateWithStart starts a Login flow and sends its first update in one
+// round trip, returning the update's answer.
+func (s *Server) updateWithStart(c *gin.Context, in workflows.LoginInput, summary, update string, arg any) (workflows.View, error) {
+	ctx, cancel := rpc(c, rpcTimeout)
+	defer cancel()
+	op := s.Temporal.NewWithStartWorkflowOperation(s.startOptions(in.FlowID, summary), workflows.LoginWorkflowName, in)
+	h, err := s.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
+		StartWorkflowOperation: op,
+		UpdateOptions: client.UpdateWorkflowOptions{
+			UpdateName:   update,
+			Args:         []any{arg},
+			WaitForStage: client.WorkflowUpdateStageCompleted,
+		},
+	})
+	var v workflows.View
+	if err == nil {
+		err = h.Get(ctx, &v)
+	}
+	return v, err
+}
+
+type loginRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+func (s *Server) login(c *gin.Context) {
+	var req loginRequest
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	email := strings.TrimSpace(req.Email)
+	if email == "" || req.Password == "" {
+		fail(c, badRequest("email and password are required"))
+		return
+	}
+	if len(email) > 254 || len(req.Password) > 1024 {
+		fail(c, badRequest("email or password too long"))
+		return
+	}
+	flowID := security.RandomToken()
+	in := workflows.LoginInput{FlowID: flowID, IP: clientIP(c), UserAgent: c.Request.UserAgent()}
+	v, err := s.updateWithStart(c, in, "Login (password)", workflows.UpdateSubmitPassword, workflows.SubmitPasswordInput{
+		Email: email, PasswordSealed: s.Sealer.Seal(security.PurposePassword, []byte(req.Password)),
+	})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	s.respondFlow(c, v)
+}
+
+func (s *Server) loginPasskey(c *gin.Context) {
+	var req struct{}
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	flowID := security.RandomToken()
+	in := workflows.LoginInput{FlowID: flowID, IP: clientIP(c), UserAgent: c.Request.UserAgent(), Passwordless: true}
+	v, err := s.updateWithStart(c, in, "Login (passkey)", workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodWebAuthn})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	s.respondFlow(c, v)
+}
+
+// flowID reads and sanity-checks the path's flow id: a malformed one cannot
+// name a flow, so it is 404 without asking Temporal.
+func flowID(c *gin.Context) (string, bool) {
+	id := c.Param("flow_id")
+	if len(id) < 16 || len(id) > 64 || strings.ContainsFunc(id, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9')
+	}) {
+		fail(c, newErr(codeFlowNotFound, "no such flow"))
+		return "", false
+	}
+	return id, true
+}
+
+func (s *Server) queryLogin(c *gin.Context, id string) (workflows.View, error) {
+	ctx, cancel := rpc(c, rpcTimeout)
+	defer cancel()
+	var v workflows.View
+	res, err := s.Temporal.QueryWorkflow(ctx, workflows.LoginWorkflowID(id), "", workflows.QueryState)
+	if err == nil {
+		err = res.Get(&v)
+	}
+	return v, err
+}
+
+func (s *Server) loginState(c *gin.Context) {
+	id, ok := flowID(c)
+	if !ok {
+		return
+	}
+	v, err := s.queryLogin(c, id)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, s.flowAnswer(v))
+}
+
+// updateLogin sends an update to a running flow. A flow that has already
+// closed answers with its final state: expired → 410, done/failed → 409.
+func (s *Server) updateLogin(c *gin.Context, id, name string, arg any, timeout time.Duration) (workflows.View, error) {
+	ctx, cancel := rpc(c, timeout)
+	defer cancel()
+	var v workflows.View
+	h, err := s.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: workflows.LoginWorkflowID(id), UpdateName: name, Args: []any{arg},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		err = h.Get(ctx, &v)
+	}
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		final, qerr := s.queryLogin(c, id)
+		if qerr != nil {
+			return v, qerr
+		}
+		switch final.State {
+		case workflows.StateExpired:
+			return v, newErr(codeFlowExpired, "the flow expired; start again")
+		default:
+			return v, newErr(codeWrongState, "the flow is "+string(final.State))
+		}
+	}
+	return v, err
+}
+
+type challengeRequest struct {
+	Method           workflows.Method `json:"method"`
+	PhoneID          string           `json:"phone_id"`
+	ConfirmDowngrade bool             `json:"confirm_downgrade"`
+}
+
+var loginMethods = map[workflows.Method]bool{
+	workflows.MethodTelegram: true, workflows.MethodTOTP: true, workflows.MethodEmail: true,
+	workflows.MethodWebAuthn: true, workflows.MethodCall: true, workflows.MethodSMS: true,
+}
+
+func (s *Server) loginChallenge(c *gin.Context) {
+	id, ok := flowID(c)
+	if !ok {
+		return
+	}
+	var req challengeRequest
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	if !loginMethods[req.Method] {
+		fail(c, badRequest("method must be one of telegram, totp, email, webauthn, call, sms"))
+		return
+	}
+	if (req.Method == workflows.MethodCall || req.Method == workflows.MethodSMS) && req.PhoneID == "" {
+		fail(c, badRequest("phone_id is required for call and sms"))
+		return
+	}
+	v, err := s.updateLogin(c, id, workflows.UpdateChallenge, workflows.ChallengeInput{
+		Method: req.Method, PhoneID: req.PhoneID, ConfirmDowngrade: req.ConfirmDowngrade}, rpcTimeout)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	s.respondFlow(c, v)
+}
+
+type verifyRequest struct {
+	Code       *string         `json:"code"`
+	Credential json.RawMessage `json:"credential"`
+}
+
+func (s *Server) loginVerify(c *gin.Context) {
+	id, ok := flowID(c)
+	if !ok {
+		return
+	}
+	var req verifyRequest
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	var in workflows.VerifyInput
+	switch {
+	case req.Code != nil && len(req.Credential) > 0:
+		fail(c, badRequest("send either code or credential"))
+		return
+	case req.Code != nil:
+		code := *req.Code
+		if !allDigits(code) || (len(code) != 4 && len(code) != 6) {
+			fail(c, badRequest("code must be 6 digits (4 for calls)"))
+			return
+		}
+		in.CodeSealed = s.Sealer.Seal(security.PurposeCode, []byte(code))
+		in.CodeLength = len(code)
+	case len(req.Credential) > 0 && string(req.Credential) != "null":
+		if !json.Valid(req.Credential) || req.Credential[0] != '{' {
+			fail(c, badRequest("credential must be the PublicKeyCredential JSON object"))
+			return
+		}
+		in.Credential = req.Credential
+	default:
+		fail(c, badRequest("code or credential is required"))
+		return
+	}
+	v, err := s.updateLogin(c, id, workflows.UpdateVerify, in, verifyTimeout)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	s.respondFlow(c, v)
+}
+
+func allDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
+}

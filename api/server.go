@@ -1,0 +1,270 @@
+// Package api is authflow's HTTP face: the gin router of API.md, its error
+// mapping (errors.go), session and CSRF middleware, the Telegram webhook and
+// the dev outbox. It talks to workflows only through the Temporal client and
+// the contract in package workflows.
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"go.temporal.io/sdk/client"
+
+	"github.com/authflow/authflow/channels"
+	"github.com/authflow/authflow/config"
+	"github.com/authflow/authflow/security"
+	"github.com/authflow/authflow/store"
+)
+
+// Server holds the API's dependencies.
+type Server struct {
+	Cfg      config.Config
+	Store    store.Store
+	Temporal client.Client
+	Hasher   *security.Hasher
+	Sealer   *security.Sealer
+	// Outbox is mounted at /dev/outbox when set (dev mode without real
+	// channels only).
+	Outbox *channels.Outbox
+	Log    *slog.Logger
+	// SessionTTL is how long a session lives; the worker issues sessions with
+	// the same value.
+	SessionTTL time.Duration
+	// Now is the clock (tests move it).
+	Now func() time.Time
+}
+
+// Cookie names of API.md.
+const (
+	sessionCookie = "authflow_session"
+	csrfCookie    = "authflow_csrf"
+	csrfHeader    = "X-CSRF-Token"
+	maxBody       = 64 << 10
+	// recentAuth is how fresh a login must be to change factors (ASVS 5.0
+	// 7.5.1).
+	recentAuth = 15 * time.Minute
+)
+
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// Handler returns the router.
+func (s *Server) Handler() http.Handler {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	// Per-IP throttling must see the real peer, not a forged X-Forwarded-For.
+	_ = r.SetTrustedProxies(nil)
+	r.Use(gin.Recovery(), s.logRequests, limitBody, securityHeaders)
+	r.HandleMethodNotAllowed = true
+	r.NoRoute(func(c *gin.Context) { fail(c, newErr(codeNotFound, "no such endpoint")) })
+	r.NoMethod(func(c *gin.Context) {
+		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, gin.H{"error": gin.H{"code": "method_not_allowed", "message": "method not allowed"}})
+	})
+
+	r.GET("/healthz", s.healthz)
+	r.GET("/readyz", s.readyz)
+
+	v1 := r.Group("/v1")
+	v1.POST("/login", s.login)
+	v1.POST("/login/passkey", s.loginPasskey)
+	v1.GET("/login/:flow_id", s.loginState)
+	v1.POST("/login/:flow_id/challenge", s.loginChallenge)
+	v1.POST("/login/:flow_id/verify", s.loginVerify)
+	v1.POST("/telegram/webhook", s.telegramWebhook)
+
+	authed := v1.Group("", s.requireSession)
+	authed.POST("/logout", s.logout)
+	me := authed.Group("/me")
+	me.GET("", s.getMe)
+	me.GET("/sessions", s.listSessions)
+	me.DELETE("/sessions", s.endOtherSessions)
+	me.DELETE("/sessions/:id", s.endSession)
+	me.POST("/password", s.changePassword)
+	me.GET("/events", s.listEvents)
+
+	admin := v1.Group("/admin", s.requireAdmin)
+	admin.POST("/users", s.adminCreateUser)
+	admin.GET("/users/:id", s.adminGetUser)
+	admin.POST("/users/:id/bank-cards", s.adminAddCard)
+	admin.POST("/users/:id/phones", s.adminAddPhone)
+	admin.GET("/flows", s.adminFlows)
+
+	if s.Outbox != nil {
+		r.GET("/dev/outbox.json", s.outboxJSON)
+		r.GET("/dev/outbox", s.outboxPage)
+		r.POST("/dev/outbox/telegram", s.outboxTelegramClick)
+	}
+	return r
+}
+
+func (s *Server) logRequests(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	if c.Writer.Status() >= 500 || s.Log == nil {
+		return
+	}
+	s.Log.Debug("http", "method", c.Request.Method, "path", c.FullPath(), "status", c.Writer.Status(), "ms", time.Since(start).Milliseconds())
+}
+
+func logFrom(c *gin.Context) *slog.Logger {
+	if l, ok := c.Get("log"); ok {
+		return l.(*slog.Logger)
+	}
+	return slog.Default()
+}
+
+// limitBody answers 413 for bodies over 64 KiB (API.md).
+func limitBody(c *gin.Context) {
+	if c.Request.ContentLength > maxBody {
+		fail(c, newErr(codePayloadTooLarge, "body over 64 KiB"))
+		return
+	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxBody)
+	c.Next()
+}
+
+func securityHeaders(c *gin.Context) {
+	h := c.Writer.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Frame-Options", "DENY")
+	c.Next()
+}
+
+// bind decodes a JSON body into v; malformed JSON, wrong types, trailing
+// data and bodies over the limit get API.md's 400/413. An empty body is {}.
+func bind(c *gin.Context, v any) error {
+	raw, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return newErr(codePayloadTooLarge, "body over 64 KiB")
+		}
+		return badRequest("cannot read body")
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		raw = []byte("{}")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return badRequest("field " + te.Field + " has the wrong type")
+		}
+		return badRequest("malformed JSON: " + err.Error())
+	}
+	if dec.More() {
+		return badRequest("malformed JSON: data after the object")
+	}
+	return nil
+}
+
+// ---- authentication ----
+
+type sessionKey struct{}
+
+func (s *Server) requireSession(c *gin.Context) {
+	token, fromCookie := "", false
+	if h := c.GetHeader("Authorization"); h != "" {
+		if t, ok := strings.CutPrefix(h, "Bearer "); ok {
+			token = strings.TrimSpace(t)
+		}
+	} else if ck, err := c.Cookie(sessionCookie); err == nil {
+		token, fromCookie = ck, true
+	}
+	if token == "" {
+		fail(c, newErr(codeUnauthorized, "sign in first"))
+		return
+	}
+	now := s.now()
+	sess, err := s.Store.SessionByTokenHash(c.Request.Context(), security.HashToken(token), now)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			fail(c, newErr(codeUnauthorized, "the session is unknown, ended or expired"))
+			return
+		}
+		fail(c, err)
+		return
+	}
+	if fromCookie && c.Request.Method != http.MethodGet && c.Request.Method != http.MethodHead {
+		// Double-submit CSRF check for cookie sessions (API.md "Sessions").
+		want, err := c.Cookie(csrfCookie)
+		got := c.GetHeader(csrfHeader)
+		if err != nil || want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(got)) != 1 {
+			fail(c, newErr(codeUnauthorized, "missing or wrong X-CSRF-Token for a cookie session"))
+			return
+		}
+	}
+	// Writing last_seen_at on every request would make every read a write.
+	if now.Sub(sess.LastSeenAt) > time.Minute {
+		if err := s.Store.TouchSession(c.Request.Context(), sess.ID, now); err == nil {
+			sess.LastSeenAt = now
+		}
+	}
+	c.Set("session", sess)
+	c.Set("log", s.logger().With("user_id", sess.UserID))
+	c.Next()
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
+func session(c *gin.Context) store.Session {
+	v, _ := c.Get("session")
+	return v.(store.Session)
+}
+
+func (s *Server) requireAdmin(c *gin.Context) {
+	h := c.GetHeader("Authorization")
+	t, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(t)), []byte(s.Cfg.AdminToken)) != 1 {
+		fail(c, newErr(codeUnauthorized, "admin calls need Authorization: Bearer <AUTHFLOW_ADMIN_TOKEN>"))
+		return
+	}
+	c.Next()
+}
+
+// setSessionCookies gives a browser its session and a CSRF token.
+func (s *Server) setSessionCookies(c *gin.Context, token string, expires time.Time) {
+	maxAge := int(time.Until(expires).Seconds())
+	secure := s.Cfg.Secure()
+	http.SetCookie(c.Writer, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode})
+	// The CSRF cookie is readable by the page's script on purpose: the page
+	// copies it into X-CSRF-Token (double submit).
+	http.SetCookie(c.Writer, &http.Cookie{Name: csrfCookie, Value: security.RandomToken(), Path: "/", MaxAge: maxAge,
+		Secure: secure, SameSite: http.SameSiteLaxMode})
+}
+
+func (s *Server) clearSessionCookies(c *gin.Context) {
+	for _, n := range []string{sessionCookie, csrfCookie} {
+		http.SetCookie(c.Writer, &http.Cookie{Name: n, Value: "", Path: "/", MaxAge: -1, HttpOnly: n == sessionCookie,
+			Secure: s.Cfg.Secure(), SameSite: http.SameSiteLaxMode})
+	}
+}
+
+func clientIP(c *gin.Context) string { return c.ClientIP() }
+
+// rpc bounds a call to Temporal so that an unreachable cluster answers 503
+// quickly instead of hanging the client.
+func rpc(c *gin.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.Request.Context(), d)
+}

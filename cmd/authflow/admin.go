@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/authflow/authflow/config"
+	"github.com/authflow/authflow/phone"
+	"github.com/authflow/authflow/security"
+	"github.com/authflow/authflow/store"
+	"github.com/authflow/authflow/store/opener"
+)
+
+// dbOnly loads what a database subcommand needs: AUTHFLOW_DATABASE_URL, or
+// the dev data dir's SQLite file when it is unset.
+func dbOnly(ctx context.Context, dataDir string) (store.Store, error) {
+	url := strings.TrimSpace(os.Getenv("AUTHFLOW_DATABASE_URL"))
+	if url == "" {
+		cfg, err := config.LoadFrom(func(k string) string {
+			if k == "AUTHFLOW_SECRET_KEY" || k == "AUTHFLOW_ADMIN_TOKEN" {
+				return strings.Repeat("0", 64) // not used by database commands
+			}
+			return os.Getenv(k)
+		}, config.Dev, dataDir)
+		if err != nil {
+			return nil, err
+		}
+		url = cfg.DatabaseURL
+	}
+	st, err := opener.Open(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	return st, nil
+}
+
+func migrateCmd() *cobra.Command {
+	var dataDir string
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply the database migrations (AUTHFLOW_DATABASE_URL) and exit",
+		Long:  "migrate applies the embedded migrations to AUTHFLOW_DATABASE_URL (or the dev SQLite file). The other subcommands apply them at start too.",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := dbOnly(cmd.Context(), dataDir)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			fmt.Fprintln(cmd.OutOrStdout(), "migrations applied")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", "./.authflow", "dev data dir, used when AUTHFLOW_DATABASE_URL is unset")
+	return cmd
+}
+
+func usersCmd() *cobra.Command {
+	var dataDir string
+	users := &cobra.Command{
+		Use:   "users",
+		Short: "Create users and seed their bank cards and phones (straight in the database)",
+	}
+	users.PersistentFlags().StringVar(&dataDir, "data-dir", "./.authflow", "dev data dir, used when AUTHFLOW_DATABASE_URL is unset")
+	printJSON := func(cmd *cobra.Command, v any) error {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+
+	var email, password string
+	create := &cobra.Command{
+		Use:   "create --email E --password P",
+		Short: "Create a user",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			email = strings.ToLower(strings.TrimSpace(email))
+			if !strings.Contains(email, "@") {
+				return errors.New("--email must be an email address")
+			}
+			if len(password) < 8 {
+				return errors.New("--password must have at least 8 characters")
+			}
+			st, err := dbOnly(cmd.Context(), dataDir)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			hash, err := security.NewHasher(security.DefaultArgon2).Hash(password)
+			if err != nil {
+				return err
+			}
+			u, err := st.CreateUser(cmd.Context(), email, hash)
+			if errors.Is(err, store.ErrConflict) {
+				return fmt.Errorf("a user with email %s exists", email)
+			}
+			if err != nil {
+				return err
+			}
+			return printJSON(cmd, map[string]string{"id": u.ID, "email": u.Email})
+		},
+	}
+	create.Flags().StringVar(&email, "email", "", "the user's email (required)")
+	create.Flags().StringVar(&password, "password", "", "the user's password, at least 8 characters (required)")
+	_ = create.MarkFlagRequired("email")
+	_ = create.MarkFlagRequired("password")
+
+	var userID, brand, last4 string
+	addCard := &cobra.Command{
+		Use:   "add-card --user ID --brand visa --last4 4242",
+		Short: "Link a demo bank card to a user",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(last4) != 4 || strings.Trim(last4, "0123456789") != "" {
+				return errors.New("--last4 must be 4 digits")
+			}
+			st, err := dbOnly(cmd.Context(), dataDir)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if _, err := st.UserByID(cmd.Context(), userID); err != nil {
+				return fmt.Errorf("user %s: %w", userID, err)
+			}
+			c, err := st.AddBankCard(cmd.Context(), userID, brand, last4)
+			if err != nil {
+				return err
+			}
+			return printJSON(cmd, map[string]any{"id": c.ID, "brand": c.Brand, "last4": c.Last4, "linked": c.Linked})
+		},
+	}
+	addCard.Flags().StringVar(&userID, "user", "", "user id (required)")
+	addCard.Flags().StringVar(&brand, "brand", "visa", "card brand")
+	addCard.Flags().StringVar(&last4, "last4", "", "last 4 digits (required)")
+	_ = addCard.MarkFlagRequired("user")
+	_ = addCard.MarkFlagRequired("last4")
+
+	var number string
+	addPhone := &cobra.Command{
+		Use:   "add-phone --user ID --number +380501234567",
+		Short: "Add a verified phone to a user",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			n, err := phone.Normalize(number)
+			if err != nil {
+				return err
+			}
+			st, err := dbOnly(cmd.Context(), dataDir)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if _, err := st.UserByID(cmd.Context(), userID); err != nil {
+				return fmt.Errorf("user %s: %w", userID, err)
+			}
+			p, err := st.AddPhone(cmd.Context(), userID, n, true)
+			if err != nil {
+				return err
+			}
+			return printJSON(cmd, map[string]any{"id": p.ID, "number_masked": phone.Mask(p.Number), "verified": p.Verified, "kind": phone.KindOf(p.Number)})
+		},
+	}
+	addPhone.Flags().StringVar(&userID, "user", "", "user id (required)")
+	addPhone.Flags().StringVar(&number, "number", "", "E.164 number (required)")
+	_ = addPhone.MarkFlagRequired("user")
+	_ = addPhone.MarkFlagRequired("number")
+
+	users.AddCommand(create, addCard, addPhone)
+	return users
+}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/authflow/authflow/channels"
+	"github.com/authflow/authflow/config"
+	"github.com/authflow/authflow/devserver"
+	"github.com/authflow/authflow/security"
+	"github.com/authflow/authflow/workflows"
+)
+
+func devCmd() *cobra.Command {
+	var dataDir string
+	var ephemeral bool
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run everything in one process: embedded Temporal + UI, worker, API, pages and the dev outbox",
+		Long: `dev starts, in one process, an embedded Temporal server (SQLite in the data
+dir, namespace "default", authflow's search attributes registered), the
+Temporal UI, the worker and the API with its pages. Messages, calls and
+Telegram prompts go to the dev outbox (/dev/outbox) unless real channels are
+configured. Ctrl-C stops it; starting it again on the same data dir keeps
+users, sessions and flows in progress. --ephemeral keeps everything in memory.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			started := time.Now()
+			ctx := cmd.Context()
+			dir := dataDir
+			if ephemeral {
+				dir = ""
+			}
+			cfg, err := config.Load(config.Dev, dir)
+			if err != nil {
+				return err
+			}
+			a := &app{cfg: cfg, log: newLogger(), hasher: security.NewHasher(security.DefaultArgon2), outbox: channels.NewOutbox()}
+			defer a.close()
+			if err := a.openStore(ctx); err != nil {
+				return err
+			}
+			ts, err := devserver.Start(ctx, devserver.Options{
+				DataDir: dir, Ephemeral: ephemeral, Namespace: cfg.TemporalNamespace,
+				Port: cfg.TemporalPort, UIPort: cfg.TemporalUIPort,
+				SearchAttributes: workflows.SearchAttributes,
+			})
+			if err != nil {
+				return fmt.Errorf("embedded Temporal: %w", err)
+			}
+			defer func() {
+				if err := ts.Stop(); err != nil {
+					a.log.Warn("stopping embedded Temporal", "err", err)
+				}
+			}()
+			if a.temporal, err = ts.NewClient(clientOptions(a.log)); err != nil {
+				return err
+			}
+			w, err := a.newWorker()
+			if err != nil {
+				return err
+			}
+			if err := w.Start(); err != nil {
+				return fmt.Errorf("start worker: %w", err)
+			}
+			defer w.Stop()
+			srv, err := a.apiServer()
+			if err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", cfg.HTTPAddr)
+			if err != nil {
+				return fmt.Errorf("listen on AUTHFLOW_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+			}
+			h := srv.Handler()
+			go announce(ln, ts, cfg, dir, started, w)
+			return serveHTTP(ctx, ln, h)
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", "./.authflow", "where the SQLite databases and the generated secret key live")
+	cmd.Flags().BoolVar(&ephemeral, "ephemeral", false, "keep everything in memory; nothing survives a restart")
+	return cmd
+}
+
+// announce waits for /readyz, then prints what a person needs.
+func announce(ln net.Listener, ts *devserver.Server, cfg config.Config, dir string, started time.Time, _ sdkworker.Worker) {
+	base := "http://" + ln.Addr().String()
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+		base = fmt.Sprintf("http://localhost:%d", tcp.Port)
+	}
+	for range 300 {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	store := "in memory (--ephemeral)"
+	if dir != "" {
+		store = dir
+	}
+	fmt.Fprintf(os.Stderr, `
+authflow dev is ready in %s
+  API and pages   %s  (login: %s/login)
+  dev outbox      %s/dev/outbox
+  Temporal        %s  (namespace %s)
+  Temporal UI     %s
+  data            %s
+  admin token     %s
+
+  curl -X POST %s/v1/admin/users -H 'Authorization: Bearer %s' -d '{"email":"me@example.com","password":"correct horse"}'
+
+`, time.Since(started).Round(time.Millisecond), base, base, base, ts.FrontendHostPort(), ts.Namespace(),
+		orNone(ts.UIURL()), store, cfg.AdminToken, base, cfg.AdminToken)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(not running)"
+	}
+	return s
+}

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+
+	"github.com/spf13/cobra"
+
+	"github.com/authflow/authflow/config"
+	"github.com/authflow/authflow/security"
+)
+
+// serveParts says which parts a production subcommand runs.
+type serveParts struct{ api, worker bool }
+
+func serverCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "server",
+		Short: "Run the API and a worker in one process against an external Temporal and database",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return serve(cmd.Context(), serveParts{api: true, worker: true})
+		},
+	}
+}
+
+func apiCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "api",
+		Short: "Run the HTTP API only (scale out beside `authflow worker`)",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return serve(cmd.Context(), serveParts{api: true}) },
+	}
+}
+
+func workerCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "worker",
+		Short: "Run a Temporal worker only (the workflows and their activities)",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return serve(cmd.Context(), serveParts{worker: true}) },
+	}
+}
+
+func serve(ctx context.Context, parts serveParts) error {
+	cfg, err := config.Load(config.Production, "")
+	if err != nil {
+		return err
+	}
+	a := &app{cfg: cfg, log: newLogger(), hasher: security.NewHasher(security.DefaultArgon2)}
+	defer a.close()
+	if err := a.openStore(ctx); err != nil {
+		return err
+	}
+	if err := a.dialTemporal(ctx); err != nil {
+		return err
+	}
+	if parts.worker {
+		w, err := a.newWorker()
+		if err != nil {
+			return err
+		}
+		if err := w.Start(); err != nil {
+			return fmt.Errorf("start worker: %w", err)
+		}
+		defer w.Stop()
+		a.log.Info("worker polling", "task_queue", "authflow", "temporal", cfg.TemporalAddress)
+	}
+	if !parts.api {
+		<-ctx.Done()
+		return nil
+	}
+	srv, err := a.apiServer()
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on AUTHFLOW_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+	}
+	a.log.Info("API listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL)
+	return serveHTTP(ctx, ln, srv.Handler())
+}

@@ -1,0 +1,277 @@
+// Package config loads authflow's configuration from the environment once, at
+// start, with the defaults of DESIGN.md, and validates it so a mistake stops
+// the process with a message a person understands.
+package config
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/authflow/authflow/phone"
+)
+
+// Config is every setting authflow reads. Secrets are never printed: String
+// redacts them.
+type Config struct {
+	HTTPAddr    string // AUTHFLOW_HTTP_ADDR
+	DatabaseURL string // AUTHFLOW_DATABASE_URL
+	PublicURL   string // AUTHFLOW_PUBLIC_URL
+	RPID        string // AUTHFLOW_RP_ID
+	SecretKey   []byte // AUTHFLOW_SECRET_KEY, 32 bytes
+	AdminToken  string // AUTHFLOW_ADMIN_TOKEN
+
+	TemporalAddress   string // TEMPORAL_ADDRESS
+	TemporalNamespace string // TEMPORAL_NAMESPACE
+	TemporalPort      int    // AUTHFLOW_TEMPORAL_PORT (embedded, dev)
+	TemporalUIPort    int    // AUTHFLOW_TEMPORAL_UI_PORT (embedded, dev)
+
+	TelegramBotToken      string // TELEGRAM_BOT_TOKEN
+	TelegramBotUsername   string // TELEGRAM_BOT_USERNAME
+	TelegramAPIURL        string // TELEGRAM_API_URL
+	TelegramWebhookSecret string // TELEGRAM_WEBHOOK_SECRET
+
+	TwilioAccountSID       string   // TWILIO_ACCOUNT_SID
+	TwilioAuthToken        string   // TWILIO_AUTH_TOKEN
+	TwilioAPIURL           string   // TWILIO_API_URL
+	TwilioFromNumber       string   // TWILIO_FROM_NUMBER
+	TwilioFlashCallNumbers []string // TWILIO_FLASH_CALL_NUMBERS
+
+	SMTPURL  string // SMTP_URL
+	SMTPFrom string // SMTP_FROM
+
+	BillingWebhookURL string // BILLING_WEBHOOK_URL
+
+	// DataDir holds dev-mode state (SQLite files, the generated secret key).
+	DataDir string
+	// Dev is true for `authflow dev`: generated secrets are allowed and the
+	// dev outbox stands in for unconfigured channels.
+	Dev bool
+}
+
+// Mode says which defaults apply.
+type Mode int
+
+// Modes.
+const (
+	// Production needs AUTHFLOW_SECRET_KEY and AUTHFLOW_ADMIN_TOKEN.
+	Production Mode = iota
+	// Dev generates what is missing and keeps it in the data dir.
+	Dev
+)
+
+// Getenv reads one variable; tests pass a map instead of the environment.
+type Getenv func(string) string
+
+// Load reads the configuration from the process environment.
+func Load(mode Mode, dataDir string) (Config, error) {
+	return LoadFrom(os.Getenv, mode, dataDir)
+}
+
+// LoadFrom reads the configuration through getenv and validates it. In Dev
+// mode a missing secret key is generated and kept in dataDir, and a missing
+// admin token is generated (the caller prints it).
+func LoadFrom(getenv Getenv, mode Mode, dataDir string) (Config, error) {
+	get := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	c := Config{
+		HTTPAddr:              get("AUTHFLOW_HTTP_ADDR", ":8080"),
+		PublicURL:             strings.TrimRight(get("AUTHFLOW_PUBLIC_URL", "http://localhost:8080"), "/"),
+		AdminToken:            get("AUTHFLOW_ADMIN_TOKEN", ""),
+		TemporalAddress:       get("TEMPORAL_ADDRESS", "localhost:7233"),
+		TemporalNamespace:     get("TEMPORAL_NAMESPACE", "default"),
+		TelegramBotToken:      get("TELEGRAM_BOT_TOKEN", ""),
+		TelegramBotUsername:   get("TELEGRAM_BOT_USERNAME", ""),
+		TelegramAPIURL:        strings.TrimRight(get("TELEGRAM_API_URL", "https://api.telegram.org"), "/"),
+		TelegramWebhookSecret: get("TELEGRAM_WEBHOOK_SECRET", ""),
+		TwilioAccountSID:      get("TWILIO_ACCOUNT_SID", ""),
+		TwilioAuthToken:       get("TWILIO_AUTH_TOKEN", ""),
+		TwilioAPIURL:          strings.TrimRight(get("TWILIO_API_URL", ""), "/"),
+		TwilioFromNumber:      get("TWILIO_FROM_NUMBER", ""),
+		SMTPURL:               get("SMTP_URL", ""),
+		SMTPFrom:              get("SMTP_FROM", ""),
+		BillingWebhookURL:     get("BILLING_WEBHOOK_URL", ""),
+		DataDir:               dataDir,
+		Dev:                   mode == Dev,
+	}
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	defaultDB := ""
+	switch {
+	case mode == Dev && dataDir == "":
+		defaultDB = "sqlite://:memory:" // dev --ephemeral
+	case mode == Dev:
+		defaultDB = "sqlite://" + filepath.Join(dataDir, "authflow.db")
+	}
+	c.DatabaseURL = get("AUTHFLOW_DATABASE_URL", defaultDB)
+	switch {
+	case c.DatabaseURL == "":
+		bad("AUTHFLOW_DATABASE_URL is required (postgres://… or sqlite://PATH)")
+	case !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") && !strings.HasPrefix(c.DatabaseURL, "sqlite://"):
+		bad("AUTHFLOW_DATABASE_URL must start with postgres://, postgresql:// or sqlite:// (got %q)", redactURL(c.DatabaseURL))
+	}
+
+	pub, err := url.Parse(c.PublicURL)
+	if err != nil || (pub.Scheme != "http" && pub.Scheme != "https") || pub.Host == "" {
+		bad("AUTHFLOW_PUBLIC_URL must be an absolute http(s) URL such as https://panel.example.com (got %q)", c.PublicURL)
+	} else {
+		c.RPID = get("AUTHFLOW_RP_ID", pub.Hostname())
+	}
+
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		bad("AUTHFLOW_HTTP_ADDR must be host:port or :port (got %q)", c.HTTPAddr)
+	}
+	if _, _, err := net.SplitHostPort(c.TemporalAddress); err != nil {
+		bad("TEMPORAL_ADDRESS must be host:port (got %q)", c.TemporalAddress)
+	}
+	c.TemporalPort = portVar(get, "AUTHFLOW_TEMPORAL_PORT", 7233, bad)
+	c.TemporalUIPort = portVar(get, "AUTHFLOW_TEMPORAL_UI_PORT", 8233, bad)
+
+	if raw := get("AUTHFLOW_SECRET_KEY", ""); raw != "" {
+		key, err := ParseSecretKey(raw)
+		if err != nil {
+			bad("AUTHFLOW_SECRET_KEY: %v", err)
+		}
+		c.SecretKey = key
+	} else if mode == Dev {
+		key, err := devSecretKey(dataDir)
+		if err != nil {
+			bad("AUTHFLOW_SECRET_KEY is unset and no dev key could be kept in %s: %v", dataDir, err)
+		}
+		c.SecretKey = key
+	} else {
+		bad("AUTHFLOW_SECRET_KEY is required: 32 random bytes as 64 hex characters or base64 (try: openssl rand -hex 32)")
+	}
+
+	if c.AdminToken == "" {
+		if mode == Dev {
+			c.AdminToken = randomToken()
+		} else {
+			bad("AUTHFLOW_ADMIN_TOKEN is required outside dev mode (a long random string)")
+		}
+	} else if len(c.AdminToken) < 16 {
+		bad("AUTHFLOW_ADMIN_TOKEN must be at least 16 characters")
+	}
+
+	if (c.TelegramBotToken == "") != (c.TelegramBotUsername == "") {
+		bad("TELEGRAM_BOT_TOKEN and TELEGRAM_BOT_USERNAME go together: set both or neither")
+	}
+	if c.TwilioAccountSID != "" || c.TwilioAuthToken != "" {
+		if c.TwilioAccountSID == "" || c.TwilioAuthToken == "" || c.TwilioFromNumber == "" {
+			bad("Twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER together")
+		}
+	}
+	if raw := get("TWILIO_FLASH_CALL_NUMBERS", ""); raw != "" {
+		for _, n := range strings.Split(raw, ",") {
+			n = strings.TrimSpace(n)
+			if !phone.Valid(n) {
+				bad("TWILIO_FLASH_CALL_NUMBERS: %q is not an E.164 number (+ and 8 to 15 digits)", n)
+				continue
+			}
+			c.TwilioFlashCallNumbers = append(c.TwilioFlashCallNumbers, n)
+		}
+	}
+	if c.SMTPURL != "" {
+		u, err := url.Parse(c.SMTPURL)
+		if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
+			bad("SMTP_URL must look like smtp://user:pass@host:587 or smtps://host:465")
+		}
+		if c.SMTPFrom == "" {
+			bad("SMTP_FROM is required with SMTP_URL")
+		}
+	}
+	if c.BillingWebhookURL != "" {
+		if u, err := url.Parse(c.BillingWebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+			bad("BILLING_WEBHOOK_URL must be an http(s) URL")
+		}
+	}
+	if len(errs) > 0 {
+		return Config{}, fmt.Errorf("configuration: %w", errors.Join(errs...))
+	}
+	return c, nil
+}
+
+// Secure reports whether cookies must carry the Secure flag.
+func (c Config) Secure() bool { return strings.HasPrefix(c.PublicURL, "https://") }
+
+// ParseSecretKey decodes 32 bytes given as 64 hex characters or standard
+// base64.
+func ParseSecretKey(raw string) ([]byte, error) {
+	raw = strings.TrimSpace(raw)
+	if len(raw) == 64 {
+		if b, err := hex.DecodeString(raw); err == nil {
+			return b, nil
+		}
+	}
+	if b, err := base64.StdEncoding.DecodeString(raw); err == nil && len(b) == 32 {
+		return b, nil
+	}
+	return nil, errors.New("must be 32 bytes as 64 hex characters or standard base64")
+}
+
+func portVar(get func(string, string) string, name string, def int, bad func(string, ...any)) int {
+	raw := get(name, strconv.Itoa(def))
+	p, err := strconv.Atoi(raw)
+	if err != nil || p < 0 || p > 65535 {
+		bad("%s must be a port number 0-65535 (got %q)", name, raw)
+	}
+	return p
+}
+
+// devSecretKey keeps a generated key in the data dir so that a restarted dev
+// server can still open the TOTP secrets it sealed. Without a data dir
+// (ephemeral) the key lives as long as the process.
+func devSecretKey(dataDir string) ([]byte, error) {
+	if dataDir == "" {
+		key := make([]byte, 32)
+		_, err := rand.Read(key)
+		return key, err
+	}
+	path := filepath.Join(dataDir, "secret.key")
+	if b, err := os.ReadFile(path); err == nil {
+		return ParseSecretKey(string(b))
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, err
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	return key, nil
+}
+
+func randomToken() string {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	u.User = url.User(u.User.Username())
+	return u.String()
+}

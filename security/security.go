@@ -1,0 +1,267 @@
+// Package security holds authflow's cryptography: argon2id password hashes,
+// random tokens and codes, their hashes, constant-time comparison, and
+// AES-GCM sealing under AUTHFLOW_SECRET_KEY.
+package security
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// Argon2Params are argon2id cost parameters.
+type Argon2Params struct {
+	MemoryKiB uint32
+	Time      uint32
+	Threads   uint8
+}
+
+// DefaultArgon2 is OWASP's floor for argon2id (m=19 MiB, t=2, p=1)
+// (SECURITY.md, "Passwords").
+var DefaultArgon2 = Argon2Params{MemoryKiB: 19 * 1024, Time: 2, Threads: 1}
+
+const (
+	saltLen = 16
+	keyLen  = 32
+)
+
+// Hasher hashes and verifies passwords with argon2id. The zero value uses
+// DefaultArgon2.
+type Hasher struct {
+	Params Argon2Params
+	// dummy is verified for unknown emails so both answers cost the same.
+	dummy string
+}
+
+// NewHasher returns a hasher with the given parameters and a dummy hash of
+// the same cost.
+func NewHasher(p Argon2Params) *Hasher {
+	h := &Hasher{Params: p}
+	d, err := h.Hash(RandomToken())
+	if err != nil {
+		panic(err)
+	}
+	h.dummy = d
+	return h
+}
+
+// ErrPasswordTooLong guards argon2 against megabyte passwords.
+var ErrPasswordTooLong = errors.New("password longer than 1024 bytes")
+
+// Hash returns a PHC string: $argon2id$v=19$m=...,t=...,p=...$salt$hash.
+func (h *Hasher) Hash(password string) (string, error) {
+	if len(password) > 1024 {
+		return "", ErrPasswordTooLong
+	}
+	salt := make([]byte, saltLen)
+	if _, err := rand.Read(salt); err != nil {
+		return "", err
+	}
+	p := h.Params
+	sum := argon2.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, keyLen)
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.MemoryKiB, p.Time, p.Threads,
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(sum)), nil
+}
+
+// Verify checks password against a PHC hash in constant time. An empty
+// encoded hash (unknown account) verifies the dummy hash, so the caller's
+// timing does not reveal whether the account exists, and returns false.
+func (h *Hasher) Verify(encoded, password string) bool {
+	if encoded == "" {
+		h.verify(h.dummy, password)
+		return false
+	}
+	return h.verify(encoded, password)
+}
+
+func (h *Hasher) verify(encoded, password string) bool {
+	if len(password) > 1024 {
+		return false
+	}
+	parts := strings.Split(encoded, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return false
+	}
+	var m, t uint32
+	var p uint8
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil {
+		return false
+	}
+	salt, err1 := base64.RawStdEncoding.DecodeString(parts[4])
+	want, err2 := base64.RawStdEncoding.DecodeString(parts[5])
+	if err1 != nil || err2 != nil || len(want) == 0 {
+		return false
+	}
+	got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1
+}
+
+// NeedsRehash reports whether a stored hash is weaker than the hasher's
+// parameters.
+func (h *Hasher) NeedsRehash(encoded string) bool {
+	return !strings.Contains(encoded, fmt.Sprintf("$m=%d,t=%d,p=%d$", h.Params.MemoryKiB, h.Params.Time, h.Params.Threads))
+}
+
+var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// RandomToken returns 160 random bits, URL-safe (lower-case base32), for
+// session tokens, flow ids and link tokens (SECURITY.md: ≥128 bits).
+func RandomToken() string {
+	b := make([]byte, 20)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return strings.ToLower(b32.EncodeToString(b))
+}
+
+// HashToken is how tokens and codes are stored: SHA-256 (they have enough
+// entropy, or are bound to a flow with few attempts, so a fast hash is right).
+func HashToken(token string) []byte {
+	s := sha256.Sum256([]byte(token))
+	return s[:]
+}
+
+// RandomDigits returns n decimal digits from crypto/rand.
+func RandomDigits(n int) string {
+	var sb strings.Builder
+	for range n {
+		d, err := rand.Int(rand.Reader, big.NewInt(10))
+		if err != nil {
+			panic(err)
+		}
+		sb.WriteByte(byte('0' + d.Int64()))
+	}
+	return sb.String()
+}
+
+// RandomInt returns a uniform integer in [0, n).
+func RandomInt(n int) int {
+	d, err := rand.Int(rand.Reader, big.NewInt(int64(n)))
+	if err != nil {
+		panic(err)
+	}
+	return int(d.Int64())
+}
+
+// Sealer encrypts small secrets with AES-256-GCM.
+type Sealer struct{ aead cipher.AEAD }
+
+// NewSealer takes the 32-byte AUTHFLOW_SECRET_KEY.
+func NewSealer(key []byte) (*Sealer, error) {
+	if len(key) != 32 {
+		return nil, errors.New("secret key must be 32 bytes")
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	return &Sealer{aead: aead}, nil
+}
+
+// Seal encrypts plaintext; purpose is authenticated data, so a secret sealed
+// for one purpose (a TOTP secret) cannot be opened as another (a session).
+func (s *Sealer) Seal(purpose string, plaintext []byte) []byte {
+	nonce := make([]byte, s.aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		panic(err)
+	}
+	return s.aead.Seal(nonce, nonce, plaintext, []byte(purpose))
+}
+
+// ErrUnseal means the ciphertext was tampered with, sealed under another key
+// or for another purpose.
+var ErrUnseal = errors.New("cannot open sealed value")
+
+// Open decrypts what Seal made for the same purpose.
+func (s *Sealer) Open(purpose string, sealed []byte) ([]byte, error) {
+	n := s.aead.NonceSize()
+	if len(sealed) < n {
+		return nil, ErrUnseal
+	}
+	out, err := s.aead.Open(nil, sealed[:n], sealed[n:], []byte(purpose))
+	if err != nil {
+		return nil, ErrUnseal
+	}
+	return out, nil
+}
+
+// Purposes for Seal.
+const (
+	PurposePassword   = "password"
+	PurposeSession    = "session"
+	PurposeTOTPSecret = "totp-secret"
+	PurposeCode       = "code"
+)
+
+// Keyed derivations. They let a retried activity recompute exactly what the
+// first attempt made (the same code, the same session token) without ever
+// putting the secret itself into a workflow history.
+
+func mac(key []byte, purpose string, parts ...string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(purpose))
+	for _, p := range parts {
+		m.Write([]byte{0})
+		m.Write([]byte(p))
+	}
+	return m.Sum(nil)
+}
+
+// SessionToken is the bearer token of the session a login flow issues:
+// HMAC(key, flowID). Only a holder of the key can compute it, and the API and
+// the worker agree on it without passing it through Temporal.
+func SessionToken(key []byte, flowID string) string {
+	return strings.ToLower(b32.EncodeToString(mac(key, "session-token", flowID)))
+}
+
+// DerivedDigits returns n decimal digits derived from key and the send's
+// idempotency key: a retried send produces the same code.
+func DerivedDigits(key []byte, idemKey string, n int) string {
+	sum := mac(key, "code", idemKey)
+	v := binary.BigEndian.Uint64(sum[:8])
+	var sb strings.Builder
+	for range n {
+		sb.WriteByte(byte('0' + v%10))
+		v /= 10
+	}
+	return sb.String()
+}
+
+// DerivedIndex returns a uniform-enough index in [0, n) derived from key and
+// idemKey (2^64 mod n bias is negligible for small n).
+func DerivedIndex(key []byte, idemKey string, n int) int {
+	sum := mac(key, "index", idemKey)
+	return int(binary.BigEndian.Uint64(sum[:8]) % uint64(n))
+}
+
+// CodeMAC is what a workflow keeps of a one-time code: a MAC bound to the
+// flow, useless offline without the key (a plain hash of 6 digits is not).
+func CodeMAC(key []byte, flowID, code string) []byte {
+	return mac(key, "code-mac", flowID, code)
+}
+
+// CodeMACMatches compares in constant time.
+func CodeMACMatches(key []byte, flowID, code string, want []byte) bool {
+	return hmac.Equal(CodeMAC(key, flowID, code), want)
+}
+
+// ConstantTimeEqual compares two strings in constant time.
+func ConstantTimeEqual(a, b string) bool {
+	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}

@@ -1,0 +1,315 @@
+// Package store holds authflow's account data behind one interface, Store,
+// with two implementations: PostgreSQL (store/postgres) and SQLite
+// (store/sqlite). Both pass the same conformance suite (store/storetest).
+//
+// The store knows nothing of Temporal, HTTP or cryptography: it keeps what it
+// is given (password hashes, sealed secrets, token hashes) and enforces the
+// invariants that need a transaction (unique emails, one authflow account per
+// Telegram chat and per WebAuthn credential, a TOTP step used once,
+// idempotent card unlinking and 2FA downgrades).
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors every implementation returns (wrapped or not); callers test
+// them with errors.Is.
+var (
+	// ErrNotFound means the row does not exist, or belongs to another user.
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict means a uniqueness rule would be broken (email taken,
+	// Telegram chat linked to another account, credential id registered).
+	ErrConflict = errors.New("store: conflict")
+)
+
+// Store is everything authflow persists. Methods taking a userID only touch
+// that user's rows: asking for another user's phone or device is ErrNotFound.
+type Store interface {
+	Users
+	Sessions
+	TwoFactor
+	TelegramAccounts
+	WebAuthnCredentials
+	Phones
+	BankCards
+	Downgrades
+	Attempts
+	SentMessages
+	Events
+	LinkTokens
+	TelegramPrompts
+
+	// Ping checks the database answers.
+	Ping(ctx context.Context) error
+	// Close releases the connections.
+	Close() error
+}
+
+// User is an account.
+type User struct {
+	ID           string
+	Email        string // trimmed, lower-cased
+	PasswordHash string // PHC string ($argon2id$...)
+	CreatedAt    time.Time
+}
+
+// Users stores accounts.
+type Users interface {
+	// CreateUser adds an account; ErrConflict when the email is taken.
+	CreateUser(ctx context.Context, email, passwordHash string) (User, error)
+	UserByID(ctx context.Context, id string) (User, error)
+	// UserByEmail looks the email up case-insensitively.
+	UserByEmail(ctx context.Context, email string) (User, error)
+	SetPasswordHash(ctx context.Context, userID, passwordHash string) error
+}
+
+// Session is a logged-in client. The token itself is never stored.
+type Session struct {
+	ID        string
+	UserID    string
+	TokenHash []byte // SHA-256 of the bearer token
+	// AuthenticatedAt is the last full login (password + second step, or a
+	// re-authentication); factor changes need it to be recent.
+	AuthenticatedAt time.Time
+	CreatedAt       time.Time
+	LastSeenAt      time.Time
+	ExpiresAt       time.Time
+	IP              string
+	UserAgent       string
+}
+
+// Sessions stores sessions.
+type Sessions interface {
+	CreateSession(ctx context.Context, s Session) (Session, error)
+	// SessionByTokenHash returns ErrNotFound for unknown or expired sessions.
+	SessionByTokenHash(ctx context.Context, tokenHash []byte, now time.Time) (Session, error)
+	// TouchSession records activity (last_seen_at).
+	TouchSession(ctx context.Context, id string, now time.Time) error
+	// MarkAuthenticated moves AuthenticatedAt to now (after re-authentication).
+	MarkAuthenticated(ctx context.Context, id string, now time.Time) error
+	ListSessions(ctx context.Context, userID string, now time.Time) ([]Session, error)
+	// DeleteSession ends one session of the user; ErrNotFound when absent.
+	DeleteSession(ctx context.Context, userID, id string) error
+	// DeleteOtherSessions ends every session of the user except keepID
+	// (keepID "" ends all) and says how many ended.
+	DeleteOtherSessions(ctx context.Context, userID, keepID string) (int, error)
+}
+
+// TwoFactorSettings is the per-method switch board of an account.
+type TwoFactorSettings struct {
+	TelegramEnabled bool
+	EmailEnabled    bool
+	TOTPEnabled     bool
+	// TOTPSecretSealed is the AES-GCM sealed secret; nil when none.
+	TOTPSecretSealed []byte
+	// TOTPLastStep is the last accepted time step (RFC 6238 §5.2); 0 = none.
+	TOTPLastStep int64
+}
+
+// TwoFactor stores per-method settings and the TOTP secret.
+type TwoFactor interface {
+	// TwoFactorSettings returns zero settings for a user that never set any.
+	TwoFactorSettings(ctx context.Context, userID string) (TwoFactorSettings, error)
+	SetTelegramEnabled(ctx context.Context, userID string, enabled bool) error
+	SetEmailEnabled(ctx context.Context, userID string, enabled bool) error
+	// SetTOTPSecret stores a new sealed secret, enables TOTP and keeps
+	// lastStep as the last used step (the confirming code's step).
+	SetTOTPSecret(ctx context.Context, userID string, sealed []byte, lastStep int64) error
+	// DeleteTOTPSecret disables TOTP and destroys the secret.
+	DeleteTOTPSecret(ctx context.Context, userID string) error
+	// UseTOTPStep atomically accepts step when it is later than the last used
+	// one; false means the code was already used (a replay).
+	UseTOTPStep(ctx context.Context, userID string, step int64) (bool, error)
+}
+
+// TelegramAccount is a Telegram chat linked to an account.
+type TelegramAccount struct {
+	ID       string
+	UserID   string
+	ChatID   int64
+	Username string
+	LinkedAt time.Time
+}
+
+// TelegramAccounts stores linked Telegram chats.
+type TelegramAccounts interface {
+	// LinkTelegram links a chat; linking it again to the same user returns the
+	// existing link; a chat linked to another user is ErrConflict.
+	LinkTelegram(ctx context.Context, userID string, chatID int64, username string) (TelegramAccount, error)
+	ListTelegram(ctx context.Context, userID string) ([]TelegramAccount, error)
+	TelegramByChatID(ctx context.Context, chatID int64) (TelegramAccount, error)
+	UnlinkTelegram(ctx context.Context, userID, id string) error
+}
+
+// Credential is a WebAuthn credential (passkey) of an account.
+type Credential struct {
+	ID           string
+	UserID       string
+	CredentialID []byte // the authenticator's id; unique across accounts
+	// Data is the JSON of go-webauthn's webauthn.Credential (public key,
+	// sign count, flags, transports); the store does not interpret it.
+	Data         []byte
+	Name         string // fixed at registration
+	Passwordless bool
+	SignCount    uint32
+	CloneWarning bool
+	CreatedAt    time.Time
+	LastUsedAt   *time.Time
+}
+
+// WebAuthnCredentials stores passkeys.
+type WebAuthnCredentials interface {
+	// AddCredential registers a passkey; ErrConflict when the credential id
+	// is registered already (on any account).
+	AddCredential(ctx context.Context, c Credential) (Credential, error)
+	ListCredentials(ctx context.Context, userID string) ([]Credential, error)
+	CredentialByCredentialID(ctx context.Context, credentialID []byte) (Credential, error)
+	// UpdateCredentialUse stores what a login taught: new Data, sign count,
+	// clone warning, last use.
+	UpdateCredentialUse(ctx context.Context, id string, data []byte, signCount uint32, cloneWarning bool, at time.Time) error
+	SetCredentialPasswordless(ctx context.Context, userID, id string, passwordless bool) error
+	DeleteCredential(ctx context.Context, userID, id string) error
+}
+
+// Phone is a phone number of an account (E.164).
+type Phone struct {
+	ID        string
+	UserID    string
+	Number    string
+	Verified  bool
+	CreatedAt time.Time
+}
+
+// Phones stores phone numbers. The same number may belong to several accounts.
+type Phones interface {
+	// AddPhone adds a number; the same number twice on one account is
+	// ErrConflict.
+	AddPhone(ctx context.Context, userID, number string, verified bool) (Phone, error)
+	ListPhones(ctx context.Context, userID string) ([]Phone, error)
+	Phone(ctx context.Context, userID, id string) (Phone, error)
+	DeletePhone(ctx context.Context, userID, id string) error
+}
+
+// BankCard is a payment card linked to an account.
+type BankCard struct {
+	ID         string
+	UserID     string
+	Brand      string
+	Last4      string
+	Linked     bool
+	CreatedAt  time.Time
+	UnlinkedAt *time.Time
+}
+
+// BankCards stores bank cards.
+type BankCards interface {
+	AddBankCard(ctx context.Context, userID, brand, last4 string) (BankCard, error)
+	ListBankCards(ctx context.Context, userID string) ([]BankCard, error)
+	// UnlinkBankCards unlinks every linked card of the user once per key:
+	// called again with the same key it changes nothing and returns the
+	// count of the first call.
+	UnlinkBankCards(ctx context.Context, userID, key string, now time.Time) (int, error)
+}
+
+// Downgrades implement the phone saga's 2FA step and its compensation.
+// DisableTwoFactor turns every second factor off (TOTP, email, Telegram 2FA;
+// Telegram accounts and phones stay) but keeps the TOTP secret and suspends
+// passkeys (suspended passkeys are invisible to ListCredentials and
+// CredentialByCredentialID), so RestoreTwoFactor can put back exactly what
+// was on before; FinishDowngrade destroys the kept secret and the suspended
+// passkeys once the saga succeeded. All three are idempotent per key: a
+// repeated call with the same key changes nothing more, and RestoreTwoFactor
+// or FinishDowngrade with a key never disabled is a no-op.
+type Downgrades interface {
+	DisableTwoFactor(ctx context.Context, userID, key string, now time.Time) error
+	RestoreTwoFactor(ctx context.Context, userID, key string) error
+	FinishDowngrade(ctx context.Context, userID, key string) error
+}
+
+// AttemptState is a failure counter (per account or per IP).
+type AttemptState struct {
+	Failures    int
+	LockedUntil time.Time // zero when not locked
+}
+
+// Attempts stores failure counters. scope names the counter family
+// ("2fa", "password", "password_ip"); key the account or IP.
+type Attempts interface {
+	GetAttempts(ctx context.Context, scope, key string) (AttemptState, error)
+	// AddFailure counts one failure atomically and locks the key for
+	// lockFor(failures) (no lock when it returns 0).
+	AddFailure(ctx context.Context, scope, key string, now time.Time, lockFor func(failures int) time.Duration) (AttemptState, error)
+	ResetAttempts(ctx context.Context, scope, key string) error
+}
+
+// SentMessage records one code, call, notice or prompt sent to a person.
+type SentMessage struct {
+	Key        string // idempotency key: workflow id + activity id
+	UserID     string
+	Channel    string // email, sms, call, telegram
+	Recipient  string // address, number or chat id
+	ProviderID string // the provider's message/call id, when it gives one
+	SentAt     time.Time
+}
+
+// SentMessages makes sends idempotent and rate-limitable.
+type SentMessages interface {
+	// SentMessage returns ErrNotFound when nothing was sent under key.
+	SentMessage(ctx context.Context, key string) (SentMessage, error)
+	// RecordSentMessage stores m; recording the same key twice is a no-op.
+	RecordSentMessage(ctx context.Context, m SentMessage) error
+	// CountSent counts messages to a user (recipient "") or to a recipient
+	// (userID "") since a time.
+	CountSent(ctx context.Context, userID, recipient string, since time.Time) (int, error)
+}
+
+// Event is an audit event shown to the user.
+type Event struct {
+	ID     string
+	UserID string
+	Type   string
+	At     time.Time
+	IP     string
+	Detail map[string]any // never a secret
+}
+
+// Events stores the audit log.
+type Events interface {
+	AddEvent(ctx context.Context, e Event) error
+	// ListEvents returns the newest first.
+	ListEvents(ctx context.Context, userID string, limit int) ([]Event, error)
+}
+
+// LinkToken binds a Telegram deep-link token (stored hashed) to the
+// enrollment flow that issued it.
+type LinkToken struct {
+	TokenHash []byte
+	UserID    string
+	FlowID    string
+	ExpiresAt time.Time
+}
+
+// LinkTokens stores Telegram deep-link tokens.
+type LinkTokens interface {
+	CreateLinkToken(ctx context.Context, t LinkToken) error
+	// LinkTokenByHash returns ErrNotFound for unknown or expired tokens.
+	LinkTokenByHash(ctx context.Context, tokenHash []byte, now time.Time) (LinkToken, error)
+}
+
+// TelegramPrompt is a login prompt message sent to a chat, kept so the
+// message can be edited once the flow is decided.
+type TelegramPrompt struct {
+	FlowID    string
+	ChatID    int64
+	MessageID int64
+	SentAt    time.Time
+}
+
+// TelegramPrompts stores sent login prompts.
+type TelegramPrompts interface {
+	AddTelegramPrompt(ctx context.Context, p TelegramPrompt) error
+	TelegramPrompts(ctx context.Context, flowID string) ([]TelegramPrompt, error)
+}

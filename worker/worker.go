@@ -1,0 +1,36 @@
+// Package worker builds authflow's Temporal worker: it registers the
+// workflows under their contract names and the activities once.
+package worker
+
+import (
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/authflow/authflow/activities"
+	"github.com/authflow/authflow/workflows"
+)
+
+// Options tune the worker; zero values take the SDK's defaults.
+type Options struct {
+	// MaxConcurrentActivities bounds parallel activities (argon2id costs
+	// 19 MiB each: a bound keeps memory predictable).
+	MaxConcurrentActivities int
+}
+
+// New returns a worker on workflows.TaskQueue with everything registered.
+func New(c client.Client, acts *activities.Activities, o Options) worker.Worker {
+	w := worker.New(c, workflows.TaskQueue, worker.Options{
+		MaxConcurrentActivityExecutionSize:      o.MaxConcurrentActivities,
+		MaxConcurrentLocalActivityExecutionSize: o.MaxConcurrentActivities,
+	})
+	Register(w, acts)
+	return w
+}
+
+// Register adds authflow's workflows and activities to any registry (a
+// worker, a replayer, a test environment).
+func Register(r worker.Registry, acts *activities.Activities) {
+	r.RegisterWorkflowWithOptions(workflows.Login, workflow.RegisterOptions{Name: workflows.LoginWorkflowName})
+	r.RegisterActivity(acts)
+}

@@ -1,0 +1,221 @@
+// Package workflows holds authflow's durable flows (Login, Enroll) and their
+// wire contract: this file. Every Temporal name the API, the worker and the
+// tests use is declared here and nowhere else.
+package workflows
+
+import (
+	"encoding/json"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+)
+
+// TaskQueue is the one task queue authflow's workers poll.
+const TaskQueue = "authflow"
+
+// Workflow type names. Renaming one breaks running histories: version it.
+const (
+	LoginWorkflowName  = "Login"
+	EnrollWorkflowName = "Enroll"
+)
+
+// Update, signal and query names.
+const (
+	// UpdateSubmitPassword carries the password (sealed) and answers with the
+	// flow's next state. The API sends it with Update-With-Start.
+	UpdateSubmitPassword = "submit-password"
+	// UpdateChallenge chooses a method and sends its challenge.
+	UpdateChallenge = "challenge"
+	// UpdateVerify submits a code or a WebAuthn assertion.
+	UpdateVerify = "verify"
+	// SignalTelegramAnswer is a click on a Telegram prompt's button.
+	SignalTelegramAnswer = "telegram-answer"
+	// QueryState returns the flow's View.
+	QueryState = "state"
+)
+
+// Search attributes on every flow (Keyword), registered by the dev server and
+// by `authflow` on an external Temporal.
+var (
+	SearchUserID = temporal.NewSearchAttributeKeyKeyword("AuthflowUserID")
+	SearchKind   = temporal.NewSearchAttributeKeyKeyword("AuthflowKind")
+	SearchState  = temporal.NewSearchAttributeKeyKeyword("AuthflowState")
+	SearchMethod = temporal.NewSearchAttributeKeyKeyword("AuthflowMethod")
+	// SearchStateChangedAt is when AuthflowState last changed: how
+	// operators find flows stuck in one state.
+	SearchStateChangedAt = temporal.NewSearchAttributeKeyTime("AuthflowStateChangedAt")
+)
+
+// SearchAttributes lists the keys above with their types, for registration
+// on a namespace.
+var SearchAttributes = map[string]enumspb.IndexedValueType{
+	"AuthflowUserID":         enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+	"AuthflowKind":           enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+	"AuthflowState":          enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+	"AuthflowMethod":         enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+	"AuthflowStateChangedAt": enumspb.INDEXED_VALUE_TYPE_DATETIME,
+}
+
+// Kinds of flows (AuthflowKind).
+const (
+	KindLogin  = "login"
+	KindEnroll = "enroll"
+)
+
+// LoginWorkflowID is the workflow id of a login flow.
+func LoginWorkflowID(flowID string) string { return "login/" + flowID }
+
+// EnrollWorkflowID is the workflow id of an enrollment flow.
+func EnrollWorkflowID(flowID string) string { return "enroll/" + flowID }
+
+// State is where a flow is, as API.md names it.
+type State string
+
+// Flow states.
+const (
+	StatePassword     State = "password" // internal: before the password is checked
+	StateChooseMethod State = "choose_method"
+	StateChallenge    State = "challenge"
+	StateDone         State = "done"
+	StateFailed       State = "failed"
+	StateExpired      State = "expired"
+)
+
+// Method is a second factor.
+type Method string
+
+// Methods, in the order API.md lists them.
+const (
+	MethodTelegram Method = "telegram"
+	MethodTOTP     Method = "totp"
+	MethodEmail    Method = "email"
+	MethodWebAuthn Method = "webauthn"
+	MethodCall     Method = "call"
+	MethodSMS      Method = "sms"
+	MethodPhone    Method = "phone" // enrollment only
+)
+
+// Limits of a login flow (API.md "Rules behind the calls", SECURITY.md).
+const (
+	// FlowTTL bounds a login flow and its codes (NIST §5.1.3.2: ≤ 10 min).
+	FlowTTL = 10 * time.Minute
+	// FlashCallTTL is short because 4 digits of a caller id have little
+	// entropy (SECURITY.md "Flash call").
+	FlashCallTTL = 3 * time.Minute
+	// MaxFlowAttempts wrong answers fail the flow.
+	MaxFlowAttempts = 5
+)
+
+// Error types of ApplicationErrors the flows return; the API maps each to an
+// HTTP error code in one place (api/errors.go).
+const (
+	ErrInvalidCredentials    = "InvalidCredentials"
+	ErrRateLimited           = "RateLimited" // details: RateLimitDetails
+	ErrInvalidCode           = "InvalidCode" // details: AttemptsDetails
+	ErrInvalidAssertion      = "InvalidAssertion"
+	ErrDowngradeNotConfirmed = "DowngradeNotConfirmed"
+	ErrMethodUnavailable     = "MethodUnavailable"
+	ErrWrongState            = "WrongState"
+	ErrFlowExpired           = "FlowExpired"
+	ErrBadRequest            = "BadRequest"
+	ErrConflict              = "Conflict"
+	ErrNotFound              = "NotFound"
+	// ErrUnavailable: a step failed for good (the saga was compensated) or
+	// a dependency is down; the client may retry later.
+	ErrUnavailable = "Unavailable"
+)
+
+// RateLimitDetails rides on ErrRateLimited.
+type RateLimitDetails struct {
+	RetryAfterSeconds int `json:"retry_after"`
+}
+
+// AttemptsDetails rides on ErrInvalidCode and ErrInvalidAssertion.
+type AttemptsDetails struct {
+	AttemptsLeft int `json:"attempts_left"`
+}
+
+// LoginInput starts a Login workflow.
+type LoginInput struct {
+	FlowID    string
+	IP        string
+	UserAgent string
+	// Passwordless starts at the passkey challenge (POST /v1/login/passkey).
+	Passwordless bool
+}
+
+// SubmitPasswordInput is UpdateSubmitPassword's argument.
+type SubmitPasswordInput struct {
+	Email string
+	// PasswordSealed is the password sealed under AUTHFLOW_SECRET_KEY so it
+	// never appears in clear in the workflow history.
+	PasswordSealed []byte
+}
+
+// ChallengeInput is UpdateChallenge's argument.
+type ChallengeInput struct {
+	Method           Method
+	PhoneID          string
+	ConfirmDowngrade bool
+}
+
+// VerifyInput is UpdateVerify's argument: a sealed code, or a WebAuthn
+// credential (public data: a signature over a single-use challenge).
+type VerifyInput struct {
+	CodeSealed []byte
+	// CodeLength lets the validator reject a 6-digit answer to a 4-digit
+	// call (and the reverse) without opening the code.
+	CodeLength int
+	Credential json.RawMessage
+}
+
+// TelegramAnswer is SignalTelegramAnswer's argument, sent by the bot handler.
+type TelegramAnswer struct {
+	ChatID int64
+	Number int  // the button clicked
+	NotMe  bool // the "Not me" button
+}
+
+// MethodOption is one entry of a choose_method answer.
+type MethodOption struct {
+	Type         Method `json:"type"`
+	PhoneID      string `json:"phone_id,omitempty"`
+	NumberMasked string `json:"number_masked,omitempty"`
+	CallKind     string `json:"call_kind,omitempty"` // dictate | flash
+	Downgrade    bool   `json:"downgrade,omitempty"`
+}
+
+// Downgrade reports the phone saga's result.
+type Downgrade struct {
+	TwoFactorDisabled bool `json:"two_factor_disabled"`
+	BankCardsUnlinked int  `json:"bank_cards_unlinked"`
+}
+
+// View is what a flow shows: the answer of every update and of QueryState.
+// It carries nothing secret: the session token is derived by the API from the
+// flow id and AUTHFLOW_SECRET_KEY, never stored in history.
+type View struct {
+	FlowID       string
+	UserID       string
+	State        State
+	Method       Method
+	ExpiresAt    time.Time
+	AttemptsLeft int
+	Methods      []MethodOption
+	// Session is set once State is done.
+	Session *SessionInfo
+	// TelegramNumber is the number the page shows for a Telegram challenge.
+	TelegramNumber int
+	// WebAuthnOptions is the request options JSON for a passkey challenge.
+	WebAuthnOptions json.RawMessage
+	Downgrade       *Downgrade
+	// Reason says why a flow failed ("attempts", "denied_by_user", "saga").
+	Reason string
+}
+
+// SessionInfo says a session was issued for the flow.
+type SessionInfo struct {
+	ID        string
+	ExpiresAt time.Time
+}
