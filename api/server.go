@@ -35,7 +35,9 @@ type Server struct {
 	// Outbox is mounted at /dev/outbox when set (dev mode without real
 	// channels only).
 	Outbox *channels.Outbox
-	Log    *slog.Logger
+	// Bot answers Telegram button presses and /start messages.
+	Bot channels.TelegramBot
+	Log *slog.Logger
 	// SessionTTL is how long a session lives; the worker issues sessions with
 	// the same value.
 	SessionTTL time.Duration

@@ -80,6 +80,17 @@ func (s *Server) telegramWebhook(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	s.HandleTelegramUpdate(c.Request.Context(), u)
+	s.ServeTelegramUpdate(c.Request.Context(), u)
 	c.Status(http.StatusOK)
+}
+
+// ServeTelegramUpdate handles an update and answers a button press, so the
+// person sees a toast in Telegram. The webhook and the long poller call it.
+func (s *Server) ServeTelegramUpdate(ctx context.Context, u TelegramUpdate) {
+	answer := s.HandleTelegramUpdate(ctx, u)
+	if u.Callback != nil && s.Bot != nil {
+		if err := s.Bot.AnswerCallback(ctx, u.Callback.ID, answer); err != nil {
+			s.logger().Warn("answer callback", "err", err)
+		}
+	}
 }

@@ -57,3 +57,10 @@ type PermanentError struct{ Err error }
 
 func (e *PermanentError) Error() string { return e.Err.Error() }
 func (e *PermanentError) Unwrap() error { return e.Err }
+
+// TelegramBot is the whole bot as the API uses it: senders plus the answer
+// to a button press (the small toast Telegram shows after a click).
+type TelegramBot interface {
+	TelegramSender
+	AnswerCallback(ctx context.Context, callbackID, text string) error
+}

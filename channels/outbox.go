@@ -119,3 +119,9 @@ func (o *Outbox) SendText(_ context.Context, chatID int64, text, key string) err
 	o.add(OutboxEntry{Channel: "telegram", Kind: "text", To: strconv.FormatInt(chatID, 10), ChatID: chatID, Text: text, Key: key})
 	return nil
 }
+
+var _ TelegramBot = (*Outbox)(nil)
+
+// AnswerCallback has nothing to answer in the outbox: the click came from
+// the outbox page itself.
+func (o *Outbox) AnswerCallback(context.Context, string, string) error { return nil }
