@@ -52,6 +52,9 @@ type Limits struct {
 	// FailuresBeforeLock wrong answers in a row lock the account's second
 	// step (and, separately, its password) with a back-off.
 	FailuresBeforeLock int
+	// IPFailuresBeforeLock is higher: one IP may be a whole office behind
+	// NAT, and one attacker's IP still gets throttled.
+	IPFailuresBeforeLock int
 	// LockBase is the first back-off; it doubles up to LockMax.
 	LockBase, LockMax time.Duration
 	// SendsPerAccount and SendsPerRecipient bound codes, calls and prompts
@@ -62,21 +65,27 @@ type Limits struct {
 
 // DefaultLimits are API.md's numbers: 10 failures, then 60 s doubling to 1 h.
 var DefaultLimits = Limits{
-	FailuresBeforeLock: 10,
-	LockBase:           time.Minute,
-	LockMax:            time.Hour,
-	SendsPerAccount:    10,
-	SendsPerRecipient:  5,
-	SendWindow:         time.Hour,
+	FailuresBeforeLock:   10,
+	IPFailuresBeforeLock: 100,
+	LockBase:             time.Minute,
+	LockMax:              time.Hour,
+	SendsPerAccount:      10,
+	SendsPerRecipient:    5,
+	SendWindow:           time.Hour,
 }
 
 // lockFor is the back-off after the n-th failure in a row.
-func (l Limits) lockFor(n int) time.Duration {
-	if n < l.FailuresBeforeLock {
+func (l Limits) lockFor(n int) time.Duration { return l.backoff(n, l.FailuresBeforeLock) }
+
+// lockIPFor is lockFor for client IPs.
+func (l Limits) lockIPFor(n int) time.Duration { return l.backoff(n, l.IPFailuresBeforeLock) }
+
+func (l Limits) backoff(n, threshold int) time.Duration {
+	if n < threshold {
 		return 0
 	}
 	d := l.LockBase
-	for i := l.FailuresBeforeLock; i < n && d < l.LockMax; i++ {
+	for i := threshold; i < n && d < l.LockMax; i++ {
 		d *= 2
 	}
 	return min(d, l.LockMax)

@@ -63,11 +63,14 @@ func (a *Activities) VerifyPassword(ctx context.Context, in VerifyPasswordInput)
 		}
 		return VerifyPasswordResult{UserID: u.ID, OK: true}, nil
 	}
-	for _, c := range []struct{ scope, key string }{{scopePasswordIP, in.IP}, {scopePassword, email}} {
+	for _, c := range []struct {
+		scope, key string
+		lock       func(int) time.Duration
+	}{{scopePasswordIP, in.IP, a.Limits.lockIPFor}, {scopePassword, email, a.Limits.lockFor}} {
 		if c.key == "" {
 			continue
 		}
-		if _, err := a.Store.AddFailure(ctx, c.scope, c.key, now, a.Limits.lockFor); err != nil {
+		if _, err := a.Store.AddFailure(ctx, c.scope, c.key, now, c.lock); err != nil {
 			return VerifyPasswordResult{}, storeErr("count failure", err)
 		}
 	}
