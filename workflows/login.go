@@ -81,6 +81,12 @@ func (l *login) run(ctx workflow.Context) (View, error) {
 		}
 		l.mu.Unlock()
 	}
+	// Whoever decided the flow may still be closing it (editing Telegram
+	// prompts): taking the lock waits for that too, not only for handlers.
+	if err := l.mu.Lock(ctx); err != nil {
+		return l.view, err
+	}
+	l.mu.Unlock()
 	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
 		return l.view, err
 	}

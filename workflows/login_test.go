@@ -1,0 +1,656 @@
+package workflows_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/authflow/authflow/activities"
+	"github.com/authflow/authflow/workflows"
+)
+
+var a *activities.Activities
+
+// scenario drives one Login run in the test environment: steps run in order
+// at the given workflow-clock offsets; each records the update's answer.
+type scenario struct {
+	t   *testing.T
+	env *testsuite.TestWorkflowEnvironment
+	at  time.Duration
+}
+
+func newScenario(t *testing.T) *scenario {
+	var s testsuite.WorkflowTestSuite
+	s.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(workflows.Login, workflowRegisterOptions())
+	env.RegisterActivity(&activities.Activities{})
+	return &scenario{t: t, env: env}
+}
+
+// answer is an update's outcome.
+type answer struct {
+	view     workflows.View
+	err      error
+	rejected bool
+}
+
+func (s *scenario) update(after time.Duration, name string, arg any, out *answer) {
+	s.at += after
+	s.env.RegisterDelayedCallback(func() {
+		s.env.UpdateWorkflow(name, "", &testsuite.TestUpdateCallback{
+			OnAccept: func() {},
+			OnReject: func(err error) { out.err, out.rejected = err, true },
+			OnComplete: func(v any, err error) {
+				out.err = err
+				if vv, ok := v.(workflows.View); ok {
+					out.view = vv
+				}
+			},
+		}, arg)
+	}, s.at)
+}
+
+func (s *scenario) signal(after time.Duration, name string, arg any) {
+	s.at += after
+	s.env.RegisterDelayedCallback(func() { s.env.SignalWorkflow(name, arg) }, s.at)
+}
+
+func (s *scenario) run(in workflows.LoginInput) workflows.View {
+	s.t.Helper()
+	s.env.ExecuteWorkflow(workflows.Login, in)
+	if !s.env.IsWorkflowCompleted() {
+		s.t.Fatal("workflow did not complete")
+	}
+	var v workflows.View
+	if err := s.env.GetWorkflowResult(&v); err != nil {
+		s.t.Fatalf("workflow failed: %v", err)
+	}
+	return v
+}
+
+func errType(err error) string {
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) {
+		return ae.Type()
+	}
+	return ""
+}
+
+func attemptsLeft(t *testing.T, err error) int {
+	t.Helper()
+	var ae *temporal.ApplicationError
+	if !errors.As(err, &ae) {
+		t.Fatalf("not an application error: %v", err)
+	}
+	var d workflows.AttemptsDetails
+	if err := ae.Details(&d); err != nil {
+		t.Fatalf("details: %v", err)
+	}
+	return d.AttemptsLeft
+}
+
+var (
+	loginIn  = workflows.LoginInput{FlowID: "flow1", IP: "203.0.113.7", UserAgent: "test"}
+	password = workflows.SubmitPasswordInput{Email: "u@example.com", PasswordSealed: []byte("sealed")}
+	code6    = workflows.VerifyInput{CodeSealed: []byte("sealed"), CodeLength: 6}
+	code4    = workflows.VerifyInput{CodeSealed: []byte("sealed"), CodeLength: 4}
+	session  = activities.IssuedSession{ID: "s1", ExpiresAt: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	allOpts  = activities.LoginOptions{Telegram: true, TelegramChats: []int64{111, 222}, TOTP: true, Email: true, WebAuthn: true,
+		Phones: []activities.PhoneOption{{ID: "p-ua", NumberMasked: "+380*******67", Kind: "ukrainian"}, {ID: "p-us", NumberMasked: "+155*****34", Kind: "foreign"}}}
+)
+
+// passwordOK mocks a right password for an account with opts.
+func (s *scenario) passwordOK(opts activities.LoginOptions) {
+	s.env.OnActivity(a.VerifyPassword, mock.Anything, mock.Anything).Return(activities.VerifyPasswordResult{UserID: "u1", OK: true}, nil)
+	s.env.OnActivity(a.LoadLoginOptions, mock.Anything, "u1").Return(opts, nil)
+	s.env.OnActivity(a.SecondFactorStatus, mock.Anything, "u1").Return(activities.SecondFactorBudget{Left: 10}, nil)
+}
+
+func (s *scenario) sessionIssued() {
+	s.env.OnActivity(a.IssueSession, mock.Anything, mock.Anything).Return(session, nil)
+}
+
+func (s *scenario) failuresCounted() {
+	s.env.OnActivity(a.RecordSecondFactorFailure, mock.Anything, mock.Anything).Return(activities.SecondFactorBudget{Left: 9}, nil)
+}
+
+func TestLoginPassword(t *testing.T) {
+	t.Run("case=no 2FA issues a session at once", func(t *testing.T) {
+		s := newScenario(t)
+		s.passwordOK(activities.LoginOptions{Phones: allOpts.Phones}) // phones alone are not 2FA
+		s.sessionIssued()
+		var pw answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		v := s.run(loginIn)
+		if pw.err != nil || pw.view.State != workflows.StateDone || pw.view.Session == nil || v.State != workflows.StateDone {
+			t.Fatalf("answer %+v err %v, final %+v", pw.view, pw.err, v)
+		}
+	})
+	t.Run("case=wrong password fails the flow with InvalidCredentials", func(t *testing.T) {
+		s := newScenario(t)
+		s.env.OnActivity(a.VerifyPassword, mock.Anything, mock.Anything).Return(activities.VerifyPasswordResult{}, nil)
+		var pw answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		v := s.run(loginIn)
+		if errType(pw.err) != workflows.ErrInvalidCredentials || v.State != workflows.StateFailed {
+			t.Fatalf("err %v state %s", pw.err, v.State)
+		}
+	})
+	t.Run("case=throttled password is RateLimited with retry_after", func(t *testing.T) {
+		s := newScenario(t)
+		s.env.OnActivity(a.VerifyPassword, mock.Anything, mock.Anything).Return(activities.VerifyPasswordResult{RetryAfterSeconds: 60}, nil)
+		var pw answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		s.run(loginIn)
+		if errType(pw.err) != workflows.ErrRateLimited {
+			t.Fatalf("err %v", pw.err)
+		}
+	})
+	t.Run("case=methods come in API order with one call and one sms per phone", func(t *testing.T) {
+		s := newScenario(t)
+		s.passwordOK(allOpts)
+		var pw answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		s.run(loginIn)
+		var got []string
+		for _, m := range pw.view.Methods {
+			got = append(got, string(m.Type)+":"+m.CallKind)
+		}
+		want := []string{"telegram:", "totp:", "email:", "webauthn:", "call:dictate", "call:flash", "sms:", "sms:"}
+		if len(got) != len(want) {
+			t.Fatalf("methods %v", got)
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("methods %v, want %v", got, want)
+			}
+		}
+		if pw.view.State != workflows.StateChooseMethod || pw.view.AttemptsLeft != 5 {
+			t.Fatalf("view %+v", pw.view)
+		}
+	})
+	t.Run("case=attempts_left is what the account has left when under 5", func(t *testing.T) {
+		s := newScenario(t)
+		s.env.OnActivity(a.VerifyPassword, mock.Anything, mock.Anything).Return(activities.VerifyPasswordResult{UserID: "u1", OK: true}, nil)
+		s.env.OnActivity(a.LoadLoginOptions, mock.Anything, "u1").Return(allOpts, nil)
+		s.env.OnActivity(a.SecondFactorStatus, mock.Anything, "u1").Return(activities.SecondFactorBudget{Left: 2}, nil)
+		var pw answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		s.run(loginIn)
+		if pw.view.AttemptsLeft != 2 {
+			t.Fatalf("attempts_left %d", pw.view.AttemptsLeft)
+		}
+	})
+}
+
+func TestLoginTOTP(t *testing.T) {
+	t.Run("case=right code issues a session", func(t *testing.T) {
+		s := newScenario(t)
+		s.passwordOK(allOpts)
+		s.sessionIssued()
+		s.env.OnActivity(a.VerifyTOTP, mock.Anything, mock.Anything).Return(activities.TOTPResult{OK: true}, nil)
+		var pw, ch, vr answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodTOTP}, &ch)
+		s.update(time.Second, workflows.UpdateVerify, code6, &vr)
+		v := s.run(loginIn)
+		if ch.view.State != workflows.StateChallenge || ch.view.Method != workflows.MethodTOTP {
+			t.Fatalf("challenge %+v %v", ch.view, ch.err)
+		}
+		if vr.err != nil || v.State != workflows.StateDone || v.Session == nil || v.Method != workflows.MethodTOTP {
+			t.Fatalf("verify err %v final %+v", vr.err, v)
+		}
+	})
+	t.Run("case=five wrong codes fail the flow and count on the account", func(t *testing.T) {
+		s := newScenario(t)
+		s.passwordOK(allOpts)
+		s.failuresCounted()
+		s.env.OnActivity(a.VerifyTOTP, mock.Anything, mock.Anything).Return(activities.TOTPResult{}, nil)
+		var pw, ch answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodTOTP}, &ch)
+		wrong := make([]answer, 6)
+		for i := range wrong {
+			s.update(time.Second, workflows.UpdateVerify, code6, &wrong[i])
+		}
+		v := s.run(loginIn)
+		for i := range 5 {
+			if errType(wrong[i].err) != workflows.ErrInvalidCode || attemptsLeft(t, wrong[i].err) != 4-i {
+				t.Fatalf("try %d: %v", i, wrong[i].err)
+			}
+		}
+		// The failed flow has ended: a sixth answer reaches no handler (the
+		// API answers it with the closed flow's state, wrong_state).
+		if wrong[5].err != nil || wrong[5].view.State != "" {
+			t.Fatalf("sixth try reached the flow: %+v", wrong[5])
+		}
+		if v.State != workflows.StateFailed || v.Reason != "attempts" {
+			t.Fatalf("final %+v", v)
+		}
+		s.env.AssertNumberOfCalls(t, "RecordSecondFactorFailure", 5)
+		s.env.AssertNotCalled(t, "IssueSession", mock.Anything, mock.Anything)
+	})
+	t.Run("case=replayed code is rejected as an attempt", func(t *testing.T) {
+		s := newScenario(t)
+		s.passwordOK(allOpts)
+		s.failuresCounted()
+		s.env.OnActivity(a.VerifyTOTP, mock.Anything, mock.Anything).Return(activities.TOTPResult{Replay: true}, nil)
+		var pw, ch, vr answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodTOTP}, &ch)
+		s.update(time.Second, workflows.UpdateVerify, code6, &vr)
+		s.run(loginIn)
+		if errType(vr.err) != workflows.ErrInvalidCode {
+			t.Fatalf("err %v", vr.err)
+		}
+		s.env.AssertCalled(t, "RecordSecondFactorFailure", mock.Anything, mock.MatchedBy(func(in activities.SecondFactorFailureInput) bool {
+			return in.Reason == "replay"
+		}))
+	})
+	t.Run("case=locked account answers RateLimited before checking", func(t *testing.T) {
+		s := newScenario(t)
+		s.env.OnActivity(a.VerifyPassword, mock.Anything, mock.Anything).Return(activities.VerifyPasswordResult{UserID: "u1", OK: true}, nil)
+		s.env.OnActivity(a.LoadLoginOptions, mock.Anything, "u1").Return(allOpts, nil)
+		s.env.OnActivity(a.SecondFactorStatus, mock.Anything, "u1").Return(activities.SecondFactorBudget{RetryAfterSeconds: 120}, nil)
+		var pw, ch answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodTOTP}, &ch)
+		s.run(loginIn)
+		if errType(ch.err) != workflows.ErrRateLimited {
+			t.Fatalf("err %v", ch.err)
+		}
+	})
+}
+
+func TestLoginStateRules(t *testing.T) {
+	t.Run("case=verify before a challenge is rejected as wrong state", func(t *testing.T) {
+		s := newScenario(t)
+		s.passwordOK(allOpts)
+		var pw, vr answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		s.update(time.Second, workflows.UpdateVerify, code6, &vr)
+		s.run(loginIn)
+		if !vr.rejected || errType(vr.err) != workflows.ErrWrongState {
+			t.Fatalf("%+v", vr)
+		}
+	})
+	t.Run("case=method not offered is MethodUnavailable", func(t *testing.T) {
+		s := newScenario(t)
+		s.passwordOK(activities.LoginOptions{TOTP: true})
+		var pw, ch answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodEmail}, &ch)
+		s.run(loginIn)
+		if !ch.rejected || errType(ch.err) != workflows.ErrMethodUnavailable {
+			t.Fatalf("%+v", ch)
+		}
+	})
+	t.Run("case=another account's phone is MethodUnavailable", func(t *testing.T) {
+		s := newScenario(t)
+		s.passwordOK(allOpts)
+		var pw, ch answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodSMS, PhoneID: "p-other", ConfirmDowngrade: true}, &ch)
+		s.run(loginIn)
+		if errType(ch.err) != workflows.ErrMethodUnavailable {
+			t.Fatalf("%+v", ch)
+		}
+	})
+	t.Run("case=phone without confirm_downgrade is DowngradeNotConfirmed", func(t *testing.T) {
+		s := newScenario(t)
+		s.passwordOK(allOpts)
+		var pw, ch answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodCall, PhoneID: "p-ua"}, &ch)
+		s.run(loginIn)
+		if errType(ch.err) != workflows.ErrDowngradeNotConfirmed {
+			t.Fatalf("%+v", ch)
+		}
+	})
+	t.Run("case=a 6-digit answer to a call is a bad request, not an attempt", func(t *testing.T) {
+		s := newScenario(t)
+		s.passwordOK(allOpts)
+		s.env.OnActivity(a.SendCode, mock.Anything, mock.Anything).Return(activities.SentCode{MAC: []byte("m"), Digits: 4, ExpiresAt: time.Now().Add(time.Hour)}, nil)
+		var pw, ch, vr answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodCall, PhoneID: "p-ua", ConfirmDowngrade: true}, &ch)
+		s.update(time.Second, workflows.UpdateVerify, code6, &vr)
+		s.run(loginIn)
+		if !vr.rejected || errType(vr.err) != workflows.ErrBadRequest {
+			t.Fatalf("%+v", vr)
+		}
+	})
+	t.Run("case=no answer expires the flow after 10 minutes", func(t *testing.T) {
+		s := newScenario(t)
+		s.passwordOK(allOpts)
+		var pw, late answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		v := s.run(loginIn)
+		if v.State != workflows.StateExpired {
+			t.Fatalf("final %+v", v)
+		}
+		_ = late
+	})
+	t.Run("case=an answer after expiry is FlowExpired", func(t *testing.T) {
+		s := newScenario(t)
+		s.passwordOK(allOpts)
+		var pw, ch answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		s.update(workflows.FlowTTL-2*time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodTOTP}, &ch)
+		v := s.run(loginIn)
+		if v.State != workflows.StateExpired {
+			t.Fatalf("final %+v", v)
+		}
+		if ch.err != nil {
+			t.Fatalf("challenge before expiry failed: %v", ch.err)
+		}
+	})
+}
+
+func TestLoginCodes(t *testing.T) {
+	sent := activities.SentCode{MAC: []byte("mac"), Digits: 6, ExpiresAt: time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)}
+	t.Run("case=email code right issues a session and is used once", func(t *testing.T) {
+		s := newScenario(t)
+		s.passwordOK(allOpts)
+		s.sessionIssued()
+		s.env.OnActivity(a.SendCode, mock.Anything, mock.MatchedBy(func(in activities.SendCodeInput) bool {
+			return in.Channel == activities.ChannelEmail && in.FlowID == "flow1" && in.UserID == "u1"
+		})).Return(sent, nil)
+		s.env.OnActivity(a.CheckCode, mock.Anything, mock.Anything).Return(true, nil)
+		var pw, ch, vr answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodEmail}, &ch)
+		s.update(time.Second, workflows.UpdateVerify, code6, &vr)
+		v := s.run(loginIn)
+		if vr.err != nil || v.State != workflows.StateDone {
+			t.Fatalf("err %v final %+v", vr.err, v)
+		}
+	})
+	t.Run("case=expired flash-call code is FlowExpired and not checked", func(t *testing.T) {
+		s := newScenario(t)
+		s.passwordOK(allOpts)
+		s.env.OnActivity(a.SendCode, mock.Anything, mock.MatchedBy(func(in activities.SendCodeInput) bool {
+			return in.Channel == activities.ChannelCallFlash && in.PhoneID == "p-us"
+		})).Return(activities.SentCode{MAC: []byte("mac"), Digits: 4, ExpiresAt: time.Time{}}, nil)
+		var pw, ch, vr answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodCall, PhoneID: "p-us", ConfirmDowngrade: true}, &ch)
+		s.update(time.Second, workflows.UpdateVerify, code4, &vr)
+		s.run(loginIn)
+		if errType(vr.err) != workflows.ErrFlowExpired {
+			t.Fatalf("err %v", vr.err)
+		}
+		s.env.AssertNotCalled(t, "CheckCode", mock.Anything, mock.Anything)
+	})
+	t.Run("case=send rate limit surfaces as RateLimited", func(t *testing.T) {
+		s := newScenario(t)
+		s.passwordOK(allOpts)
+		s.env.OnActivity(a.SendCode, mock.Anything, mock.Anything).Return(activities.SentCode{},
+			temporal.NewNonRetryableApplicationError("limited", activities.ErrTypeRateLimited, nil, activities.RateLimited{RetryAfterSeconds: 720}))
+		var pw, ch answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodEmail}, &ch)
+		s.run(loginIn)
+		var ae *temporal.ApplicationError
+		var d workflows.RateLimitDetails
+		if !errors.As(ch.err, &ae) || ae.Type() != workflows.ErrRateLimited || ae.Details(&d) != nil || d.RetryAfterSeconds != 720 {
+			t.Fatalf("err %v details %+v", ch.err, d)
+		}
+	})
+}
+
+func TestLoginTelegram(t *testing.T) {
+	var buttons []int
+	setup := func(t *testing.T) (*scenario, *answer) {
+		s := newScenario(t)
+		s.passwordOK(allOpts)
+		s.env.OnActivity(a.SendTelegramPrompts, mock.Anything, mock.MatchedBy(func(in activities.SendTelegramPromptsInput) bool {
+			return len(in.Chats) == 2 && len(in.Numbers) == 4
+		})).Return(func(_ context.Context, in activities.SendTelegramPromptsInput) (int, error) {
+			buttons = in.Numbers
+			return 2, nil
+		})
+		s.env.OnActivity(a.CloseTelegramPrompts, mock.Anything, mock.Anything).Return(nil)
+		var pw answer
+		ch := &answer{}
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodTelegram}, ch)
+		return s, ch
+	}
+	t.Run("case=the right button from a linked chat issues a session", func(t *testing.T) {
+		s, ch := setup(t)
+		s.sessionIssued()
+		s.at += time.Second
+		s.env.RegisterDelayedCallback(func() {
+			s.env.SignalWorkflow(workflows.SignalTelegramAnswer, workflows.TelegramAnswer{ChatID: 222, Number: ch.view.TelegramNumber})
+		}, s.at)
+		v := s.run(loginIn)
+		if ch.view.TelegramNumber < 10 || ch.view.TelegramNumber > 99 {
+			t.Fatalf("number %d", ch.view.TelegramNumber)
+		}
+		if v.State != workflows.StateDone {
+			t.Fatalf("final %+v", v)
+		}
+		s.env.AssertCalled(t, "CloseTelegramPrompts", mock.Anything, activities.CloseTelegramPromptsInput{FlowID: "flow1", Outcome: "confirmed"})
+	})
+	t.Run("case=the number shown is one of the buttons", func(t *testing.T) {
+		s, ch := setup(t)
+		buttons = nil
+		s.run(loginIn)
+		found := false
+		seen := map[int]bool{}
+		for _, n := range buttons {
+			found = found || n == ch.view.TelegramNumber
+			seen[n] = true
+		}
+		if !found || len(seen) != 4 {
+			t.Fatalf("number %d buttons %v", ch.view.TelegramNumber, buttons)
+		}
+	})
+	t.Run("case=a wrong button costs an attempt and keeps the flow open", func(t *testing.T) {
+		s, ch := setup(t)
+		s.failuresCounted()
+		s.at += time.Second
+		s.env.RegisterDelayedCallback(func() {
+			wrong := ch.view.TelegramNumber%90 + 10
+			if wrong == ch.view.TelegramNumber {
+				wrong++
+			}
+			s.env.SignalWorkflow(workflows.SignalTelegramAnswer, workflows.TelegramAnswer{ChatID: 111, Number: wrong})
+		}, s.at)
+		var q workflows.View
+		s.env.RegisterDelayedCallback(func() {
+			res, err := s.env.QueryWorkflow(workflows.QueryState)
+			if err == nil {
+				_ = res.Get(&q)
+			}
+		}, s.at+time.Second)
+		v := s.run(loginIn)
+		if q.AttemptsLeft != 4 || q.State != workflows.StateChallenge {
+			t.Fatalf("after the wrong button %+v", q)
+		}
+		if v.State != workflows.StateExpired {
+			t.Fatalf("final %+v", v)
+		}
+		s.env.AssertCalled(t, "CloseTelegramPrompts", mock.Anything, activities.CloseTelegramPromptsInput{FlowID: "flow1", Outcome: "wrong"})
+	})
+	t.Run("case=not me fails the flow at once and records it", func(t *testing.T) {
+		s, _ := setup(t)
+		s.env.OnActivity(a.RecordEvent, mock.Anything, mock.MatchedBy(func(in activities.RecordEventInput) bool {
+			return in.Type == "login_denied_by_user" && in.UserID == "u1"
+		})).Return(nil).Once()
+		s.signal(time.Second, workflows.SignalTelegramAnswer, workflows.TelegramAnswer{ChatID: 111, NotMe: true})
+		v := s.run(loginIn)
+		if v.State != workflows.StateFailed || v.Reason != "denied_by_user" {
+			t.Fatalf("final %+v", v)
+		}
+	})
+	t.Run("case=a click from a chat not linked to the account is ignored", func(t *testing.T) {
+		s, ch := setup(t)
+		s.at += time.Second
+		s.env.RegisterDelayedCallback(func() {
+			s.env.SignalWorkflow(workflows.SignalTelegramAnswer, workflows.TelegramAnswer{ChatID: 999, Number: ch.view.TelegramNumber})
+		}, s.at)
+		v := s.run(loginIn)
+		if v.State != workflows.StateExpired {
+			t.Fatalf("final %+v", v)
+		}
+	})
+}
+
+func TestLoginWebAuthn(t *testing.T) {
+	challenge := activities.WebAuthnChallenge{Options: json.RawMessage(`{"publicKey":{"challenge":"abc"}}`), Session: json.RawMessage(`{"challenge":"abc"}`)}
+	cred := workflows.VerifyInput{Credential: json.RawMessage(`{"id":"x"}`)}
+	t.Run("case=passwordless with a passwordless passkey issues a session for its owner", func(t *testing.T) {
+		s := newScenario(t)
+		s.sessionIssued()
+		s.env.OnActivity(a.BeginWebAuthnLogin, mock.Anything, activities.BeginWebAuthnLoginInput{}).Return(challenge, nil)
+		s.env.OnActivity(a.FinishWebAuthnLogin, mock.Anything, mock.Anything).Return(activities.WebAuthnLoginResult{OK: true, UserID: "u9", DeviceID: "d1"}, nil)
+		var ch, vr answer
+		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodWebAuthn}, &ch)
+		s.update(time.Second, workflows.UpdateVerify, cred, &vr)
+		in := loginIn
+		in.Passwordless = true
+		v := s.run(in)
+		if string(ch.view.WebAuthnOptions) != string(challenge.Options) {
+			t.Fatalf("options %s", ch.view.WebAuthnOptions)
+		}
+		if vr.err != nil || v.State != workflows.StateDone || v.UserID != "u9" {
+			t.Fatalf("err %v final %+v", vr.err, v)
+		}
+	})
+	t.Run("case=passkey not marked passwordless is InvalidAssertion and an attempt", func(t *testing.T) {
+		s := newScenario(t)
+		s.failuresCounted()
+		s.env.OnActivity(a.SecondFactorStatus, mock.Anything, "u9").Return(activities.SecondFactorBudget{Left: 9}, nil)
+		s.env.OnActivity(a.BeginWebAuthnLogin, mock.Anything, mock.Anything).Return(challenge, nil)
+		s.env.OnActivity(a.FinishWebAuthnLogin, mock.Anything, mock.Anything).Return(activities.WebAuthnLoginResult{UserID: "u9", Reason: "not_passwordless"}, nil)
+		var ch, vr, again answer
+		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodWebAuthn}, &ch)
+		s.update(time.Second, workflows.UpdateVerify, cred, &vr)
+		s.update(time.Second, workflows.UpdateVerify, cred, &again)
+		in := loginIn
+		in.Passwordless = true
+		s.run(in)
+		if errType(vr.err) != workflows.ErrInvalidAssertion || attemptsLeft(t, vr.err) != 4 {
+			t.Fatalf("err %v", vr.err)
+		}
+		// The challenge is single use: answering it twice needs a new one.
+		if errType(again.err) != workflows.ErrWrongState {
+			t.Fatalf("second answer %v", again.err)
+		}
+		s.env.AssertCalled(t, "RecordSecondFactorFailure", mock.Anything, mock.MatchedBy(func(in activities.SecondFactorFailureInput) bool {
+			return in.UserID == "u9" && in.Reason == "not_passwordless"
+		}))
+	})
+	t.Run("case=a passwordless flow refuses the password and other methods", func(t *testing.T) {
+		s := newScenario(t)
+		var pw, ch answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodTOTP}, &ch)
+		in := loginIn
+		in.Passwordless = true
+		s.run(in)
+		if !pw.rejected || !ch.rejected {
+			t.Fatalf("password %+v challenge %+v", pw, ch)
+		}
+	})
+}
+
+func TestLoginPhoneSaga(t *testing.T) {
+	sent := activities.SentCode{MAC: []byte("mac"), Digits: 6, ExpiresAt: time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)}
+	setup := func(t *testing.T) (*scenario, *answer) {
+		s := newScenario(t)
+		s.passwordOK(allOpts)
+		s.env.OnActivity(a.SendCode, mock.Anything, mock.Anything).Return(sent, nil)
+		s.env.OnActivity(a.CheckCode, mock.Anything, mock.Anything).Return(true, nil)
+		var pw, ch answer
+		vr := &answer{}
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodSMS, PhoneID: "p-ua", ConfirmDowngrade: true}, &ch)
+		s.update(time.Second, workflows.UpdateVerify, code6, vr)
+		return s, vr
+	}
+	t.Run("case=sms code runs disable, unlink, finish, then the session", func(t *testing.T) {
+		s, vr := setup(t)
+		var order []string
+		s.env.OnActivity(a.DisableTwoFactor, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DowngradeInput) error {
+			order = append(order, "disable")
+			if in.Key == "" || in.UserID != "u1" {
+				t.Errorf("input %+v", in)
+			}
+			return nil
+		})
+		s.env.OnActivity(a.UnlinkBankCards, mock.Anything, mock.Anything).Return(func(_ context.Context, _ activities.DowngradeInput) (int, error) {
+			order = append(order, "unlink")
+			return 3, nil
+		})
+		s.env.OnActivity(a.FinishDowngrade, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FinishDowngradeInput) error {
+			order = append(order, "finish")
+			if in.CardsUnlinked != 3 || in.Method != "sms" {
+				t.Errorf("finish input %+v", in)
+			}
+			return nil
+		})
+		s.env.OnActivity(a.IssueSession, mock.Anything, mock.Anything).Return(func(_ context.Context, _ activities.IssueSessionInput) (activities.IssuedSession, error) {
+			order = append(order, "session")
+			return session, nil
+		})
+		v := s.run(loginIn)
+		if vr.err != nil || v.State != workflows.StateDone || v.Downgrade == nil || !v.Downgrade.TwoFactorDisabled || v.Downgrade.BankCardsUnlinked != 3 {
+			t.Fatalf("err %v final %+v", vr.err, v)
+		}
+		if len(order) != 4 || order[0] != "disable" || order[1] != "unlink" || order[2] != "finish" || order[3] != "session" {
+			t.Fatalf("order %v", order)
+		}
+		s.env.AssertNotCalled(t, "RestoreTwoFactor", mock.Anything, mock.Anything)
+	})
+	t.Run("case=unlink failing for good restores 2FA and issues no session", func(t *testing.T) {
+		s, vr := setup(t)
+		s.env.OnActivity(a.DisableTwoFactor, mock.Anything, mock.Anything).Return(nil)
+		s.env.OnActivity(a.UnlinkBankCards, mock.Anything, mock.Anything).Return(0,
+			temporal.NewNonRetryableApplicationError("billing refused", activities.ErrTypePermanentSend, nil))
+		s.env.OnActivity(a.RestoreTwoFactor, mock.Anything, mock.Anything).Return(nil).Once()
+		v := s.run(loginIn)
+		if errType(vr.err) != workflows.ErrUnavailable || v.State != workflows.StateFailed || v.Reason != "saga" || v.Session != nil {
+			t.Fatalf("err %v final %+v", vr.err, v)
+		}
+		s.env.AssertNotCalled(t, "IssueSession", mock.Anything, mock.Anything)
+		s.env.AssertNotCalled(t, "FinishDowngrade", mock.Anything, mock.Anything)
+		s.env.AssertNumberOfCalls(t, "RestoreTwoFactor", 1)
+	})
+	t.Run("case=a transient unlink failure is retried and the saga completes", func(t *testing.T) {
+		s, vr := setup(t)
+		calls := 0
+		s.env.OnActivity(a.DisableTwoFactor, mock.Anything, mock.Anything).Return(nil)
+		s.env.OnActivity(a.UnlinkBankCards, mock.Anything, mock.Anything).Return(func(_ context.Context, _ activities.DowngradeInput) (int, error) {
+			calls++
+			if calls < 3 {
+				return 0, errors.New("database is down")
+			}
+			return 1, nil
+		})
+		s.env.OnActivity(a.FinishDowngrade, mock.Anything, mock.Anything).Return(nil)
+		s.sessionIssued()
+		v := s.run(loginIn)
+		if vr.err != nil || v.State != workflows.StateDone || calls != 3 {
+			t.Fatalf("err %v final %+v calls %d", vr.err, v, calls)
+		}
+		s.env.AssertNotCalled(t, "RestoreTwoFactor", mock.Anything, mock.Anything)
+	})
+}
+
+func workflowRegisterOptions() workflow.RegisterOptions {
+	return workflow.RegisterOptions{Name: workflows.LoginWorkflowName}
+}
