@@ -59,7 +59,9 @@ type SendTelegramPromptsInput struct {
 // the flow is decided. Chats already prompted by an earlier try are skipped.
 func (a *Activities) SendTelegramPrompts(ctx context.Context, in SendTelegramPromptsInput) (int, error) {
 	key := idemKey(ctx)
-	if err := a.checkSendLimits(ctx, in.UserID, "telegram:"+in.UserID); err != nil {
+	// Prompts cost nothing and go to the account's own chats: only the
+	// per-account budget applies.
+	if err := a.checkSendLimits(ctx, in.UserID, ""); err != nil {
 		return 0, err
 	}
 	buttons := make([]channels.Button, 0, len(in.Numbers)+1)

@@ -129,6 +129,9 @@ func LoadFrom(getenv Getenv, mode Mode, dataDir string) (Config, error) {
 		bad("AUTHFLOW_PUBLIC_URL must be an absolute http(s) URL such as https://panel.example.com (got %q)", c.PublicURL)
 	} else {
 		c.RPID = get("AUTHFLOW_RP_ID", pub.Hostname())
+		if net.ParseIP(c.RPID) != nil {
+			bad("AUTHFLOW_RP_ID must be a domain, not an IP (%s): WebAuthn refuses IPs; use http://localhost:PORT as AUTHFLOW_PUBLIC_URL", c.RPID)
+		}
 	}
 
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
