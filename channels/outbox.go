@@ -1,7 +1,11 @@
 package channels
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
+	"fmt"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -31,6 +35,9 @@ type Outbox struct {
 	entries []OutboxEntry
 	nextID  int64
 	max     int
+	// file, when set, keeps every change as a JSON line, so a restarted dev
+	// server still shows the code a waiting login needs.
+	file *os.File
 }
 
 var (
@@ -40,8 +47,69 @@ var (
 	_ TelegramSender = (*Outbox)(nil)
 )
 
-// NewOutbox keeps the newest 1000 entries (a dev server runs for days).
+// NewOutbox keeps the newest 1000 entries in memory (a dev server runs for
+// days).
 func NewOutbox() *Outbox { return &Outbox{max: 1000} }
+
+// OpenOutbox is NewOutbox kept in a JSON-lines file: entries already in the
+// file are loaded, and every new entry or edit is appended.
+func OpenOutbox(path string) (*Outbox, error) {
+	o := NewOutbox()
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("dev outbox: %w", err)
+	}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var e OutboxEntry
+		if json.Unmarshal(sc.Bytes(), &e) != nil {
+			continue // a line cut by a crash
+		}
+		o.put(e)
+	}
+	o.file = f
+	return o, nil
+}
+
+// Close closes the file of an outbox made by OpenOutbox.
+func (o *Outbox) Close() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.file == nil {
+		return nil
+	}
+	err := o.file.Close()
+	o.file = nil
+	return err
+}
+
+// put stores e, replacing the entry with the same id (an edit).
+func (o *Outbox) put(e OutboxEntry) {
+	if e.ID > o.nextID {
+		o.nextID = e.ID
+	}
+	for i := range o.entries {
+		if o.entries[i].ID == e.ID {
+			o.entries[i] = e
+			return
+		}
+	}
+	o.entries = append(o.entries, e)
+	if len(o.entries) > o.max {
+		o.entries = o.entries[len(o.entries)-o.max:]
+	}
+}
+
+// persist appends e to the file; the dev outbox is best effort by nature.
+func (o *Outbox) persist(e OutboxEntry) {
+	if o.file == nil {
+		return
+	}
+	if b, err := json.Marshal(e); err == nil {
+		_, _ = o.file.Write(append(b, '\n'))
+	}
+}
 
 func (o *Outbox) add(e OutboxEntry) int64 {
 	o.mu.Lock()
@@ -49,10 +117,8 @@ func (o *Outbox) add(e OutboxEntry) int64 {
 	o.nextID++
 	e.ID = o.nextID
 	e.At = time.Now().UTC()
-	o.entries = append(o.entries, e)
-	if len(o.entries) > o.max {
-		o.entries = o.entries[len(o.entries)-o.max:]
-	}
+	o.put(e)
+	o.persist(e)
 	return e.ID
 }
 
@@ -109,6 +175,7 @@ func (o *Outbox) EditPrompt(_ context.Context, chatID, messageID int64, text str
 			o.entries[i].Text = text
 			o.entries[i].Buttons = nil
 			o.entries[i].Kind = "edited"
+			o.persist(o.entries[i])
 		}
 	}
 	return nil
