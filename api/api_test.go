@@ -1,0 +1,320 @@
+package api_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authflow/authflow/api/apitest"
+)
+
+// env is the one stack shared by every test of this binary.
+var env *apitest.Env
+
+func TestMain(m *testing.M) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	e, err := apitest.Start(ctx, apitest.Options{})
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start test stack:", err)
+		os.Exit(1)
+	}
+	env = e
+	code := m.Run()
+	e.Close()
+	os.Exit(code)
+}
+
+const pw = "correct horse battery"
+
+func TestAdminUsers(t *testing.T) {
+	t.Run("case=create user answers id and normalized email", func(t *testing.T) {
+		email := apitest.UniqueEmail("Admin")
+		r := apitest.Expect(t, env.Admin(t, "POST", "/v1/admin/users", map[string]string{"email": "  " + strings.ToUpper(email) + " ", "password": pw}), 201)
+		if r.Str("id") == "" || r.Str("email") != strings.ToLower(email) {
+			t.Fatalf("got %s", r.Raw)
+		}
+	})
+	t.Run("case=email taken is conflict, whatever the case", func(t *testing.T) {
+		email := apitest.UniqueEmail("taken")
+		env.NewUser(t, email, pw)
+		apitest.ExpectError(t, env.Admin(t, "POST", "/v1/admin/users", map[string]string{"email": strings.ToUpper(email), "password": pw}), 409, "conflict")
+	})
+	t.Run("case=bad email or short password is bad request", func(t *testing.T) {
+		apitest.ExpectError(t, env.Admin(t, "POST", "/v1/admin/users", map[string]string{"email": "not-an-email", "password": pw}), 400, "bad_request")
+		apitest.ExpectError(t, env.Admin(t, "POST", "/v1/admin/users", map[string]string{"email": apitest.UniqueEmail("short"), "password": "1234"}), 400, "bad_request")
+	})
+	t.Run("case=no admin token is unauthorized", func(t *testing.T) {
+		apitest.ExpectError(t, env.Do(t, "POST", "/v1/admin/users", "", map[string]string{"email": apitest.UniqueEmail("x"), "password": pw}), 401, "unauthorized")
+	})
+	t.Run("case=user session instead of admin token is unauthorized", func(t *testing.T) {
+		email := apitest.UniqueEmail("notadmin")
+		env.NewUser(t, email, pw)
+		tok := env.SessionToken(t, email, pw)
+		apitest.ExpectError(t, env.Do(t, "GET", "/v1/admin/flows", tok, nil), 401, "unauthorized")
+	})
+	t.Run("case=admin reads a user, adds a card and a phone", func(t *testing.T) {
+		id := env.NewUser(t, apitest.UniqueEmail("seed"), pw)
+		card := apitest.Expect(t, env.Admin(t, "POST", "/v1/admin/users/"+id+"/bank-cards", map[string]string{"brand": "visa", "last4": "4242"}), 201)
+		if card.Get("linked") != true || card.Str("last4") != "4242" {
+			t.Fatalf("card %s", card.Raw)
+		}
+		ph := apitest.Expect(t, env.Admin(t, "POST", "/v1/admin/users/"+id+"/phones", map[string]string{"number": "+380501234567"}), 201)
+		if ph.Str("number_masked") != "+380*******67" || ph.Str("kind") != "ukrainian" || ph.Get("verified") != true {
+			t.Fatalf("phone %s", ph.Raw)
+		}
+		apitest.ExpectError(t, env.Admin(t, "POST", "/v1/admin/users/"+id+"/phones", map[string]string{"number": "0501234567"}), 400, "bad_request")
+		u := apitest.Expect(t, env.Admin(t, "GET", "/v1/admin/users/"+id, nil), 200)
+		if n := len(u.Get("bank_cards").([]any)); n != 1 {
+			t.Fatalf("bank cards %d: %s", n, u.Raw)
+		}
+		apitest.ExpectError(t, env.Admin(t, "GET", "/v1/admin/users/nope", nil), 404, "not_found")
+	})
+}
+
+func TestPasswordLogin(t *testing.T) {
+	email := apitest.UniqueEmail("login")
+	id := env.NewUser(t, email, pw)
+
+	t.Run("case=account without 2FA gets done and a session", func(t *testing.T) {
+		r := apitest.Expect(t, env.Login(t, " "+strings.ToUpper(email), pw), 200)
+		if r.Str("state") != "done" || r.Str("flow_id") == "" || r.Str("session.token") == "" || r.Str("session.expires_at") == "" {
+			t.Fatalf("got %s", r.Raw)
+		}
+		var cookie bool
+		for _, c := range r.Header.Values("Set-Cookie") {
+			if strings.HasPrefix(c, "authflow_session=") && strings.Contains(c, "HttpOnly") && strings.Contains(c, "SameSite=Lax") {
+				cookie = true
+			}
+		}
+		if !cookie {
+			t.Fatalf("no HttpOnly SameSite=Lax session cookie: %v", r.Header.Values("Set-Cookie"))
+		}
+		me := apitest.Expect(t, env.Do(t, "GET", "/v1/me", r.Str("session.token"), nil), 200)
+		if me.Str("id") != id || me.Str("email") != email || me.Get("two_factor.enabled") != false {
+			t.Fatalf("me %s", me.Raw)
+		}
+		// The flow keeps answering with its session while it is retained.
+		st := apitest.Expect(t, env.Do(t, "GET", "/v1/login/"+r.Str("flow_id"), "", nil), 200)
+		if st.Str("state") != "done" || st.Str("session.token") != r.Str("session.token") || st.Get("method") != "" {
+			t.Fatalf("state %s", st.Raw)
+		}
+	})
+	t.Run("case=wrong password and unknown email are the same invalid_credentials", func(t *testing.T) {
+		a := apitest.ExpectError(t, env.Login(t, email, "wrong password"), 401, "invalid_credentials")
+		b := apitest.ExpectError(t, env.Login(t, apitest.UniqueEmail("nobody"), "wrong password"), 401, "invalid_credentials")
+		if a.Get("error.message") != b.Get("error.message") {
+			t.Fatalf("answers differ: %s vs %s", a.Raw, b.Raw)
+		}
+	})
+	t.Run("case=missing fields and malformed JSON are bad requests", func(t *testing.T) {
+		apitest.ExpectError(t, env.Do(t, "POST", "/v1/login", "", map[string]string{"email": email}), 400, "bad_request")
+		apitest.ExpectError(t, env.Do(t, "POST", "/v1/login", "", `{"email":`), 400, "bad_request")
+		apitest.ExpectError(t, env.Do(t, "POST", "/v1/login", "", `{"email":1,"password":2}`), 400, "bad_request")
+	})
+	t.Run("case=body over 64 KiB is payload_too_large", func(t *testing.T) {
+		big := `{"email":"a@b.c","password":"` + strings.Repeat("x", 70<<10) + `"}`
+		apitest.ExpectError(t, env.Do(t, "POST", "/v1/login", "", big), 413, "payload_too_large")
+	})
+	t.Run("case=unknown flow is flow_not_found", func(t *testing.T) {
+		apitest.ExpectError(t, env.Do(t, "GET", "/v1/login/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "", nil), 404, "flow_not_found")
+		apitest.ExpectError(t, env.Do(t, "POST", "/v1/login/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/verify", "", map[string]string{"code": "123456"}), 404, "flow_not_found")
+	})
+	t.Run("case=verify on a done flow is wrong_state", func(t *testing.T) {
+		r := apitest.Expect(t, env.Login(t, email, pw), 200)
+		apitest.ExpectError(t, env.Do(t, "POST", "/v1/login/"+r.Str("flow_id")+"/verify", "", map[string]string{"code": "123456"}), 409, "wrong_state")
+	})
+}
+
+func TestPasswordThrottling(t *testing.T) {
+	t.Run("case=ten wrong passwords lock the account with retry_after", func(t *testing.T) {
+		email := apitest.UniqueEmail("throttle")
+		env.NewUser(t, email, pw)
+		for i := range 10 {
+			apitest.ExpectError(t, env.Login(t, email, fmt.Sprintf("wrong %d", i)), 401, "invalid_credentials")
+		}
+		r := apitest.ExpectError(t, env.Login(t, email, pw), 429, "rate_limited")
+		ra, ok := r.Get("error.retry_after").(float64)
+		if !ok || ra < 1 || ra > 60 || r.Header.Get("Retry-After") == "" {
+			t.Fatalf("retry_after %v header %q: %s", r.Get("error.retry_after"), r.Header.Get("Retry-After"), r.Raw)
+		}
+	})
+	t.Run("case=a success resets the account counter", func(t *testing.T) {
+		email := apitest.UniqueEmail("reset")
+		env.NewUser(t, email, pw)
+		for range 9 {
+			apitest.ExpectError(t, env.Login(t, email, "wrong"), 401, "invalid_credentials")
+		}
+		apitest.Expect(t, env.Login(t, email, pw), 200)
+		for range 9 {
+			apitest.ExpectError(t, env.Login(t, email, "wrong"), 401, "invalid_credentials")
+		}
+		apitest.Expect(t, env.Login(t, email, pw), 200)
+	})
+	t.Run("case=unknown emails lock too, so a lock reveals nothing", func(t *testing.T) {
+		email := apitest.UniqueEmail("ghost")
+		for range 10 {
+			apitest.ExpectError(t, env.Login(t, email, "wrong"), 401, "invalid_credentials")
+		}
+		apitest.ExpectError(t, env.Login(t, email, "wrong"), 429, "rate_limited")
+	})
+}
+
+func TestSessions(t *testing.T) {
+	email := apitest.UniqueEmail("sessions")
+	env.NewUser(t, email, pw)
+	a := env.SessionToken(t, email, pw)
+	b := env.SessionToken(t, email, pw)
+	c := env.SessionToken(t, email, pw)
+
+	t.Run("case=list marks the current session", func(t *testing.T) {
+		r := apitest.Expect(t, env.Do(t, "GET", "/v1/me/sessions", a, nil), 200)
+		list := r.Get("sessions").([]any)
+		if len(list) != 3 {
+			t.Fatalf("sessions: %s", r.Raw)
+		}
+		current := 0
+		for _, s := range list {
+			m := s.(map[string]any)
+			if m["current"] == true {
+				current++
+			}
+			for _, k := range []string{"id", "created_at", "last_seen_at", "ip", "user_agent"} {
+				if _, ok := m[k]; !ok {
+					t.Fatalf("session lacks %s: %v", k, m)
+				}
+			}
+		}
+		if current != 1 {
+			t.Fatalf("%d current sessions", current)
+		}
+	})
+	t.Run("case=end one session", func(t *testing.T) {
+		r := apitest.Expect(t, env.Do(t, "GET", "/v1/me/sessions", c, nil), 200)
+		var cid string
+		for _, s := range r.Get("sessions").([]any) {
+			if m := s.(map[string]any); m["current"] == true {
+				cid = m["id"].(string)
+			}
+		}
+		apitest.Expect(t, env.Do(t, "DELETE", "/v1/me/sessions/"+cid, a, nil), 204)
+		apitest.ExpectError(t, env.Do(t, "GET", "/v1/me", c, nil), 401, "unauthorized")
+		apitest.ExpectError(t, env.Do(t, "DELETE", "/v1/me/sessions/"+cid, a, nil), 404, "not_found")
+	})
+	t.Run("case=end every other session keeps the current one", func(t *testing.T) {
+		apitest.Expect(t, env.Do(t, "DELETE", "/v1/me/sessions", a, nil), 204)
+		apitest.Expect(t, env.Do(t, "GET", "/v1/me", a, nil), 200)
+		apitest.ExpectError(t, env.Do(t, "GET", "/v1/me", b, nil), 401, "unauthorized")
+	})
+	t.Run("case=logout ends the current session", func(t *testing.T) {
+		apitest.Expect(t, env.Do(t, "POST", "/v1/logout", a, nil), 204)
+		apitest.ExpectError(t, env.Do(t, "GET", "/v1/me", a, nil), 401, "unauthorized")
+	})
+	t.Run("case=no or bad token is unauthorized", func(t *testing.T) {
+		apitest.ExpectError(t, env.Do(t, "GET", "/v1/me", "", nil), 401, "unauthorized")
+		apitest.ExpectError(t, env.Do(t, "GET", "/v1/me", "garbage", nil), 401, "unauthorized")
+	})
+}
+
+func TestPasswordChange(t *testing.T) {
+	email := apitest.UniqueEmail("pwchange")
+	env.NewUser(t, email, pw)
+	cur := env.SessionToken(t, email, pw)
+	other := env.SessionToken(t, email, pw)
+
+	t.Run("case=wrong current password is 403 invalid_credentials", func(t *testing.T) {
+		apitest.ExpectError(t, env.Do(t, "POST", "/v1/me/password", cur, map[string]string{"current_password": "nope", "new_password": "another horse"}), 403, "invalid_credentials")
+	})
+	t.Run("case=short new password is bad request", func(t *testing.T) {
+		apitest.ExpectError(t, env.Do(t, "POST", "/v1/me/password", cur, map[string]string{"current_password": pw, "new_password": "short"}), 400, "bad_request")
+	})
+	t.Run("case=change ends every other session and the new password works", func(t *testing.T) {
+		apitest.Expect(t, env.Do(t, "POST", "/v1/me/password", cur, map[string]string{"current_password": pw, "new_password": "another horse"}), 204)
+		apitest.Expect(t, env.Do(t, "GET", "/v1/me", cur, nil), 200)
+		apitest.ExpectError(t, env.Do(t, "GET", "/v1/me", other, nil), 401, "unauthorized")
+		apitest.ExpectError(t, env.Login(t, email, pw), 401, "invalid_credentials")
+		apitest.Expect(t, env.Login(t, email, "another horse"), 200)
+		ev := apitest.Expect(t, env.Do(t, "GET", "/v1/me/events", cur, nil), 200)
+		types := map[string]bool{}
+		for _, e := range ev.Get("events").([]any) {
+			types[e.(map[string]any)["type"].(string)] = true
+		}
+		for _, want := range []string{"password_changed", "sessions_ended", "login_succeeded"} {
+			if !types[want] {
+				t.Fatalf("no %s event: %s", want, ev.Raw)
+			}
+		}
+	})
+}
+
+func TestCookieSessionsNeedCSRF(t *testing.T) {
+	email := apitest.UniqueEmail("csrf")
+	env.NewUser(t, email, pw)
+	r := apitest.Expect(t, env.Login(t, email, pw), 200)
+	var session, csrf string
+	for _, c := range (&http.Response{Header: r.Header}).Cookies() {
+		switch c.Name {
+		case "authflow_session":
+			session = c.Value
+		case "authflow_csrf":
+			csrf = c.Value
+		}
+	}
+	if session == "" || csrf == "" {
+		t.Fatal("login set no session or CSRF cookie")
+	}
+	do := func(method, path, header string) int {
+		req, _ := http.NewRequest(method, env.URL+path, nil)
+		req.AddCookie(&http.Cookie{Name: "authflow_session", Value: session})
+		req.AddCookie(&http.Cookie{Name: "authflow_csrf", Value: csrf})
+		if header != "" {
+			req.Header.Set("X-CSRF-Token", header)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	t.Run("case=cookie GET needs no token", func(t *testing.T) {
+		if s := do("GET", "/v1/me", ""); s != 200 {
+			t.Fatalf("status %d", s)
+		}
+	})
+	t.Run("case=cookie POST without or with a wrong token is refused", func(t *testing.T) {
+		if s := do("DELETE", "/v1/me/sessions", ""); s != 401 {
+			t.Fatalf("status %d", s)
+		}
+		if s := do("DELETE", "/v1/me/sessions", "wrong"); s != 401 {
+			t.Fatalf("status %d", s)
+		}
+	})
+	t.Run("case=cookie POST with the double-submit token passes", func(t *testing.T) {
+		if s := do("DELETE", "/v1/me/sessions", csrf); s != 204 {
+			t.Fatalf("status %d", s)
+		}
+	})
+}
+
+func TestHealth(t *testing.T) {
+	t.Run("case=healthz and readyz answer ok with a worker polling", func(t *testing.T) {
+		r := apitest.Expect(t, env.Do(t, "GET", "/healthz", "", nil), 200)
+		if r.Str("status") != "ok" {
+			t.Fatalf("%s", r.Raw)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			r = env.Do(t, "GET", "/readyz", "", nil)
+			if r.Status == 200 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		apitest.Expect(t, r, 200)
+	})
+}
