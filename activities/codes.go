@@ -119,7 +119,10 @@ func (a *Activities) SendCode(ctx context.Context, in SendCodeInput) (SentCode, 
 	}
 	if err := a.Store.RecordSentMessage(ctx, store.SentMessage{Key: key, UserID: in.UserID, Channel: in.Channel,
 		Recipient: to, ProviderID: providerID, SentAt: now}); err != nil {
-		return SentCode{}, storeErr("record send", err)
+		// The provider accepted the message: failing now would make the
+		// retry send it again. Losing the record only loses one count of
+		// the send limit.
+		a.log(ctx).Warn("code sent but not recorded", "channel", in.Channel, "err", err)
 	}
 	a.log(ctx).Info("code sent", "channel", in.Channel, "to", maskRecipient(to))
 	return out, nil

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -44,11 +45,25 @@ type Config struct {
 	TwilioAPIURL           string   // TWILIO_API_URL
 	TwilioFromNumber       string   // TWILIO_FROM_NUMBER
 	TwilioFlashCallNumbers []string // TWILIO_FLASH_CALL_NUMBERS
+	// TwilioCallLanguage is the dictating call's language (TWILIO_CALL_LANGUAGE):
+	// "uk-UA" by default, or an English locale such as "en-US".
+	TwilioCallLanguage string
+	// TwilioCallVoice is the dictating call's voice (TWILIO_CALL_VOICE);
+	// empty means a Google uk-UA voice for Ukrainian, Twilio's default otherwise.
+	TwilioCallVoice string
 
 	SMTPURL  string // SMTP_URL
 	SMTPFrom string // SMTP_FROM
 
 	BillingWebhookURL string // BILLING_WEBHOOK_URL
+
+	// CodecOrigins may call the codec server from a browser (CORS): the
+	// Temporal UI's origin (AUTHFLOW_CODEC_ORIGINS, comma-separated).
+	CodecOrigins []string
+	// MetricsAddr is where `authflow worker` serves /metrics
+	// (AUTHFLOW_METRICS_ADDR; unset: nowhere). The API serves it on its own
+	// address.
+	MetricsAddr string
 
 	// DataDir holds dev-mode state (SQLite files, the generated secret key).
 	DataDir string
@@ -100,9 +115,13 @@ func LoadFrom(getenv Getenv, mode Mode, dataDir string) (Config, error) {
 		TwilioAuthToken:       get("TWILIO_AUTH_TOKEN", ""),
 		TwilioAPIURL:          strings.TrimRight(get("TWILIO_API_URL", ""), "/"),
 		TwilioFromNumber:      get("TWILIO_FROM_NUMBER", ""),
+		TwilioCallLanguage:    get("TWILIO_CALL_LANGUAGE", "uk-UA"),
+		TwilioCallVoice:       get("TWILIO_CALL_VOICE", ""),
 		SMTPURL:               get("SMTP_URL", ""),
 		SMTPFrom:              get("SMTP_FROM", ""),
 		BillingWebhookURL:     get("BILLING_WEBHOOK_URL", ""),
+		CodecOrigins:          strings.FieldsFunc(get("AUTHFLOW_CODEC_ORIGINS", ""), func(r rune) bool { return r == ',' || r == ' ' }),
+		MetricsAddr:           get("AUTHFLOW_METRICS_ADDR", ""),
 		DataDir:               dataDir,
 		Dev:                   mode == Dev,
 	}
@@ -172,6 +191,24 @@ func LoadFrom(getenv Getenv, mode Mode, dataDir string) (Config, error) {
 	if (c.TelegramBotToken == "") != (c.TelegramBotUsername == "") {
 		bad("TELEGRAM_BOT_TOKEN and TELEGRAM_BOT_USERNAME go together: set both or neither")
 	}
+	if !httpURL(c.TelegramAPIURL) {
+		bad("TELEGRAM_API_URL must be an absolute http(s) URL (got %q)", c.TelegramAPIURL)
+	}
+	if s := c.TelegramWebhookSecret; s != "" {
+		// Telegram's rule for secret_token.
+		if !webhookSecret.MatchString(s) {
+			bad("TELEGRAM_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+		}
+		if c.TelegramBotToken == "" {
+			bad("TELEGRAM_WEBHOOK_SECRET needs TELEGRAM_BOT_TOKEN")
+		}
+	}
+	if c.TwilioAPIURL != "" && !httpURL(c.TwilioAPIURL) {
+		bad("TWILIO_API_URL must be an absolute http(s) URL (got %q)", c.TwilioAPIURL)
+	}
+	if l := strings.ToLower(c.TwilioCallLanguage); !callLanguage.MatchString(c.TwilioCallLanguage) || (!strings.HasPrefix(l, "uk") && !strings.HasPrefix(l, "en")) {
+		bad("TWILIO_CALL_LANGUAGE must be uk-UA or an English locale such as en-US (got %q)", c.TwilioCallLanguage)
+	}
 	if c.TwilioAccountSID != "" || c.TwilioAuthToken != "" {
 		if c.TwilioAccountSID == "" || c.TwilioAuthToken == "" || c.TwilioFromNumber == "" {
 			bad("Twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER together")
@@ -205,6 +242,16 @@ func LoadFrom(getenv Getenv, mode Mode, dataDir string) (Config, error) {
 		return Config{}, fmt.Errorf("configuration: %w", errors.Join(errs...))
 	}
 	return c, nil
+}
+
+var (
+	webhookSecret = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
+	callLanguage  = regexp.MustCompile(`^[a-zA-Z]{2}(-[a-zA-Z]{2})?$`)
+)
+
+func httpURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 // Secure reports whether cookies must carry the Secure flag.

@@ -1,8 +1,9 @@
 package worker
 
 import (
-	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
@@ -10,6 +11,9 @@ import (
 
 	"github.com/authflow/authflow/activities"
 	"github.com/authflow/authflow/channels"
+	"github.com/authflow/authflow/channels/smtp"
+	"github.com/authflow/authflow/channels/telegram"
+	"github.com/authflow/authflow/channels/twilio"
 	"github.com/authflow/authflow/config"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/store"
@@ -56,17 +60,76 @@ func NewActivities(cfg config.Config, st store.Store, outbox *channels.Outbox, h
 	if cfg.BillingWebhookURL != "" {
 		a.Billing = &activities.BillingWebhook{URL: cfg.BillingWebhookURL}
 	}
-	if cfg.TelegramBotToken != "" || cfg.TwilioAccountSID != "" || cfg.SMTPURL != "" {
-		return nil, errors.New("real Telegram, Twilio and SMTP adapters are not built yet: unset TELEGRAM_*, TWILIO_* and SMTP_* to use the dev outbox")
-	}
-	if outbox == nil {
-		return nil, errors.New("no channel is configured: set TELEGRAM_*, TWILIO_* and SMTP_* or run `authflow dev`")
-	}
-	a.Email, a.SMS, a.Voice, a.Telegram = outbox, outbox, outbox, outbox
-	if len(a.FlashCallNumbers) == 0 {
-		// The outbox needs callers to show; these are the ITU's fictional
-		// range, never dialled.
-		a.FlashCallNumbers = []string{"+15550101234", "+15550105678", "+15550109012"}
+	if err := pickChannels(a, cfg, outbox); err != nil {
+		return nil, err
 	}
 	return a, nil
+}
+
+// pickChannels gives each channel its real adapter when configured, the dev
+// outbox otherwise (dev mode only). Outside dev, email is required (every
+// account has one and notices go there), while Telegram and Twilio are
+// optional: an unconfigured one is Off — its methods answer
+// method_unavailable — and a warning says so at start.
+func pickChannels(a *activities.Activities, cfg config.Config, outbox *channels.Outbox) error {
+	var missing []string
+	useOutbox := func(name string) bool {
+		if cfg.Dev && outbox != nil {
+			return true
+		}
+		missing = append(missing, name)
+		return false
+	}
+	off := func(name string) channels.Off {
+		missing = missing[:len(missing)-1]
+		if a.Log != nil {
+			a.Log.Warn("channel not configured: its login and enrollment methods are unavailable", "channel", name)
+		}
+		return channels.Off{Name: name}
+	}
+
+	if cfg.TelegramBotToken != "" {
+		a.Telegram = telegram.New(cfg.TelegramBotToken, cfg.TelegramAPIURL)
+	} else if useOutbox("Telegram (TELEGRAM_BOT_TOKEN, TELEGRAM_BOT_USERNAME)") {
+		a.Telegram = outbox
+	} else {
+		a.Telegram = off("Telegram (TELEGRAM_BOT_TOKEN, TELEGRAM_BOT_USERNAME)")
+	}
+
+	if cfg.TwilioAccountSID != "" {
+		tw, err := twilio.New(twilio.Config{
+			AccountSID: cfg.TwilioAccountSID, AuthToken: cfg.TwilioAuthToken, BaseURL: cfg.TwilioAPIURL,
+			From: cfg.TwilioFromNumber, Language: cfg.TwilioCallLanguage, Voice: cfg.TwilioCallVoice,
+		})
+		if err != nil {
+			return err
+		}
+		a.SMS, a.Voice = tw, tw
+	} else if useOutbox("Twilio (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM_NUMBER)") {
+		a.SMS, a.Voice = outbox, outbox
+		if len(a.FlashCallNumbers) == 0 {
+			// The outbox needs callers to show; these are the ITU's fictional
+			// range, never dialled.
+			a.FlashCallNumbers = []string{"+15550101234", "+15550105678", "+15550109012"}
+		}
+	} else {
+		o := off("Twilio (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM_NUMBER)")
+		a.SMS, a.Voice = o, o
+	}
+
+	if cfg.SMTPURL != "" {
+		m, err := smtp.New(smtp.Config{URL: cfg.SMTPURL, From: cfg.SMTPFrom})
+		if err != nil {
+			return err
+		}
+		a.Email = m
+	} else if useOutbox("email (SMTP_URL, SMTP_FROM)") {
+		a.Email = outbox
+	}
+
+	if len(missing) > 0 {
+		return fmt.Errorf("no provider is configured for %s: configure them, or run `authflow dev` to send to the dev outbox",
+			strings.Join(missing, ", "))
+	}
+	return nil
 }
