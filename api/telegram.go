@@ -65,6 +65,9 @@ func (s *Server) HandleTelegramUpdate(ctx context.Context, u TelegramUpdate) str
 		}
 		return "Answer received."
 	}
+	if m := u.Message; m != nil {
+		return s.handleTelegramMessage(ctx, u.UpdateID, m)
+	}
 	return ""
 }
 

@@ -32,5 +32,7 @@ func New(c client.Client, acts *activities.Activities, o Options) worker.Worker 
 // worker, a replayer, a test environment).
 func Register(r worker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.Login, workflow.RegisterOptions{Name: workflows.LoginWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.Enroll, workflow.RegisterOptions{Name: workflows.EnrollWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.Notice, workflow.RegisterOptions{Name: workflows.NoticeWorkflowName})
 	r.RegisterActivity(acts)
 }

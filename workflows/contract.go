@@ -219,3 +219,117 @@ type SessionInfo struct {
 	ID        string
 	ExpiresAt time.Time
 }
+
+// ---- Enrollment ----
+
+// Enrollment update and signal names. QueryState answers an EnrollView.
+const (
+	// UpdateEnrollBegin makes the enrollment's challenge (a TOTP secret, a
+	// code sent, passkey creation options, a Telegram link) and answers with
+	// it. The API sends it with Update-With-Start.
+	UpdateEnrollBegin = "enroll-begin"
+	// UpdateEnrollConfirm submits a code or a passkey attestation.
+	UpdateEnrollConfirm = "enroll-confirm"
+	// SignalTelegramLink is a /start <token> the bot received for the flow.
+	SignalTelegramLink = "telegram-link"
+)
+
+// StateStarting is internal to an enrollment: before its challenge is made.
+const StateStarting State = "starting"
+
+// EnrollInput starts an Enroll workflow.
+type EnrollInput struct {
+	FlowID string
+	UserID string
+	// SessionID is the session that started the enrollment: when the
+	// enrollment turns 2FA on, every other session of the account ends.
+	SessionID string
+	IP        string
+	Method    Method
+	// DeviceName names the passkey (webauthn); it never changes afterwards.
+	DeviceName string
+	// Number is the phone being verified (phone), E.164.
+	Number string
+}
+
+// EnrollConfirmInput is UpdateEnrollConfirm's argument: a sealed code, or
+// the browser's attestation (public data over a single-use challenge).
+type EnrollConfirmInput struct {
+	// UserID is the caller's account: another account's flow is not found.
+	UserID     string
+	CodeSealed []byte
+	CodeLength int
+	Credential json.RawMessage
+}
+
+// TelegramLink is SignalTelegramLink's argument, sent by the bot handler.
+type TelegramLink struct {
+	ChatID   int64
+	Username string
+}
+
+// EnrolledDevice is the passkey an enrollment registered.
+type EnrolledDevice struct {
+	ID           string
+	Name         string
+	Passwordless bool
+	CreatedAt    time.Time
+	LastUsedAt   *time.Time
+}
+
+// EnrolledPhone is the phone an enrollment verified.
+type EnrolledPhone struct {
+	ID       string
+	Number   string
+	Verified bool
+}
+
+// EnrolledTelegram is the Telegram account an enrollment linked.
+type EnrolledTelegram struct {
+	ID       string
+	Username string
+	ChatID   int64
+	LinkedAt time.Time
+}
+
+// EnrollView is what an enrollment shows: the answer of its updates and of
+// QueryState. Secrets in it are sealed under AUTHFLOW_SECRET_KEY; the API
+// opens them for the one answer that shows them.
+type EnrollView struct {
+	FlowID       string
+	UserID       string
+	State        State
+	Method       Method
+	ExpiresAt    time.Time
+	AttemptsLeft int
+	// TOTPKeySealed is the otpauth:// URL (it holds the secret), sealed for
+	// security.PurposeTOTPSecret.
+	TOTPKeySealed []byte
+	// WebAuthnOptions is the creation options JSON of a passkey challenge.
+	WebAuthnOptions json.RawMessage
+	// TelegramTokenSealed is the deep-link token, sealed for
+	// activities.PurposeTelegramLink.
+	TelegramTokenSealed []byte
+	// What the enrollment made, once done.
+	TOTPEnabled     bool
+	Device          *EnrolledDevice
+	Phone           *EnrolledPhone
+	TelegramAccount *EnrolledTelegram
+	// Reason says why a flow failed ("attempts", "error").
+	Reason string
+}
+
+// NoticeWorkflowName is a one-activity workflow that sends a notice to every
+// channel of an account, durably, for changes the API makes itself
+// (disabling a factor, removing a device).
+const NoticeWorkflowName = "Notice"
+
+// NoticeWorkflowID is the workflow id of a notice.
+func NoticeWorkflowID(id string) string { return "notice/" + id }
+
+// NoticeInput starts a Notice workflow.
+type NoticeInput struct {
+	UserID  string
+	Subject string
+	Text    string
+}

@@ -1,0 +1,432 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image/png"
+	"net/http"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/authflow/authflow/activities"
+	"github.com/authflow/authflow/phone"
+	"github.com/authflow/authflow/security"
+	"github.com/authflow/authflow/store"
+	"github.com/authflow/authflow/workflows"
+)
+
+// The enrollment flows of API.md "Enrollment flows" and the bot's /start.
+
+const (
+	// maxDeviceName bounds a passkey's name (given once, never changed).
+	maxDeviceName = 64
+	// devBotUsername is the bot a dev server links to when no
+	// TELEGRAM_BOT_USERNAME is configured (the outbox plays the bot).
+	devBotUsername = "authflow_dev_bot"
+	// qrSize is the side of the TOTP QR code in pixels.
+	qrSize = 256
+)
+
+var enrollMethods = map[workflows.Method]bool{
+	workflows.MethodTOTP: true, workflows.MethodEmail: true, workflows.MethodWebAuthn: true,
+	workflows.MethodTelegram: true, workflows.MethodPhone: true,
+}
+
+type enrollRequest struct {
+	Method          workflows.Method `json:"method"`
+	Name            *string          `json:"name"`
+	Number          string           `json:"number"`
+	CurrentPassword *string          `json:"current_password"`
+}
+
+type totpSetupJSON struct {
+	Secret      string `json:"secret"`
+	OTPAuthURL  string `json:"otpauth_url"`
+	QRPNGBase64 string `json:"qr_png_base64"`
+}
+
+type telegramLinkJSON struct {
+	Link  string `json:"link"`
+	Token string `json:"token"`
+}
+
+// enrollJSON is an enrollment flow as API.md shows it.
+type enrollJSON struct {
+	FlowID       string           `json:"flow_id"`
+	Method       workflows.Method `json:"method"`
+	State        workflows.State  `json:"state"`
+	ExpiresAt    time.Time        `json:"expires_at"`
+	AttemptsLeft int              `json:"attempts_left"`
+	// TOTP is the key (totpSetupJSON) in the answer that starts a TOTP
+	// enrollment, and {"enabled":true} once it is done.
+	TOTP            any                  `json:"totp,omitempty"`
+	WebAuthn        json.RawMessage      `json:"webauthn,omitempty"`
+	Telegram        *telegramLinkJSON    `json:"telegram,omitempty"`
+	Device          *deviceJSON          `json:"device,omitempty"`
+	Phone           *phoneJSON           `json:"phone,omitempty"`
+	TelegramAccount *telegramAccountJSON `json:"telegram_account,omitempty"`
+}
+
+// botUsername is the bot deep links point to; "" when Telegram is not set
+// up outside dev.
+func (s *Server) botUsername() string {
+	if s.Cfg.TelegramBotUsername != "" {
+		return s.Cfg.TelegramBotUsername
+	}
+	if s.Cfg.Dev {
+		return devBotUsername
+	}
+	return ""
+}
+
+// enrollAnswer renders a view. The secrets of a challenge (TOTP key,
+// Telegram token) are shown only in the answer that starts it (reveal).
+func (s *Server) enrollAnswer(v workflows.EnrollView, reveal bool) (enrollJSON, error) {
+	out := enrollJSON{FlowID: v.FlowID, Method: v.Method, State: v.State, ExpiresAt: v.ExpiresAt.UTC(), AttemptsLeft: v.AttemptsLeft}
+	switch v.State {
+	case workflows.StateStarting:
+		// Internal: the challenge is being made.
+		out.State = workflows.StateChallenge
+	case workflows.StateChallenge:
+		out.WebAuthn = v.WebAuthnOptions
+		if reveal && len(v.TOTPKeySealed) > 0 {
+			key, err := activities.OpenTOTPKey(s.Sealer, v.TOTPKeySealed)
+			if err != nil {
+				return out, fmt.Errorf("open totp key: %w", err)
+			}
+			img, err := key.Image(qrSize, qrSize)
+			if err != nil {
+				return out, fmt.Errorf("totp qr code: %w", err)
+			}
+			var buf bytes.Buffer
+			if err := png.Encode(&buf, img); err != nil {
+				return out, fmt.Errorf("totp qr code: %w", err)
+			}
+			out.TOTP = totpSetupJSON{Secret: key.Secret(), OTPAuthURL: key.URL(), QRPNGBase64: base64.StdEncoding.EncodeToString(buf.Bytes())}
+		}
+		if reveal && len(v.TelegramTokenSealed) > 0 {
+			tok, err := s.Sealer.Open(activities.PurposeTelegramLink, v.TelegramTokenSealed)
+			if err != nil {
+				return out, fmt.Errorf("open telegram link token: %w", err)
+			}
+			out.Telegram = &telegramLinkJSON{Link: "https://t.me/" + s.botUsername() + "?start=" + string(tok), Token: string(tok)}
+		}
+	case workflows.StateDone:
+		if v.TOTPEnabled {
+			out.TOTP = enabledJSON{Enabled: true}
+		}
+		if d := v.Device; d != nil {
+			j := toDeviceJSON(store.Credential{ID: d.ID, Name: d.Name, Passwordless: d.Passwordless, CreatedAt: d.CreatedAt, LastUsedAt: d.LastUsedAt})
+			out.Device = &j
+		}
+		if p := v.Phone; p != nil {
+			j := toPhoneJSON(store.Phone{ID: p.ID, Number: p.Number, Verified: p.Verified})
+			out.Phone = &j
+		}
+		if t := v.TelegramAccount; t != nil {
+			j := toTelegramJSON(store.TelegramAccount{ID: t.ID, Username: t.Username, ChatID: t.ChatID, LinkedAt: t.LinkedAt})
+			out.TelegramAccount = &j
+		}
+	}
+	return out, nil
+}
+
+func (s *Server) respondEnroll(c *gin.Context, v workflows.EnrollView, reveal bool) {
+	out, err := s.enrollAnswer(v, reveal)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// deviceName checks a passkey's name: given once, 1-64 characters, no
+// control characters.
+func deviceName(raw *string) (string, error) {
+	if raw == nil {
+		return "", badRequest("name is required for a passkey (1-64 characters); it cannot be changed later")
+	}
+	name := strings.TrimSpace(*raw)
+	if n := utf8.RuneCountInString(name); n < 1 || n > maxDeviceName || !utf8.ValidString(name) {
+		return "", badRequest("name must have 1-64 characters")
+	}
+	if strings.ContainsFunc(name, unicode.IsControl) {
+		return "", badRequest("name must not contain control characters")
+	}
+	return name, nil
+}
+
+func (s *Server) startEnrollment(c *gin.Context) {
+	var req enrollRequest
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	if !enrollMethods[req.Method] {
+		fail(c, badRequest("method must be one of totp, email, webauthn, telegram, phone"))
+		return
+	}
+	cur := session(c)
+	ctx := c.Request.Context()
+	in := workflows.EnrollInput{Method: req.Method}
+	switch req.Method {
+	case workflows.MethodWebAuthn:
+		name, err := deviceName(req.Name)
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		in.DeviceName = name
+	case workflows.MethodPhone:
+		n, err := phone.Normalize(req.Number)
+		if err != nil {
+			fail(c, badRequest(err.Error()))
+			return
+		}
+		phones, err := s.Store.ListPhones(ctx, cur.UserID)
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		for _, p := range phones {
+			if p.Number == n {
+				fail(c, newErr(codeConflict, "this phone is on the account already"))
+				return
+			}
+		}
+		in.Number = n
+	case workflows.MethodTelegram:
+		if s.botUsername() == "" {
+			fail(c, newErr(codeMethodUnavailable, "Telegram is not configured on this server"))
+			return
+		}
+	}
+	if err := s.reauth(c, req.CurrentPassword); err != nil {
+		fail(c, err)
+		return
+	}
+	in.FlowID, in.UserID, in.SessionID, in.IP = security.RandomToken(), cur.UserID, cur.ID, clientIP(c)
+	v, err := s.enrollWithStart(c, in)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	s.respondEnroll(c, v, true)
+}
+
+// enrollWithStart starts an Enroll flow and makes its challenge in one round
+// trip, returning the challenge.
+func (s *Server) enrollWithStart(c *gin.Context, in workflows.EnrollInput) (workflows.EnrollView, error) {
+	ctx, cancel := rpc(c, rpcTimeout)
+	defer cancel()
+	opts := client.StartWorkflowOptions{
+		ID:                       workflows.EnrollWorkflowID(in.FlowID),
+		TaskQueue:                workflows.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		// The flow ends itself at expiry; this bounds a flow whose worker
+		// vanished for good.
+		WorkflowExecutionTimeout: workflows.FlowTTL + 10*time.Minute,
+		StaticSummary:            "Enroll (" + string(in.Method) + ")",
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.SearchKind.ValueSet(workflows.KindEnroll),
+			workflows.SearchUserID.ValueSet(in.UserID),
+			workflows.SearchState.ValueSet(string(workflows.StateStarting)),
+			workflows.SearchMethod.ValueSet(string(in.Method)),
+			workflows.SearchStateChangedAt.ValueSet(time.Now().UTC()),
+		),
+	}
+	op := s.Temporal.NewWithStartWorkflowOperation(opts, workflows.EnrollWorkflowName, in)
+	h, err := s.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
+		StartWorkflowOperation: op,
+		UpdateOptions: client.UpdateWorkflowOptions{
+			UpdateName:   workflows.UpdateEnrollBegin,
+			WaitForStage: client.WorkflowUpdateStageCompleted,
+		},
+	})
+	var v workflows.EnrollView
+	if err == nil {
+		err = h.Get(ctx, &v)
+	}
+	return v, err
+}
+
+// queryEnroll reads an enrollment of the caller; another account's flow is
+// not found, like an unknown one.
+func (s *Server) queryEnroll(c *gin.Context, id, userID string) (workflows.EnrollView, error) {
+	ctx, cancel := rpc(c, rpcTimeout)
+	defer cancel()
+	var v workflows.EnrollView
+	res, err := s.Temporal.QueryWorkflow(ctx, workflows.EnrollWorkflowID(id), "", workflows.QueryState)
+	if err == nil {
+		err = res.Get(&v)
+	}
+	if err == nil && v.UserID != userID {
+		return workflows.EnrollView{}, newErr(codeFlowNotFound, "no such flow")
+	}
+	return v, err
+}
+
+func (s *Server) enrollmentState(c *gin.Context) {
+	id, ok := flowID(c)
+	if !ok {
+		return
+	}
+	v, err := s.queryEnroll(c, id, session(c).UserID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	s.respondEnroll(c, v, false)
+}
+
+func (s *Server) confirmEnrollment(c *gin.Context) {
+	id, ok := flowID(c)
+	if !ok {
+		return
+	}
+	var req verifyRequest
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	in := workflows.EnrollConfirmInput{UserID: session(c).UserID}
+	switch {
+	case req.Code != nil && len(req.Credential) > 0:
+		fail(c, badRequest("send either code or credential"))
+		return
+	case req.Code != nil:
+		code := *req.Code
+		if !allDigits(code) || len(code) != 6 {
+			fail(c, badRequest("code must be 6 digits"))
+			return
+		}
+		in.CodeSealed = s.Sealer.Seal(security.PurposeCode, []byte(code))
+		in.CodeLength = len(code)
+	case len(req.Credential) > 0 && string(req.Credential) != "null":
+		if !json.Valid(req.Credential) || req.Credential[0] != '{' {
+			fail(c, badRequest("credential must be the PublicKeyCredential JSON object"))
+			return
+		}
+		in.Credential = req.Credential
+	default:
+		fail(c, badRequest("code or credential is required"))
+		return
+	}
+	v, err := s.updateEnroll(c, id, in)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	s.respondEnroll(c, v, false)
+}
+
+// updateEnroll confirms a running flow. A flow that has already closed
+// answers with its final state: expired → 410, done/failed → 409.
+func (s *Server) updateEnroll(c *gin.Context, id string, in workflows.EnrollConfirmInput) (workflows.EnrollView, error) {
+	ctx, cancel := rpc(c, rpcTimeout)
+	defer cancel()
+	var v workflows.EnrollView
+	h, err := s.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: workflows.EnrollWorkflowID(id), UpdateName: workflows.UpdateEnrollConfirm, Args: []any{in},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		err = h.Get(ctx, &v)
+	}
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		final, qerr := s.queryEnroll(c, id, in.UserID)
+		if qerr != nil {
+			return v, qerr
+		}
+		if final.State == workflows.StateExpired {
+			return v, newErr(codeFlowExpired, "the enrollment expired; start again")
+		}
+		return v, newErr(codeWrongState, "the enrollment is "+string(final.State))
+	}
+	return v, err
+}
+
+// ---- Telegram: /start <token> ----
+
+// handleTelegramMessage links the sender's chat when the message is
+// /start <token> from an enrollment's deep link: the token names the flow,
+// which gets a signal and answers in the chat itself. It returns what the
+// person is told.
+func (s *Server) handleTelegramMessage(ctx context.Context, updateID int64, m *TelegramMessage) string {
+	fields := strings.Fields(m.Text)
+	if len(fields) == 0 || (fields[0] != "/start" && !strings.HasPrefix(fields[0], "/start@")) {
+		return ""
+	}
+	reply := func(text string) string {
+		if s.Bot != nil {
+			if err := s.Bot.SendText(ctx, m.Chat.ID, text, fmt.Sprintf("telegram-update/%d", updateID)); err != nil {
+				s.logger().Warn("telegram reply", "err", err)
+			}
+		}
+		return text
+	}
+	if len(fields) < 2 {
+		return reply("To link this Telegram account, open the link from authflow: Settings → Security → Telegram → Enable.")
+	}
+	if m.Chat.ID != m.From.ID {
+		// Login prompts must go to one person, never to a group.
+		return reply("Open the link in a private chat with the bot.")
+	}
+	t, err := s.Store.LinkTokenByHash(ctx, security.HashToken(fields[1]), s.now())
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			s.logger().Error("telegram link token", "err", err)
+			return reply("Something went wrong; try the link again in a minute.")
+		}
+		return reply("This link is invalid or expired. Start again in Settings → Security.")
+	}
+	err = s.Temporal.SignalWorkflow(ctx, workflows.EnrollWorkflowID(t.FlowID), "", workflows.SignalTelegramLink,
+		workflows.TelegramLink{ChatID: m.Chat.ID, Username: m.From.Username})
+	if err != nil {
+		return reply("This link was used already or has expired. Start again in Settings → Security.")
+	}
+	return "Linking this Telegram account…"
+}
+
+// mountDevTelegram adds POST /dev/telegram/start in dev mode: the outbox
+// cannot type /start, so this plays the message through the same handler
+// as a real one. Body {"chat_id","username","token"}.
+func (s *Server) mountDevTelegram(r gin.IRouter) {
+	if s.Outbox == nil {
+		return
+	}
+	r.POST("/dev/telegram/start", s.devTelegramStart)
+}
+
+func (s *Server) devTelegramStart(c *gin.Context) {
+	var req struct {
+		ChatID   int64  `json:"chat_id"`
+		Username string `json:"username"`
+		Token    string `json:"token"`
+	}
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	if req.ChatID == 0 || req.Token == "" {
+		fail(c, badRequest("chat_id and token are required"))
+		return
+	}
+	m := &TelegramMessage{From: TelegramUser{ID: req.ChatID, Username: req.Username}, Text: "/start " + req.Token}
+	m.Chat.ID = req.ChatID
+	answer := s.HandleTelegramUpdate(c.Request.Context(), TelegramUpdate{Message: m})
+	c.JSON(http.StatusOK, gin.H{"answer": answer})
+}

@@ -1,0 +1,332 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"go.temporal.io/sdk/client"
+
+	"github.com/authflow/authflow/phone"
+	"github.com/authflow/authflow/security"
+	"github.com/authflow/authflow/store"
+	"github.com/authflow/authflow/workflows"
+)
+
+// API.md "Managing factors": switching factors off, unlinking Telegram
+// accounts, passkeys and phones. Each change needs a recent login (reauth),
+// is an audit event and is told to the account's channels (a Notice flow).
+
+// noticeTimeout bounds a Notice flow whose worker vanished for good.
+const noticeTimeout = time.Hour
+
+// reauthBody is the body of a factor change: only the re-authentication.
+type reauthBody struct {
+	CurrentPassword *string `json:"current_password"`
+}
+
+// reauth enforces the recent-login rule (ASVS 5.0 7.5.1): a session whose
+// last full login is older than 15 minutes must send current_password. A
+// right password re-authenticates the session; a wrong one is 403
+// invalid_credentials, whatever the session's age.
+func (s *Server) reauth(c *gin.Context, currentPassword *string) error {
+	cur := session(c)
+	now := s.now()
+	if currentPassword == nil || *currentPassword == "" {
+		if now.Sub(cur.AuthenticatedAt) <= recentAuth {
+			return nil
+		}
+		return newErr(codeReauthRequired, "the last sign-in is older than 15 minutes: send current_password")
+	}
+	ctx := c.Request.Context()
+	u, err := s.Store.UserByID(ctx, cur.UserID)
+	if err != nil {
+		return err
+	}
+	if !s.Hasher.Verify(u.PasswordHash, *currentPassword) {
+		_ = s.event(ctx, u.ID, "login_failed", clientIP(c), map[string]any{"reason": "wrong_current_password"})
+		return &apiError{Status: http.StatusForbidden, Code: codeInvalidCredentials, Message: "the current password is wrong"}
+	}
+	return s.Store.MarkAuthenticated(ctx, cur.ID, now)
+}
+
+// changed records a change the API made as an audit event and tells every
+// channel of the account. The notice runs as a Notice flow, retried by the
+// worker; failing to start it does not undo the change.
+func (s *Server) changed(c *gin.Context, typ string, detail map[string]any, subject, text string) error {
+	cur := session(c)
+	if err := s.event(c.Request.Context(), cur.UserID, typ, clientIP(c), detail); err != nil {
+		return err
+	}
+	s.notice(c, cur.UserID, subject, text+" If this was not you, change your password and review Settings → Security.")
+	return nil
+}
+
+func (s *Server) notice(c *gin.Context, userID, subject, text string) {
+	ctx, cancel := rpc(c, rpcTimeout)
+	defer cancel()
+	_, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: workflows.NoticeWorkflowID(security.RandomToken()), TaskQueue: workflows.TaskQueue,
+		WorkflowExecutionTimeout: noticeTimeout, StaticSummary: "Notice: " + subject,
+	}, workflows.NoticeWorkflowName, workflows.NoticeInput{UserID: userID, Subject: subject, Text: text})
+	if err != nil {
+		logFrom(c).Error("notice not started", "subject", subject, "err", err)
+	}
+}
+
+// bindReauth decodes a body that carries only current_password and checks
+// the recent-login rule with it.
+func (s *Server) bindReauth(c *gin.Context) bool {
+	var req reauthBody
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return false
+	}
+	if err := s.reauth(c, req.CurrentPassword); err != nil {
+		fail(c, err)
+		return false
+	}
+	return true
+}
+
+func (s *Server) disableTOTP(c *gin.Context) {
+	if !s.bindReauth(c) {
+		return
+	}
+	ctx, userID := c.Request.Context(), session(c).UserID
+	tf, err := s.Store.TwoFactorSettings(ctx, userID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if err := s.Store.DeleteTOTPSecret(ctx, userID); err != nil {
+		fail(c, err)
+		return
+	}
+	if tf.TOTPEnabled || tf.TOTPSecretSealed != nil {
+		if err := s.changed(c, "factor_disabled", map[string]any{"method": "totp"}, "Authenticator app disabled",
+			"Two-step authentication with an authenticator app (GAuth) was turned off and its secret destroyed."); err != nil {
+			fail(c, err)
+			return
+		}
+	}
+	c.Status(http.StatusNoContent)
+}
+
+func (s *Server) disableEmail(c *gin.Context) {
+	if !s.bindReauth(c) {
+		return
+	}
+	ctx, userID := c.Request.Context(), session(c).UserID
+	tf, err := s.Store.TwoFactorSettings(ctx, userID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if err := s.Store.SetEmailEnabled(ctx, userID, false); err != nil {
+		fail(c, err)
+		return
+	}
+	if tf.EmailEnabled {
+		if err := s.changed(c, "factor_disabled", map[string]any{"method": "email"}, "Email two-step authentication disabled",
+			"Two-step authentication with codes sent by email was turned off."); err != nil {
+			fail(c, err)
+			return
+		}
+	}
+	c.Status(http.StatusNoContent)
+}
+
+func (s *Server) setTelegramFactor(c *gin.Context) {
+	var req struct {
+		Enabled         *bool   `json:"enabled"`
+		CurrentPassword *string `json:"current_password"`
+	}
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	if req.Enabled == nil {
+		fail(c, badRequest("enabled (true or false) is required"))
+		return
+	}
+	if err := s.reauth(c, req.CurrentPassword); err != nil {
+		fail(c, err)
+		return
+	}
+	cur := session(c)
+	ctx := c.Request.Context()
+	before, err := s.meDocument(ctx, cur.UserID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	on := *req.Enabled
+	if on && len(before.TwoFactor.Telegram.Accounts) == 0 {
+		fail(c, newErr(codeMethodUnavailable, "link a Telegram account first"))
+		return
+	}
+	if before.TwoFactor.Telegram.Enabled == on {
+		c.Status(http.StatusNoContent)
+		return
+	}
+	if err := s.Store.SetTelegramEnabled(ctx, cur.UserID, on); err != nil {
+		fail(c, err)
+		return
+	}
+	typ, subject, text := "factor_disabled", "Telegram two-step authentication disabled",
+		"Two-step authentication with Telegram was turned off; your Telegram accounts stay linked for notices."
+	if on {
+		typ, subject, text = "factor_enabled", "Telegram two-step authentication enabled",
+			"Two-step authentication with Telegram was turned on."
+	}
+	if err := s.changed(c, typ, map[string]any{"method": "telegram"}, subject, text); err != nil {
+		fail(c, err)
+		return
+	}
+	if on && !before.TwoFactor.Enabled {
+		// Turning 2FA on for an account that had none ends every other
+		// session (the help page).
+		if err := s.endOthers(ctx, cur.UserID, cur.ID, clientIP(c), "two_factor_enabled"); err != nil {
+			fail(c, err)
+			return
+		}
+	}
+	c.Status(http.StatusNoContent)
+}
+
+func (s *Server) unlinkTelegram(c *gin.Context) {
+	if !s.bindReauth(c) {
+		return
+	}
+	ctx, userID, id := c.Request.Context(), session(c).UserID, c.Param("id")
+	acc, err := findOne(ctx, userID, s.Store.ListTelegram, func(t store.TelegramAccount) bool { return t.ID == id })
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if err := s.Store.UnlinkTelegram(ctx, userID, id); err != nil {
+		fail(c, err)
+		return
+	}
+	name := "A Telegram account"
+	if acc.Username != "" {
+		name = "Telegram account @" + acc.Username
+	}
+	if err := s.changed(c, "telegram_unlinked", map[string]any{"account_id": acc.ID, "username": acc.Username, "chat_id": acc.ChatID},
+		"Telegram account unlinked", name+" was unlinked from your account."); err != nil {
+		fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+func (s *Server) patchDevice(c *gin.Context) {
+	var req struct {
+		Passwordless    *bool           `json:"passwordless"`
+		Name            json.RawMessage `json:"name"`
+		CurrentPassword *string         `json:"current_password"`
+	}
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	if req.Name != nil {
+		fail(c, badRequest("a passkey's name is fixed: delete the device and add it again to change it"))
+		return
+	}
+	if req.Passwordless == nil {
+		fail(c, badRequest("passwordless (true or false) is required"))
+		return
+	}
+	if err := s.reauth(c, req.CurrentPassword); err != nil {
+		fail(c, err)
+		return
+	}
+	ctx, userID, id := c.Request.Context(), session(c).UserID, c.Param("id")
+	dev, err := findOne(ctx, userID, s.Store.ListCredentials, func(d store.Credential) bool { return d.ID == id })
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	on := *req.Passwordless
+	if err := s.Store.SetCredentialPasswordless(ctx, userID, id, on); err != nil {
+		fail(c, err)
+		return
+	}
+	if dev.Passwordless != on {
+		typ, verb := "factor_disabled", "can no longer"
+		if on {
+			typ, verb = "factor_enabled", "can now"
+		}
+		if err := s.changed(c, typ, map[string]any{"method": "passwordless", "device_id": dev.ID, "name": dev.Name},
+			"Passwordless sign-in changed", "The passkey \""+dev.Name+"\" "+verb+" sign in without a password."); err != nil {
+			fail(c, err)
+			return
+		}
+	}
+	c.Status(http.StatusNoContent)
+}
+
+func (s *Server) deleteDevice(c *gin.Context) {
+	if !s.bindReauth(c) {
+		return
+	}
+	ctx, userID, id := c.Request.Context(), session(c).UserID, c.Param("id")
+	dev, err := findOne(ctx, userID, s.Store.ListCredentials, func(d store.Credential) bool { return d.ID == id })
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if err := s.Store.DeleteCredential(ctx, userID, id); err != nil {
+		fail(c, err)
+		return
+	}
+	if err := s.changed(c, "device_removed", map[string]any{"device_id": dev.ID, "name": dev.Name},
+		"Passkey removed", "The passkey \""+dev.Name+"\" was removed from your account."); err != nil {
+		fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+func (s *Server) deletePhone(c *gin.Context) {
+	if !s.bindReauth(c) {
+		return
+	}
+	ctx, userID, id := c.Request.Context(), session(c).UserID, c.Param("id")
+	p, err := s.Store.Phone(ctx, userID, id)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if err := s.Store.DeletePhone(ctx, userID, id); err != nil {
+		fail(c, err)
+		return
+	}
+	masked := phone.Mask(p.Number)
+	if err := s.changed(c, "phone_removed", map[string]any{"phone_id": p.ID, "number_masked": masked},
+		"Phone removed", "The phone "+masked+" was removed from your account."); err != nil {
+		fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// findOne returns the user's row that matches, or store.ErrNotFound (an
+// unknown id and another account's id look the same: 404 not_found).
+func findOne[T any](ctx context.Context, userID string, list func(context.Context, string) ([]T, error), match func(T) bool) (T, error) {
+	var zero T
+	rows, err := list(ctx, userID)
+	if err != nil {
+		return zero, err
+	}
+	for _, r := range rows {
+		if match(r) {
+			return r, nil
+		}
+	}
+	return zero, store.ErrNotFound
+}
