@@ -3,6 +3,7 @@ package api
 import (
 	"html/template"
 	"net/http"
+	"regexp"
 	"strconv"
 
 	"github.com/gin-gonic/gin"
@@ -12,32 +13,71 @@ func (s *Server) outboxJSON(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"entries": s.Outbox.Entries()})
 }
 
-var outboxTmpl = template.Must(template.New("outbox").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>authflow · dev outbox</title>
+// codeInText finds the one-time code in a message, so the page can show it
+// large.
+var codeInText = regexp.MustCompile(`\b\d{6}\b`)
+
+var outboxFuncs = template.FuncMap{
+	"code": func(text string) string { return codeInText.FindString(text) },
+	// head and last4 split a flash call's number: its last 4 digits are
+	// the code.
+	"head": func(s string) string {
+		if len(s) <= 4 {
+			return ""
+		}
+		return s[:len(s)-4]
+	},
+	"last4": func(s string) string {
+		if len(s) <= 4 {
+			return s
+		}
+		return s[len(s)-4:]
+	},
+}
+
+// outboxTmpl is the dev outbox. Like the other pages it uses /assets only:
+// no inline style or script (the pages' CSP).
+var outboxTmpl = template.Must(template.New("outbox").Funcs(outboxFuncs).Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Dev outbox · authflow</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body{font:15px/1.5 system-ui,sans-serif;margin:0;background:#f4f5f7;color:#1d2430}
-header{background:#1d2430;color:#fff;padding:14px 24px}header a{color:#9cc3ff}
-main{max-width:860px;margin:24px auto;padding:0 16px}
-.e{background:#fff;border-radius:10px;padding:14px 18px;margin:0 0 12px;box-shadow:0 1px 3px rgba(0,0,0,.08)}
-.meta{color:#667;font-size:13px}.ch{display:inline-block;background:#e7ecf5;border-radius:6px;padding:0 8px;margin-right:8px;font-weight:600}
-pre{white-space:pre-wrap;margin:8px 0 0;font:inherit}
-form{display:inline}button{font:inherit;margin:8px 8px 0 0;padding:6px 14px;border-radius:8px;border:1px solid #b8c4d8;background:#fff;cursor:pointer}
-button:hover{background:#eef3fb}.code{font-size:22px;font-weight:700;letter-spacing:3px}
-</style></head><body>
-<header><strong>authflow</strong> · dev outbox — every email, SMS, call and Telegram message the dev server would have sent · <a href="/login">login page</a></header>
-<main>
-{{if not .}}<p>Nothing sent yet.</p>{{end}}
-{{range .}}<div class="e" id="m{{.ID}}"><div class="meta"><span class="ch">{{.Channel}}{{if .Kind}} · {{.Kind}}{{end}}</span>to {{.To}}{{if .From}} · from <b>{{.From}}</b>{{end}} · {{.At.Format "15:04:05"}}</div>
-{{if .Subject}}<div><b>{{.Subject}}</b></div>{{end}}
-{{if .Digits}}<div class="code">{{.Digits}}</div>{{end}}
-<pre>{{.Text}}</pre>
-{{$e := .}}{{range .Buttons}}<form method="post" action="/dev/outbox/telegram"><input type="hidden" name="chat_id" value="{{$e.ChatID}}"><input type="hidden" name="message_id" value="{{$e.MessageID}}"><input type="hidden" name="data" value="{{.Data}}"><button type="submit">{{.Text}}</button></form>{{end}}
-</div>{{end}}
+<link rel="icon" href="/assets/logo.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/assets/app.css">
+</head><body>
+<header class="topbar"><div class="topbar-inner">
+  <a class="brand" href="/login"><img src="/assets/logo.svg" alt="">authflow</a>
+  <span class="pill pill-warn">dev outbox</span>
+  <span class="spacer"></span>
+  <a class="btn btn-sm" href="/dev/outbox">Refresh</a>
+  <a class="btn btn-sm" href="/login">Login page</a>
+</div></header>
+<main class="page outbox">
+  <div class="page-head">
+    <h1>Dev outbox</h1>
+    <p class="muted">Every email, SMS, call and Telegram message this dev server would have sent, newest first. Press a Telegram button to answer as that chat.</p>
+  </div>
+  {{if not .}}<div class="card"><div class="card-body empty-state">Nothing sent yet. Sign in on the <a href="/login">login page</a> and choose a method.</div></div>{{end}}
+  {{range .}}
+  <article class="card msg msg-{{.Channel}}" id="m{{.ID}}" data-channel="{{.Channel}}" data-to="{{.To}}">
+    <div class="msg-head">
+      <img src="/assets/i-{{if eq .Channel "telegram"}}telegram{{else if eq .Channel "email"}}email{{else if eq .Channel "sms"}}sms{{else}}call{{end}}.svg" alt="" width="20" height="20">
+      <strong class="msg-ch">{{if eq .Channel "sms"}}SMS{{else if eq .Channel "call"}}{{if eq .Kind "flash"}}Flash call{{else}}Robot call{{end}}{{else if eq .Channel "email"}}Email{{else}}Telegram{{end}}</strong>
+      {{if and (eq .Channel "telegram") .Kind}}<span class="pill">{{.Kind}}</span>{{end}}
+      <span class="muted small">to <span class="mono">{{.To}}</span></span>
+      <span class="spacer"></span>
+      <time class="muted small" datetime="{{.At.Format "2006-01-02T15:04:05Z07:00"}}">{{.At.Format "15:04:05"}}</time>
+    </div>
+    {{if .Subject}}<div class="msg-subject">{{.Subject}}</div>{{end}}
+    {{if .Digits}}<div class="msg-code" aria-label="dictated digits">{{.Digits}}</div>
+    {{else if .From}}<div class="msg-code"><span class="muted">{{head .From}}</span>{{last4 .From}}</div><p class="small muted">The code is the last 4 digits of the calling number.</p>
+    {{else if ne .Channel "telegram"}}{{with code .Text}}<div class="msg-code">{{.}}</div>{{end}}{{end}}
+    <pre class="msg-text">{{.Text}}</pre>
+    {{if .Buttons}}<div class="msg-buttons">{{$e := .}}{{range .Buttons}}<form method="post" action="/dev/outbox/telegram"><input type="hidden" name="chat_id" value="{{$e.ChatID}}"><input type="hidden" name="message_id" value="{{$e.MessageID}}"><input type="hidden" name="data" value="{{.Data}}"><button class="btn{{if eq .Text "Not me"}} btn-danger{{end}}" type="submit">{{.Text}}</button></form>{{end}}</div>{{end}}
+  </article>
+  {{end}}
 </main></body></html>`))
 
 func (s *Server) outboxPage(c *gin.Context) {
-	c.Header("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'")
+	c.Header("Content-Security-Policy", pageCSP)
 	c.Header("Content-Type", "text/html; charset=utf-8")
 	entries := s.Outbox.Entries()
 	for i := range entries {

@@ -1,0 +1,109 @@
+package api
+
+import (
+	"embed"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/authflow/authflow/security"
+)
+
+// The pages of API.md "Pages": the login page and the "Security" tab of the
+// settings, served from assets embedded in the binary. They are plain HTML
+// and a little JavaScript that call the public API like any other client.
+
+//go:embed web
+var webFS embed.FS
+
+// pageCSP allows nothing from another origin and no inline script or style:
+// everything the pages need is under /assets. img-src allows data: for the
+// TOTP QR code, which the enrollment answer carries as base64 PNG.
+const pageCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+var pageTmpl = template.Must(template.ParseFS(webFS, "web/*.html"))
+
+// assetTypes are the only files /assets serves; anything else is 404.
+var assetTypes = map[string]string{
+	".css": "text/css; charset=utf-8",
+	".js":  "text/javascript; charset=utf-8",
+	".svg": "image/svg+xml",
+}
+
+type pageData struct {
+	// Dev links the dev outbox and offers the dev Telegram helper.
+	Dev bool
+}
+
+// pageRoutes mounts GET /, /login, /settings and /assets/*.
+func (s *Server) pageRoutes(r gin.IRoutes) {
+	r.GET("/", s.pageRoot)
+	r.GET("/login", s.pageLogin)
+	r.GET("/settings", s.pageSettings)
+	r.GET("/assets/:name", pageAsset)
+}
+
+// hasSession says whether the request carries a live session cookie.
+func (s *Server) hasSession(c *gin.Context) bool {
+	tok, err := c.Cookie(sessionCookie)
+	if err != nil || tok == "" {
+		return false
+	}
+	_, err = s.Store.SessionByTokenHash(c.Request.Context(), security.HashToken(tok), s.now())
+	return err == nil
+}
+
+func (s *Server) pageRoot(c *gin.Context) {
+	if s.hasSession(c) {
+		c.Redirect(http.StatusFound, "/settings")
+		return
+	}
+	c.Redirect(http.StatusFound, "/login")
+}
+
+func (s *Server) pageLogin(c *gin.Context) {
+	if s.hasSession(c) {
+		c.Redirect(http.StatusFound, "/settings")
+		return
+	}
+	s.renderPage(c, "login.html")
+}
+
+func (s *Server) pageSettings(c *gin.Context) {
+	if !s.hasSession(c) {
+		c.Redirect(http.StatusFound, "/login")
+		return
+	}
+	s.renderPage(c, "settings.html")
+}
+
+func (s *Server) renderPage(c *gin.Context, name string) {
+	h := c.Writer.Header()
+	h.Set("Content-Security-Policy", pageCSP)
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	c.Status(http.StatusOK)
+	if err := pageTmpl.ExecuteTemplate(c.Writer, name, pageData{Dev: s.Outbox != nil}); err != nil {
+		logFrom(c).Error("render page", "page", name, "err", err)
+	}
+}
+
+func pageAsset(c *gin.Context) {
+	name := c.Param("name")
+	typ, ok := assetTypes[path.Ext(name)]
+	if !ok || strings.ContainsAny(name, `/\`) || strings.HasPrefix(name, ".") {
+		fail(c, newErr(codeNotFound, "no such asset"))
+		return
+	}
+	b, err := fs.ReadFile(webFS, "web/assets/"+name)
+	if err != nil {
+		fail(c, newErr(codeNotFound, "no such asset"))
+		return
+	}
+	c.Header("Content-Security-Policy", pageCSP)
+	c.Data(http.StatusOK, typ, b)
+}

@@ -1,0 +1,285 @@
+package browser_test
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/webauthn"
+	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/authflow/authflow/activities"
+	"github.com/authflow/authflow/api/apitest"
+)
+
+// addAuthenticator gives the tab a virtual platform authenticator that
+// keeps discoverable credentials and verifies the user (a laptop with a
+// fingerprint reader, as far as the page can tell).
+func (p *page) addAuthenticator() {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+	defer cancel()
+	if _, err := chromedp.Call(ctx, webauthn.Enable, webauthn.EnableParams{}); err != nil {
+		p.t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{
+		Options: &webauthn.VirtualAuthenticatorOptions{
+			Protocol:                    webauthn.AuthenticatorProtocolCtap2,
+			Transport:                   webauthn.AuthenticatorTransportInternal,
+			HasResidentKey:              true,
+			HasUserVerification:         true,
+			IsUserVerified:              true,
+			AutomaticPresenceSimulation: true,
+		},
+	}); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// confirm presses the confirmation dialog's button.
+func (p *page) confirm() {
+	p.t.Helper()
+	p.wait("the confirmation dialog", `document.getElementById('confirm').open`)
+	p.click("#confirm-ok")
+	p.wait("the confirmation dialog to close", `!document.getElementById('confirm').open`)
+}
+
+func (p *page) signOut() {
+	p.t.Helper()
+	p.click("#logout")
+	p.waitPath("/login")
+}
+
+func TestPasskeyRegistrationAndPasswordlessLogin(t *testing.T) {
+	a := newAccount(t, "ui-passkey")
+	p := open(t)
+	p.addAuthenticator()
+
+	t.Run("case=a passkey is added on the settings page with a name", func(t *testing.T) {
+		p.t = t
+		p.signIn(a.email, pw)
+		p.signedInAs(a.email)
+		p.waitText("#tf-status", "Off")
+		p.click("#wa-configure")
+		p.waitVisible("#wa-form")
+		p.typeIn("#wa-name", "Test laptop")
+		p.click("#wa-add")
+		p.waitText("#wa-devices", "Test laptop")
+		p.waitText("#wa-pill", "1 device")
+		p.waitText("#tf-status", "On")
+		if p.count("#wa-devices input[type=checkbox]:checked") != 0 {
+			t.Fatal("a new passkey must not sign in without a password until asked")
+		}
+		p.shot("passkey-added")
+	})
+	t.Run("case=a passkey without passwordless cannot sign in alone", func(t *testing.T) {
+		p.t = t
+		p.signOut()
+		p.click("#passkey-login")
+		p.waitText("#msg", "Log in without password")
+		p.shot("passwordless-refused")
+	})
+	t.Run("case=the passkey is the second step after the password", func(t *testing.T) {
+		p.t = t
+		p.nav("/login")
+		p.signIn(a.email, pw)
+		p.waitVisible("#step-choose")
+		if got := strings.Join(p.methods(), ","); got != "webauthn" {
+			t.Fatalf("methods %q", got)
+		}
+		p.click(`#methods [data-method="webauthn"]`)
+		p.signedInAs(a.email)
+	})
+	t.Run("case=turning passwordless on lets the passkey sign in without a password", func(t *testing.T) {
+		p.t = t
+		p.click("#wa-configure")
+		p.click("#wa-devices input[type=checkbox]")
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			u := apitest.Expect(t, env.Admin(t, "GET", "/v1/admin/users/"+a.id, nil), 200)
+			devs, _ := u.Get("two_factor.webauthn.devices").([]any)
+			if len(devs) == 1 && devs[0].(map[string]any)["passwordless"] == true {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("passwordless not on: %s", u.Raw)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		p.wait("the switch to stay on", `document.querySelector('#wa-devices input[type=checkbox]').checked`)
+		p.signOut()
+		p.click("#passkey-login")
+		p.signedInAs(a.email)
+		p.shot("passwordless")
+	})
+}
+
+func TestEndAllOtherSessionsFromSettings(t *testing.T) {
+	a := newAccount(t, "ui-sessions")
+	others := []string{env.SessionToken(t, a.email, pw), env.SessionToken(t, a.email, pw)}
+	p := open(t)
+	p.signIn(a.email, pw)
+	p.signedInAs(a.email)
+	p.wait("three sessions", `document.querySelectorAll('#sessions .row').length === 3`)
+	p.waitText("#sessions [data-current]", "This session")
+	p.shot("three-sessions")
+
+	p.click("#end-others")
+	p.confirm()
+	p.waitText("#sess-msg", "Every other session was ended")
+	p.wait("one session", `document.querySelectorAll('#sessions .row').length === 1 && !!document.querySelector('#sessions [data-current]')`)
+	p.shot("one-session")
+	for _, tok := range others {
+		apitest.ExpectError(t, env.Do(t, "GET", "/v1/me", tok, nil), 401, "unauthorized")
+	}
+	apitest.Expect(t, env.Do(t, "GET", "/v1/me", p.sessionToken(), nil), 200)
+	p.waitText("#events", "Sessions ended")
+}
+
+func TestSettingsAsksForThePasswordWhenTheLoginIsOld(t *testing.T) {
+	a := newAccount(t, "ui-reauth")
+	p := open(t)
+	p.signIn(a.email, pw)
+	p.signedInAs(a.email)
+
+	// Age the session's last full login past the 15 minutes of API.md.
+	tok := p.sessionToken()
+	var current string
+	for _, s := range apitest.Expect(t, env.Do(t, "GET", "/v1/me/sessions", tok, nil), 200).Get("sessions").([]any) {
+		if m := s.(map[string]any); m["current"] == true {
+			current = m["id"].(string)
+		}
+	}
+	if err := env.Store.MarkAuthenticated(context.Background(), current, time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+
+	p.click("#email-enable")
+	p.wait("the password dialog", `document.getElementById('reauth').open`)
+	p.typeIn("#reauth-password", "not the password")
+	p.click("#reauth-submit")
+	p.waitText("#reauth-msg", "The current password is wrong")
+	p.shot("reauth")
+	p.typeIn("#reauth-password", pw)
+	p.click("#reauth-submit")
+	p.wait("the dialog to close", `!document.getElementById('reauth').open`)
+	p.waitVisible("#email-form")
+	code := digits6.FindString(outboxTo(t, "email", a.email).Text)
+	p.typeIn("#email-code", code)
+	p.click("#email-confirm")
+	p.waitText("#email-pill", "On")
+	p.waitText("#tf-status", "On")
+}
+
+func TestGAuthEnrollmentOnSettings(t *testing.T) {
+	a := newAccount(t, "ui-gauth")
+	p := open(t)
+	p.signIn(a.email, pw)
+	p.signedInAs(a.email)
+	p.click("#totp-enable")
+	p.waitVisible("#totp-panel")
+	p.wait("the QR code to be drawn", `document.getElementById('totp-qr').complete && document.getElementById('totp-qr').naturalWidth > 0`)
+	secret := strings.ReplaceAll(p.text("#totp-secret"), " ", "")
+	if len(secret) < 16 {
+		t.Fatalf("secret %q", secret)
+	}
+	p.shot("gauth-setup")
+	p.typeIn("#totp-code", totpCode(t, secret))
+	p.click("#totp-confirm")
+	p.waitText("#totp-pill", "On")
+	if p.visible("#totp-panel") {
+		t.Fatal("the secret is still on the page after confirming")
+	}
+	// The next login asks for the app's code.
+	p.signOut()
+	p.signIn(a.email, pw)
+	p.waitVisible("#step-choose")
+	if got := strings.Join(p.methods(), ","); got != "totp" {
+		t.Fatalf("methods %q", got)
+	}
+	p.click(`#methods [data-method="totp"]`)
+	p.waitVisible("#code-form")
+	// The enrollment used up this time step: answer with the next step's
+	// code, which the ±1 step window accepts.
+	next, err := totp.GenerateCodeCustom(secret, time.Now().Add(30*time.Second), activities.TOTPValidateOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.typeIn("#code", next)
+	p.signedInAs(a.email)
+
+	// Disabling destroys the secret: the next login needs only the password.
+	p.click("#totp-disable")
+	p.confirm()
+	p.waitText("#totp-pill", "Off")
+	p.signOut()
+	p.signIn(a.email, pw)
+	p.signedInAs(a.email)
+}
+
+func TestTelegramLinkOnSettings(t *testing.T) {
+	a := newAccount(t, "ui-tglink")
+	chat := 770000000 + time.Now().UnixNano()%1000000
+	p := open(t)
+	p.signIn(a.email, pw)
+	p.signedInAs(a.email)
+	p.click("#tg-link")
+	p.waitVisible("#tg-linking")
+	href := js[string](p, `document.getElementById('tg-deeplink').href`)
+	if !strings.HasPrefix(href, "https://t.me/") || !strings.Contains(href, "?start=") {
+		t.Fatalf("deep link %q", href)
+	}
+	p.shot("tg-linking")
+	p.do(chromedp.SetValue(chromedp.CSS("#tg-dev-chat"), strconv.FormatInt(chat, 10)))
+	p.click("#tg-dev-start")
+	p.waitText("#tg-accounts", "@dev_user")
+	p.waitText("#tg-pill", "On")
+	p.waitText("#tf-status", "On")
+	p.shot("tg-linked")
+
+	// Disabling keeps the account linked.
+	p.click("#tg-toggle")
+	p.confirm()
+	p.waitText("#tg-pill", "Off")
+	p.waitText("#tg-accounts", "@dev_user")
+	p.waitText("#tf-status", "Off")
+}
+
+func TestPhoneAddVerifyAndDeleteOnSettings(t *testing.T) {
+	a := newAccount(t, "ui-phone")
+	const number = "+380671234567"
+	p := open(t)
+	p.signIn(a.email, pw)
+	p.signedInAs(a.email)
+
+	p.typeIn("#phone-number", "050 123")
+	p.click("#phone-add")
+	p.waitText("#phone-msg", "international format")
+
+	p.do(chromedp.Evaluate[chromedp.Void](`document.getElementById('phone-number').value = ''`))
+	p.typeIn("#phone-number", "+380 67 123 45 67")
+	p.click("#phone-add")
+	p.waitVisible("#phone-verify")
+	p.waitText("#phone-expires", "expires in")
+	code := digits6.FindString(outboxTo(t, "sms", number).Text)
+	wrong := "000000"
+	if code == wrong {
+		wrong = "111111"
+	}
+	p.typeIn("#phone-code", wrong)
+	p.click("#phone-confirm")
+	p.waitText("#phone-msg", "4 attempts left")
+	p.typeIn("#phone-code", code)
+	p.click("#phone-confirm")
+	p.waitText("#phones", "+380*******67")
+	p.waitText("#phones", "Verified")
+	p.shot("phone-added")
+
+	p.click("#phones [data-phone] .btn-danger")
+	p.confirm()
+	p.waitText("#phones", "No phones yet")
+	p.waitText("#events", "Phone removed")
+}
