@@ -248,6 +248,12 @@ func dynamicConfig(overrides map[string]any) dynamicconfig.StaticClient {
 		// polling visibility; throttling them only slows development down.
 		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
 		dynamicconfig.NamespaceCacheRefreshInterval.Key():                namespaceRefresh,
+		// History polls its task queues at most 20 times a second by
+		// default: every new flow then waits ~50 ms before its first
+		// workflow task. A laptop server has nothing to protect by that.
+		dynamicconfig.MakeKey("history.transferProcessorMaxPollRPS"):   1000,
+		dynamicconfig.MakeKey("history.timerProcessorMaxPollRPS"):      1000,
+		dynamicconfig.MakeKey("history.visibilityProcessorMaxPollRPS"): 1000,
 	}
 	for k, v := range overrides {
 		dc[dynamicconfig.MakeKey(k)] = v

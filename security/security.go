@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"runtime"
 	"strings"
 
 	"golang.org/x/crypto/argon2"
@@ -43,12 +44,16 @@ type Hasher struct {
 	Params Argon2Params
 	// dummy is verified for unknown emails so both answers cost the same.
 	dummy string
+	// slots bounds the hashes running at once to the CPUs: argon2id is
+	// CPU-bound, so more at once only adds memory (m each) and GC work,
+	// and makes every one of them finish late.
+	slots chan struct{}
 }
 
 // NewHasher returns a hasher with the given parameters and a dummy hash of
 // the same cost.
 func NewHasher(p Argon2Params) *Hasher {
-	h := &Hasher{Params: p}
+	h := &Hasher{Params: p, slots: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	d, err := h.Hash(RandomToken())
 	if err != nil {
 		panic(err)
@@ -70,6 +75,7 @@ func (h *Hasher) Hash(password string) (string, error) {
 		return "", err
 	}
 	p := h.Params
+	defer h.acquire()()
 	sum := argon2.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, keyLen)
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.MemoryKiB, p.Time, p.Threads,
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(sum)), nil
@@ -104,8 +110,19 @@ func (h *Hasher) verify(encoded, password string) bool {
 	if err1 != nil || err2 != nil || len(want) == 0 {
 		return false
 	}
+	release := h.acquire()
 	got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(want)))
+	release()
 	return subtle.ConstantTimeCompare(got, want) == 1
+}
+
+// acquire waits for a hashing slot and returns its release.
+func (h *Hasher) acquire() func() {
+	if h.slots == nil {
+		return func() {}
+	}
+	h.slots <- struct{}{}
+	return func() { <-h.slots }
 }
 
 // NeedsRehash reports whether a stored hash is weaker than the hasher's

@@ -5,9 +5,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/authflow/authflow/channels"
@@ -41,7 +44,14 @@ users, sessions and flows in progress. --ephemeral keeps everything in memory.`,
 			if err != nil {
 				return err
 			}
-			a := &app{cfg: cfg, log: newLogger(), hasher: security.NewHasher(security.DefaultArgon2), outbox: channels.NewOutbox()}
+			a := &app{cfg: cfg, log: newLogger(), hasher: security.NewHasher(security.DefaultArgon2)}
+			if needsOutbox(a) {
+				// Never mounted when every channel has a real provider.
+				if a.outbox, err = devOutbox(dir); err != nil {
+					return err
+				}
+				defer a.outbox.Close()
+			}
 			defer a.close()
 			if err := a.openStore(ctx); err != nil {
 				return err
@@ -59,7 +69,13 @@ users, sessions and flows in progress. --ephemeral keeps everything in memory.`,
 					a.log.Warn("stopping embedded Temporal", "err", err)
 				}
 			}()
-			if a.temporal, err = ts.NewClient(clientOptions(a.log)); err != nil {
+			co, err := a.clientOptions()
+			if err != nil {
+				return err
+			}
+			// The embedded server is on loopback: gzip would only cost CPU.
+			co.ConnectionOptions.GrpcCompression = &client.GrpcCompressionNone{}
+			if a.temporal, err = ts.NewClient(co); err != nil {
 				return err
 			}
 			w, err := a.newWorker()
@@ -74,6 +90,14 @@ users, sessions and flows in progress. --ephemeral keeps everything in memory.`,
 			if err != nil {
 				return err
 			}
+			if ui := ts.UIURL(); ui != "" {
+				srv.CodecOrigins = append(srv.CodecOrigins, ui, strings.Replace(ui, "127.0.0.1", "localhost", 1))
+			}
+			stopTelegram, err := a.startTelegram(ctx, srv)
+			if err != nil {
+				return fmt.Errorf("telegram: %w", err)
+			}
+			defer stopTelegram()
 			ln, err := net.Listen("tcp", cfg.HTTPAddr)
 			if err != nil {
 				return fmt.Errorf("listen on AUTHFLOW_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
@@ -128,4 +152,16 @@ func orNone(s string) string {
 		return "(not running)"
 	}
 	return s
+}
+
+// devOutbox keeps the outbox in the data dir, so a login waiting for a code
+// can still be finished after a restart; --ephemeral keeps it in memory.
+func devOutbox(dir string) (*channels.Outbox, error) {
+	if dir == "" {
+		return channels.NewOutbox(), nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	return channels.OpenOutbox(filepath.Join(dir, "outbox.jsonl"))
 }

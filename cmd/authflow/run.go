@@ -18,7 +18,9 @@ import (
 
 	"github.com/authflow/authflow/api"
 	"github.com/authflow/authflow/channels"
+	"github.com/authflow/authflow/codec"
 	"github.com/authflow/authflow/config"
+	"github.com/authflow/authflow/metrics"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/store"
 	"github.com/authflow/authflow/store/opener"
@@ -34,6 +36,8 @@ type app struct {
 	temporal client.Client
 	hasher   *security.Hasher
 	outbox   *channels.Outbox
+	// metrics is the process's registry: the API serves it at /metrics.
+	metrics *metrics.Metrics
 }
 
 func newLogger() *slog.Logger {
@@ -61,10 +65,12 @@ func (a *app) openStore(ctx context.Context) error {
 // dialTemporal connects to TEMPORAL_ADDRESS and makes sure authflow's search
 // attributes exist on the namespace.
 func (a *app) dialTemporal(ctx context.Context) error {
-	c, err := client.DialContext(ctx, client.Options{
-		HostPort: a.cfg.TemporalAddress, Namespace: a.cfg.TemporalNamespace,
-		Logger: sdklog.NewStructuredLogger(a.log.With("component", "temporal-sdk")),
-	})
+	o, err := a.clientOptions()
+	if err != nil {
+		return err
+	}
+	o.HostPort, o.Namespace = a.cfg.TemporalAddress, a.cfg.TemporalNamespace
+	c, err := client.DialContext(ctx, o)
 	if err != nil {
 		return fmt.Errorf("connect to Temporal at %s: %w", a.cfg.TemporalAddress, err)
 	}
@@ -101,6 +107,7 @@ func (a *app) newWorker() (sdkworker.Worker, error) {
 	if err != nil {
 		return nil, err
 	}
+	acts.Metrics = a.metrics
 	return worker.New(a.temporal, acts, worker.Options{}), nil
 }
 
@@ -109,8 +116,13 @@ func (a *app) apiServer() (*api.Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	pc, err := codec.New(a.cfg.SecretKey)
+	if err != nil {
+		return nil, err
+	}
 	return &api.Server{Cfg: a.cfg, Store: a.store, Temporal: a.temporal, Hasher: a.hasher, Sealer: sealer,
-		Outbox: a.outbox, Log: a.log, SessionTTL: worker.SessionTTL}, nil
+		Outbox: a.outbox, Bot: a.bot(), Log: a.log, SessionTTL: worker.SessionTTL,
+		Metrics: a.metrics, Codec: pc, CodecOrigins: a.cfg.CodecOrigins}, nil
 }
 
 // serveHTTP serves until ctx ends, then drains for up to 10 s.
@@ -134,6 +146,19 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
 	return nil
 }
 
-func clientOptions(log *slog.Logger) client.Options {
-	return client.Options{Logger: sdklog.NewStructuredLogger(log.With("component", "temporal-sdk"))}
+// clientOptions are every Temporal client's: payloads encrypted under
+// AUTHFLOW_SECRET_KEY, the SDK's metrics in the process's registry.
+func (a *app) clientOptions() (client.Options, error) {
+	dc, err := codec.DataConverter(a.cfg.SecretKey)
+	if err != nil {
+		return client.Options{}, err
+	}
+	if a.metrics == nil {
+		a.metrics = metrics.New()
+	}
+	return client.Options{
+		Logger:         sdklog.NewStructuredLogger(a.log.With("component", "temporal-sdk")),
+		DataConverter:  dc,
+		MetricsHandler: a.metrics.SDKHandler(),
+	}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 
 	"github.com/spf13/cobra"
 
@@ -68,13 +69,27 @@ func serve(ctx context.Context, parts serveParts) error {
 		a.log.Info("worker polling", "task_queue", "authflow", "temporal", cfg.TemporalAddress)
 	}
 	if !parts.api {
-		<-ctx.Done()
-		return nil
+		if cfg.MetricsAddr == "" {
+			<-ctx.Done()
+			return nil
+		}
+		ln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("listen on AUTHFLOW_METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", a.metrics.Handler())
+		return serveHTTP(ctx, ln, mux)
 	}
 	srv, err := a.apiServer()
 	if err != nil {
 		return err
 	}
+	stopTelegram, err := a.startTelegram(ctx, srv)
+	if err != nil {
+		return fmt.Errorf("telegram: %w", err)
+	}
+	defer stopTelegram()
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on AUTHFLOW_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)

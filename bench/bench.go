@@ -1,0 +1,459 @@
+// Package bench is `authflow bench`: it drives full logins (password, then
+// TOTP; every login a distinct user with 2FA on) through the HTTP API of the
+// embedded stack at a given concurrency, and measures in the same run the two
+// floors a login cannot go under on this machine: the bare Temporal round
+// trip (Update-With-Start of a trivial workflow whose update runs a local
+// activity) and the bare crypto (one argon2id verification with the run's
+// parameters plus one TOTP validation). It reports throughput, p50 and p99
+// of each, errors by code, CPU-seconds per operation, and the ratio of the
+// full login's throughput to the combined floor 1/(1/floor1 + 1/floor2).
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/pquerna/otp/totp"
+
+	"github.com/authflow/authflow/security"
+)
+
+// Options configure a run.
+type Options struct {
+	// Logins is how many full logins (and floor operations) to run.
+	Logins int
+	// Concurrency is how many run at once.
+	Concurrency int
+	// Argon2 are the password hash parameters of the run (the production
+	// ones unless --hash-cost says otherwise).
+	Argon2 security.Argon2Params
+	// DatabaseURL is the store: postgres://… or sqlite://PATH; empty is a
+	// SQLite file in a temporary directory.
+	DatabaseURL string
+	// CPUProfile, when set, receives a CPU profile of the full-login phase.
+	CPUProfile io.Writer
+	// Log receives the stack's errors (default: stderr).
+	Log io.Writer
+}
+
+// Phase is what one measured phase did.
+type Phase struct {
+	Name   string
+	Ops    int
+	Errors int
+	ByCode map[string]int
+	// FirstErr is the first error of each code, to say what went wrong.
+	FirstErr map[string]string
+	Elapsed  time.Duration
+	P50, P99 time.Duration
+	// CPU is the process's CPU time (user + system) during the phase.
+	CPU time.Duration
+}
+
+// Throughput is successful operations per second.
+func (p Phase) Throughput() float64 {
+	if p.Elapsed <= 0 {
+		return 0
+	}
+	return float64(p.Ops-p.Errors) / p.Elapsed.Seconds()
+}
+
+// CPUPerOp is CPU-seconds per operation.
+func (p Phase) CPUPerOp() float64 {
+	if p.Ops == 0 {
+		return 0
+	}
+	return p.CPU.Seconds() / float64(p.Ops)
+}
+
+// Report is a run's result.
+type Report struct {
+	Options  Options
+	Database string // "SQLite" or "PostgreSQL"
+	// HashTime is one argon2id verification alone on an idle machine.
+	HashTime time.Duration
+	Full     Phase
+	// Steps are the full login's three HTTP calls, each timed alone.
+	Steps []Step
+	// RoundTrip is floor 1, Crypto floor 2.
+	RoundTrip, Crypto Phase
+}
+
+// Step is one HTTP call of the full login.
+type Step struct {
+	Name     string
+	P50, P99 time.Duration
+}
+
+// Combined is 1/(1/floor1 + 1/floor2): the throughput of a login that costs
+// exactly one bare round trip plus the bare crypto.
+func (r Report) Combined() float64 {
+	a, b := r.RoundTrip.Throughput(), r.Crypto.Throughput()
+	if a <= 0 || b <= 0 {
+		return 0
+	}
+	return 1 / (1/a + 1/b)
+}
+
+// Ratio is the full login's throughput over the combined floor.
+func (r Report) Ratio() float64 {
+	if c := r.Combined(); c > 0 {
+		return r.Full.Throughput() / c
+	}
+	return 0
+}
+
+// Run starts the embedded stack, seeds the users and runs the three phases:
+// the floors first, then the full logins.
+func Run(ctx context.Context, o Options) (Report, error) {
+	if o.Logins < 1 || o.Concurrency < 1 {
+		return Report{}, errors.New("bench: logins and concurrency must be at least 1")
+	}
+	if o.Log == nil {
+		o.Log = os.Stderr
+	}
+	if o.Argon2 == (security.Argon2Params{}) {
+		o.Argon2 = security.DefaultArgon2
+	}
+	r := Report{Options: o, Database: "SQLite"}
+	if strings.HasPrefix(o.DatabaseURL, "postgres") {
+		r.Database = "PostgreSQL"
+	}
+	s, err := startStack(ctx, o.DatabaseURL, o.Argon2, o.Log)
+	if err != nil {
+		return r, err
+	}
+	defer s.close()
+
+	warm := min(o.Concurrency, 5)
+	users, err := seedUsers(ctx, s, o.Logins+warm)
+	if err != nil {
+		return r, err
+	}
+	hash := users[0].hash
+	r.HashTime = timeHash(s.hasher, hash)
+
+	cl := &apiClient{base: s.url, http: &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{
+		MaxIdleConns: o.Concurrency + 8, MaxIdleConnsPerHost: o.Concurrency + 8, IdleConnTimeout: time.Minute,
+	}}}
+	defer cl.http.CloseIdleConnections()
+
+	// Warm up: the first workflow tasks and connections cost more.
+	_ = phase("warm-up", warm, o.Concurrency, func(i int) error { return cl.login(ctx, users[o.Logins+i]) })
+	_ = phase("warm-up", warm, o.Concurrency, func(int) error { return roundTrip(ctx, s.temporal) })
+
+	r.RoundTrip = phase("floor 1: Temporal round trip", o.Logins, o.Concurrency, func(int) error {
+		return roundTrip(ctx, s.temporal)
+	})
+	r.Crypto = phase("floor 2: argon2id + TOTP", o.Logins, o.Concurrency, func(int) error {
+		// The current code, as a login gets it (a phase may outlast a step).
+		code, _ := totp.GenerateCode(users[0].secret, time.Now())
+		if !crypto(s.hasher, hash, password, users[0].secret, code) {
+			return &codeError{code: "crypto_mismatch"}
+		}
+		return nil
+	})
+	if o.CPUProfile != nil {
+		if err := pprof.StartCPUProfile(o.CPUProfile); err != nil {
+			return r, err
+		}
+	}
+	cl.steps.reset()
+	r.Full = phase("full login", o.Logins, o.Concurrency, func(i int) error { return cl.login(ctx, users[i]) })
+	if o.CPUProfile != nil {
+		pprof.StopCPUProfile()
+	}
+	r.Steps = cl.steps.stats()
+	return r, ctx.Err()
+}
+
+// phase runs op n times, c at a time, and measures it.
+func phase(name string, n, c int, op func(i int) error) Phase {
+	p := Phase{Name: name, Ops: n, ByCode: map[string]int{}, FirstErr: map[string]string{}}
+	lat := make([]time.Duration, n)
+	var mu sync.Mutex
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	cpu0 := cpuTime()
+	start := time.Now()
+	for range min(c, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				t := time.Now()
+				err := op(i)
+				lat[i] = time.Since(t)
+				if err != nil {
+					mu.Lock()
+					p.Errors++
+					code := errCode(err)
+					if p.ByCode[code]++; p.ByCode[code] == 1 {
+						p.FirstErr[code] = err.Error()
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	p.Elapsed = time.Since(start)
+	p.CPU = cpuTime() - cpu0
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	p.P50, p.P99 = percentile(lat, 0.50), percentile(lat, 0.99)
+	return p
+}
+
+// percentile is the nearest-rank percentile of sorted durations.
+func percentile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := int(q*float64(len(sorted))+0.999999) - 1
+	return sorted[min(max(rank, 0), len(sorted)-1)]
+}
+
+// cpuTime is the process's user + system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// timeHash is one verification on an otherwise idle process (best of 3).
+func timeHash(h *security.Hasher, hash string) time.Duration {
+	best := time.Duration(1<<63 - 1)
+	for range 3 {
+		t := time.Now()
+		h.Verify(hash, password)
+		best = min(best, time.Since(t))
+	}
+	return best
+}
+
+// password is every benchmark user's password (their hashes differ only by
+// salt; each login still costs one full verification).
+const password = "correct horse battery staple"
+
+type user struct {
+	email, secret, hash string
+}
+
+// seedUsers creates n users with TOTP on. The password is hashed once and
+// the hash shared: seeding 1000 users must not take 1000 hashes.
+func seedUsers(ctx context.Context, s *stack, n int) ([]user, error) {
+	hash, err := s.hasher.Hash(password)
+	if err != nil {
+		return nil, err
+	}
+	run := security.RandomToken()[:8]
+	out := make([]user, n)
+	for i := range out {
+		key, err := totp.Generate(totp.GenerateOpts{Issuer: "authflow-bench", AccountName: "bench", SecretSize: 20})
+		if err != nil {
+			return nil, err
+		}
+		u := user{email: fmt.Sprintf("bench-%s-%d@example.com", run, i), secret: key.Secret(), hash: hash}
+		created, err := s.store.CreateUser(ctx, u.email, hash)
+		if err != nil {
+			return nil, fmt.Errorf("seed user: %w", err)
+		}
+		if err := s.store.SetTOTPSecret(ctx, created.ID, s.sealer.Seal(security.PurposeTOTPSecret, []byte(u.secret)), 0); err != nil {
+			return nil, fmt.Errorf("seed TOTP: %w", err)
+		}
+		out[i] = u
+	}
+	return out, nil
+}
+
+// apiClient speaks the public API like a browser would.
+type apiClient struct {
+	base  string
+	http  *http.Client
+	steps stepTimes
+}
+
+// stepTimes keeps each login step's latencies.
+type stepTimes struct {
+	mu sync.Mutex
+	d  [3][]time.Duration
+}
+
+// stepNames are the full login's calls, in order.
+var stepNames = [3]string{"POST /v1/login (argon2id)", "POST …/challenge totp", "POST …/verify (TOTP, session)"}
+
+func (s *stepTimes) add(i int, d time.Duration) {
+	s.mu.Lock()
+	s.d[i] = append(s.d[i], d)
+	s.mu.Unlock()
+}
+
+func (s *stepTimes) reset() {
+	s.mu.Lock()
+	s.d = [3][]time.Duration{}
+	s.mu.Unlock()
+}
+
+func (s *stepTimes) stats() []Step {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Step, len(s.d))
+	for i, d := range s.d {
+		sort.Slice(d, func(a, b int) bool { return d[a] < d[b] })
+		out[i] = Step{Name: stepNames[i], P50: percentile(d, 0.5), P99: percentile(d, 0.99)}
+	}
+	return out
+}
+
+// codeError is a failed step: the API's error code, or what went wrong.
+type codeError struct {
+	code string
+	msg  string
+}
+
+func (e *codeError) Error() string { return e.code + ": " + e.msg }
+
+func errCode(err error) string {
+	var ce *codeError
+	if errors.As(err, &ce) {
+		return ce.code
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "timeout"
+	}
+	return "transport"
+}
+
+// login is one full login: password, choose TOTP, the current code.
+func (c *apiClient) login(ctx context.Context, u user) error {
+	var r struct {
+		FlowID  string `json:"flow_id"`
+		State   string `json:"state"`
+		Session struct {
+			Token string `json:"token"`
+		} `json:"session"`
+	}
+	if err := c.post(ctx, 0, "/v1/login", map[string]string{"email": u.email, "password": password}, &r); err != nil {
+		return err
+	}
+	if r.State != "choose_method" {
+		return &codeError{code: "unexpected_state", msg: r.State}
+	}
+	flow := r.FlowID
+	if err := c.post(ctx, 1, "/v1/login/"+flow+"/challenge", map[string]string{"method": "totp"}, &r); err != nil {
+		return err
+	}
+	code, err := totp.GenerateCode(u.secret, time.Now())
+	if err != nil {
+		return err
+	}
+	if err := c.post(ctx, 2, "/v1/login/"+flow+"/verify", map[string]string{"code": code}, &r); err != nil {
+		return err
+	}
+	if r.State != "done" || r.Session.Token == "" {
+		return &codeError{code: "no_session", msg: r.State}
+	}
+	return nil
+}
+
+// post sends step's call and times it.
+func (c *apiClient) post(ctx context.Context, step int, path string, body, out any) error {
+	start := time.Now()
+	defer func() { c.steps.add(step, time.Since(start)) }()
+	b, _ := json.Marshal(body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error struct {
+				Code    string `json:"code"`
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		_ = json.Unmarshal(raw, &e)
+		if e.Error.Code == "" {
+			e.Error.Code = fmt.Sprintf("http_%d", resp.StatusCode)
+		}
+		return &codeError{code: e.Error.Code, msg: path + ": " + e.Error.Message}
+	}
+	return json.Unmarshal(raw, out)
+}
+
+// Print writes the report as a table.
+func (r Report) Print(w io.Writer) {
+	o := r.Options
+	fmt.Fprintf(w, "authflow bench: %d logins at concurrency %d, %s store, GOMAXPROCS %d\n",
+		o.Logins, o.Concurrency, r.Database, runtime.GOMAXPROCS(0))
+	fmt.Fprintf(w, "argon2id m=%d KiB, t=%d, p=%d: one verification %s here (idle)\n\n",
+		o.Argon2.MemoryKiB, o.Argon2.Time, o.Argon2.Threads, ms(r.HashTime))
+	fmt.Fprintf(w, "%-30s %6s %7s %12s %10s %10s %10s\n", "", "ops", "errors", "per second", "p50", "p99", "CPU-s/op")
+	for i, p := range []Phase{r.Full, r.RoundTrip, r.Crypto} {
+		fmt.Fprintf(w, "%-30s %6d %7d %12.2f %10s %10s %10.4f\n", p.Name, p.Ops, p.Errors, p.Throughput(), ms(p.P50), ms(p.P99), p.CPUPerOp())
+		for _, st := range r.Steps {
+			if i == 0 {
+				fmt.Fprintf(w, "  %-28s %6s %7s %12s %10s %10s\n", st.Name, "", "", "", ms(st.P50), ms(st.P99))
+			}
+		}
+	}
+	fmt.Fprintf(w, "\ncombined floor 1/(1/floor1 + 1/floor2): %.2f/s\n", r.Combined())
+	fmt.Fprintf(w, "ratio full login / combined floor:     %.2f\n", r.Ratio())
+	fmt.Fprintf(w, "p50 full login / (argon2id + round-trip p50): %.2f\n",
+		float64(r.Full.P50)/float64(r.HashTime+r.RoundTrip.P50))
+	for _, p := range []Phase{r.Full, r.RoundTrip, r.Crypto} {
+		if p.Errors == 0 {
+			continue
+		}
+		codes := make([]string, 0, len(p.ByCode))
+		for c, n := range p.ByCode {
+			codes = append(codes, fmt.Sprintf("%s=%d", c, n))
+		}
+		sort.Strings(codes)
+		fmt.Fprintf(w, "errors in %s: %s\n", p.Name, strings.Join(codes, " "))
+		for _, c := range codes {
+			c, _, _ = strings.Cut(c, "=")
+			fmt.Fprintf(w, "  first %s: %s\n", c, p.FirstErr[c])
+		}
+	}
+}
+
+func ms(d time.Duration) string {
+	switch {
+	case d >= 10*time.Second:
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	case d >= time.Second:
+		return fmt.Sprintf("%.2fs", d.Seconds())
+	}
+	return fmt.Sprintf("%.1fms", float64(d.Microseconds())/1000)
+}

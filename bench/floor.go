@@ -1,0 +1,82 @@
+package bench
+
+import (
+	"context"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/authflow/authflow/activities"
+	"github.com/authflow/authflow/security"
+)
+
+// The bare round trip's own names: a trivial workflow on its own task queue,
+// so it measures Temporal and nothing of authflow.
+const (
+	floorTaskQueue = "authflow-bench-floor"
+	floorWorkflow  = "BenchFloor"
+	floorUpdate    = "ping"
+)
+
+func newFloorWorker(c client.Client) sdkworker.Worker {
+	w := sdkworker.New(c, floorTaskQueue, sdkworker.Options{MaxConcurrentWorkflowTaskPollers: 8})
+	w.RegisterWorkflowWithOptions(floorFlow, workflow.RegisterOptions{Name: floorWorkflow})
+	return w
+}
+
+// echo is the floor's local activity: no I/O, like a cached read.
+func echo(_ context.Context, n int) (int, error) { return n + 1, nil }
+
+// floorFlow answers one update by running one local activity, then ends:
+// the least a login's step can cost in Temporal.
+func floorFlow(ctx workflow.Context) (int, error) {
+	answered := false
+	err := workflow.SetUpdateHandler(ctx, floorUpdate, func(ctx workflow.Context, n int) (int, error) {
+		defer func() { answered = true }()
+		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+			StartToCloseTimeout: 10 * time.Second,
+			RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3},
+		})
+		var out int
+		err := workflow.ExecuteLocalActivity(lctx, echo, n).Get(ctx, &out)
+		return out, err
+	})
+	if err != nil {
+		return 0, err
+	}
+	if err := workflow.Await(ctx, func() bool { return answered && workflow.AllHandlersFinished(ctx) }); err != nil {
+		return 0, err
+	}
+	return 1, nil
+}
+
+// roundTrip is floor 1: start the trivial workflow and send its update in
+// one call (Update-With-Start, as POST /v1/login does), wait for the answer.
+func roundTrip(ctx context.Context, c client.Client) error {
+	op := c.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
+		ID: "bench-floor/" + security.RandomToken(), TaskQueue: floorTaskQueue,
+		WorkflowExecutionTimeout: time.Minute, WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+	}, floorWorkflow)
+	h, err := c.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
+		StartWorkflowOperation: op,
+		UpdateOptions: client.UpdateWorkflowOptions{
+			UpdateName: floorUpdate, Args: []any{41}, WaitForStage: client.WorkflowUpdateStageCompleted,
+		},
+	})
+	if err != nil {
+		return err
+	}
+	var out int
+	return h.Get(ctx, &out)
+}
+
+// crypto is floor 2: one argon2id verification with the run's parameters
+// and one TOTP validation, as the password and TOTP steps do them.
+func crypto(h *security.Hasher, hash, password, secret, code string) bool {
+	ok := h.Verify(hash, password)
+	return activities.MatchTOTPStep(secret, code, time.Now()) >= 0 && ok
+}
