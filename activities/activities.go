@@ -45,6 +45,8 @@ type Activities struct {
 	// Now is the clock (tests move it).
 	Now func() time.Time
 	Log *slog.Logger
+	// Metrics counts logins and sagas; nil counts nothing.
+	Metrics Metrics
 }
 
 // Limits are the brute-force and send limits of SECURITY.md.
@@ -129,7 +131,8 @@ func (a *Activities) log(ctx context.Context) *slog.Logger {
 	}
 	if activity.IsActivity(ctx) {
 		info := activity.GetInfo(ctx)
-		l = l.With("workflow_id", info.WorkflowExecution.ID, "activity", info.ActivityType.Name)
+		_, flowID, _ := strings.Cut(info.WorkflowExecution.ID, "/")
+		l = l.With("flow_id", flowID, "workflow_id", info.WorkflowExecution.ID, "activity", info.ActivityType.Name)
 	}
 	return l
 }

@@ -66,12 +66,20 @@ type DowngradeInput struct {
 // DisableTwoFactor is the saga's first step: every second factor off (the
 // TOTP secret and passkeys kept aside for compensation).
 func (a *Activities) DisableTwoFactor(ctx context.Context, in DowngradeInput) error {
-	return storeErr("disable 2fa", a.Store.DisableTwoFactor(ctx, in.UserID, in.Key, a.now()))
+	if err := a.Store.DisableTwoFactor(ctx, in.UserID, in.Key, a.now()); err != nil {
+		return storeErr("disable 2fa", err)
+	}
+	a.metrics().SagaStarted()
+	return nil
 }
 
 // RestoreTwoFactor compensates DisableTwoFactor.
 func (a *Activities) RestoreTwoFactor(ctx context.Context, in DowngradeInput) error {
-	return storeErr("restore 2fa", a.Store.RestoreTwoFactor(ctx, in.UserID, in.Key))
+	if err := a.Store.RestoreTwoFactor(ctx, in.UserID, in.Key); err != nil {
+		return storeErr("restore 2fa", err)
+	}
+	a.metrics().SagaCompensated()
+	return nil
 }
 
 // UnlinkBankCards is the saga's second step: every linked card unlinked once
@@ -117,7 +125,11 @@ func (a *Activities) FinishDowngrade(ctx context.Context, in FinishDowngradeInpu
 	}
 	text := fmt.Sprintf("You signed in with your phone (%s). As warned, two-step authentication is now OFF and %d bank card(s) were unlinked. "+
 		"Turn two-step authentication back on in Settings → Security. If this was not you, change your password now.", in.Method, in.CardsUnlinked)
-	return a.notify(ctx, in.UserID, key, "Two-step authentication was disabled", text)
+	if err := a.notify(ctx, in.UserID, key, "Two-step authentication was disabled", text); err != nil {
+		return err
+	}
+	a.metrics().SagaCompleted()
+	return nil
 }
 
 // onceEvent adds an audit event once per key (retries do not duplicate it).

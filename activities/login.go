@@ -46,6 +46,7 @@ func (a *Activities) VerifyPassword(ctx context.Context, in VerifyPasswordInput)
 			return VerifyPasswordResult{}, storeErr("password attempts", err)
 		}
 		if st.LockedUntil.After(now) {
+			a.metrics().Login("", "rate_limited")
 			return VerifyPasswordResult{RetryAfterSeconds: ceilSeconds(st.LockedUntil.Sub(now))}, nil
 		}
 	}
@@ -79,6 +80,7 @@ func (a *Activities) VerifyPassword(ctx context.Context, in VerifyPasswordInput)
 			return VerifyPasswordResult{}, storeErr("event", err)
 		}
 	}
+	a.metrics().Login("", "invalid_credentials")
 	return VerifyPasswordResult{}, nil
 }
 
@@ -184,6 +186,7 @@ func (a *Activities) IssueSession(ctx context.Context, in IssueSessionInput) (Is
 		if err := a.addEvent(ctx, in.UserID, "login_succeeded", in.IP, detail); err != nil {
 			return IssuedSession{}, storeErr("event", err)
 		}
+		a.metrics().Login(in.Method, "success")
 	} else if err != nil {
 		return IssuedSession{}, storeErr("session", err)
 	}
@@ -248,6 +251,7 @@ func (a *Activities) RecordSecondFactorFailure(ctx context.Context, in SecondFac
 	if err := a.addEvent(ctx, in.UserID, typ, in.IP, map[string]any{"method": in.Method, "reason": in.Reason}); err != nil {
 		return SecondFactorBudget{}, storeErr("event", err)
 	}
+	a.metrics().Login(in.Method, in.Reason)
 	b := a.budget(st)
 	if b.RetryAfterSeconds > 0 {
 		if err := a.addEvent(ctx, in.UserID, "rate_limited", in.IP, map[string]any{"retry_after": b.RetryAfterSeconds}); err != nil {

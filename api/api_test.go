@@ -318,3 +318,58 @@ func TestHealth(t *testing.T) {
 		apitest.Expect(t, r, 200)
 	})
 }
+
+func TestCrossSiteRequestsAreRefused(t *testing.T) {
+	email := apitest.UniqueEmail("xsite")
+	env.NewUser(t, email, pw)
+	post := func(headers map[string]string) int {
+		req, _ := http.NewRequest("POST", env.URL+"/v1/login", strings.NewReader(`{"email":"`+email+`","password":"`+pw+`"}`))
+		req.Header.Set("Content-Type", "text/plain")
+		for k, v := range headers {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	t.Run("case=a form posted from another site cannot sign the browser in", func(t *testing.T) {
+		if s := post(map[string]string{"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}); s != 403 {
+			t.Fatalf("status %d", s)
+		}
+		if s := post(map[string]string{"Origin": "https://evil.example"}); s != 403 {
+			t.Fatalf("status %d (Origin only)", s)
+		}
+	})
+	t.Run("case=the page's own origin and servers without browser headers pass", func(t *testing.T) {
+		if s := post(map[string]string{"Origin": env.Config.PublicURL, "Sec-Fetch-Site": "same-origin"}); s != 200 {
+			t.Fatalf("status %d", s)
+		}
+		if s := post(nil); s != 200 {
+			t.Fatalf("status %d", s)
+		}
+	})
+	t.Run("case=polling a flow sets the session cookie only for the same origin", func(t *testing.T) {
+		flow := apitest.Expect(t, env.Login(t, email, pw), 200).Str("flow_id")
+		get := func(site string) []*http.Cookie {
+			req, _ := http.NewRequest("GET", env.URL+"/v1/login/"+flow, nil)
+			if site != "" {
+				req.Header.Set("Sec-Fetch-Site", site)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.Cookies()
+		}
+		if c := get("cross-site"); len(c) != 0 {
+			t.Fatalf("a cross-site navigation got cookies %v", c)
+		}
+		if c := get("same-origin"); len(c) == 0 {
+			t.Fatal("the page's own poll got no session cookie")
+		}
+	})
+}

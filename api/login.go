@@ -202,20 +202,33 @@ func (s *Server) loginState(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	// A page waiting on Telegram gets its cookie session here, but only on
+	// its own origin's fetch: a link from elsewhere that names a flow id
+	// must not sign the visitor's browser into that account (login CSRF).
+	if c.GetHeader("Sec-Fetch-Site") == "same-origin" {
+		s.respondFlow(c, v)
+		return
+	}
 	c.JSON(http.StatusOK, s.flowAnswer(v))
 }
 
 // updateLogin sends an update to a running flow. A flow that has already
 // closed answers with its final state: expired → 410, done/failed → 409.
 func (s *Server) updateLogin(c *gin.Context, id, name string, arg any, timeout time.Duration) (workflows.View, error) {
-	ctx, cancel := rpc(c, timeout)
-	defer cancel()
+	// Delivering the update is bounded by rpcTimeout, so an unreachable
+	// Temporal answers 503 in seconds; only its answer may take timeout (a
+	// verify may run the phone saga). An update answered in the workflow
+	// task that accepted it comes back with the acceptance: no extra call.
+	sctx, scancel := rpc(c, rpcTimeout)
+	defer scancel()
 	var v workflows.View
-	h, err := s.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+	h, err := s.Temporal.UpdateWorkflow(sctx, client.UpdateWorkflowOptions{
 		WorkflowID: workflows.LoginWorkflowID(id), UpdateName: name, Args: []any{arg},
-		WaitForStage: client.WorkflowUpdateStageCompleted,
+		WaitForStage: client.WorkflowUpdateStageAccepted,
 	})
 	if err == nil {
+		ctx, cancel := rpc(c, timeout)
+		defer cancel()
 		err = h.Get(ctx, &v)
 	}
 	var nf *serviceerror.NotFound

@@ -18,9 +18,11 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/authflow/authflow/channels"
 	"github.com/authflow/authflow/config"
+	"github.com/authflow/authflow/metrics"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/store"
 )
@@ -43,6 +45,13 @@ type Server struct {
 	SessionTTL time.Duration
 	// Now is the clock (tests move it).
 	Now func() time.Time
+	// Metrics, when set, is served at /metrics and records every request.
+	Metrics *metrics.Metrics
+	// Codec, when set, is served at /codec/{decode,encode} for the admin
+	// token (the Temporal UI's codec server); CodecOrigins may call it from
+	// a browser (CORS).
+	Codec        converter.PayloadCodec
+	CodecOrigins []string
 }
 
 // Cookie names of API.md.
@@ -69,7 +78,7 @@ func (s *Server) Handler() http.Handler {
 	r := gin.New()
 	// Per-IP throttling must see the real peer, not a forged X-Forwarded-For.
 	_ = r.SetTrustedProxies(nil)
-	r.Use(gin.Recovery(), s.logRequests, limitBody, securityHeaders)
+	r.Use(gin.Recovery(), s.observe, s.logRequests, limitBody, securityHeaders, s.refuseCrossSite)
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(func(c *gin.Context) { fail(c, newErr(codeNotFound, "no such endpoint")) })
 	r.NoMethod(func(c *gin.Context) {
@@ -78,6 +87,8 @@ func (s *Server) Handler() http.Handler {
 
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
+	s.pageRoutes(r)
+	s.mountOps(r)
 
 	v1 := r.Group("/v1")
 	v1.POST("/login", s.login)
@@ -96,6 +107,16 @@ func (s *Server) Handler() http.Handler {
 	me.DELETE("/sessions/:id", s.endSession)
 	me.POST("/password", s.changePassword)
 	me.GET("/events", s.listEvents)
+	me.POST("/enrollments", s.startEnrollment)
+	me.GET("/enrollments/:flow_id", s.enrollmentState)
+	me.POST("/enrollments/:flow_id/confirm", s.confirmEnrollment)
+	me.DELETE("/factors/totp", s.disableTOTP)
+	me.DELETE("/factors/email", s.disableEmail)
+	me.PUT("/factors/telegram", s.setTelegramFactor)
+	me.DELETE("/telegram-accounts/:id", s.unlinkTelegram)
+	me.PATCH("/webauthn/:id", s.patchDevice)
+	me.DELETE("/webauthn/:id", s.deleteDevice)
+	me.DELETE("/phones/:id", s.deletePhone)
 
 	admin := v1.Group("/admin", s.requireAdmin)
 	admin.POST("/users", s.adminCreateUser)
@@ -108,6 +129,7 @@ func (s *Server) Handler() http.Handler {
 		r.GET("/dev/outbox.json", s.outboxJSON)
 		r.GET("/dev/outbox", s.outboxPage)
 		r.POST("/dev/outbox/telegram", s.outboxTelegramClick)
+		s.mountDevTelegram(r)
 	}
 	return r
 }
@@ -118,7 +140,7 @@ func (s *Server) logRequests(c *gin.Context) {
 	if c.Writer.Status() >= 500 || s.Log == nil {
 		return
 	}
-	s.Log.Debug("http", "method", c.Request.Method, "path", c.FullPath(), "status", c.Writer.Status(), "ms", time.Since(start).Milliseconds())
+	logFrom(c).Debug("http", "method", c.Request.Method, "path", c.FullPath(), "status", c.Writer.Status(), "ms", time.Since(start).Milliseconds())
 }
 
 func logFrom(c *gin.Context) *slog.Logger {
@@ -218,7 +240,7 @@ func (s *Server) requireSession(c *gin.Context) {
 		}
 	}
 	c.Set("session", sess)
-	c.Set("log", s.logger().With("user_id", sess.UserID))
+	c.Set("log", logFrom(c).With("user_id", sess.UserID))
 	c.Next()
 }
 
@@ -269,4 +291,37 @@ func clientIP(c *gin.Context) string { return c.ClientIP() }
 // quickly instead of hanging the client.
 func rpc(c *gin.Context, d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(c.Request.Context(), d)
+}
+
+// refuseCrossSite stops another site's page from making a browser change
+// state here (a form posting text/plain JSON to /v1/login would sign the
+// visitor into the attacker's account). Browsers say where a request comes
+// from; servers (curl, the control panel's backend, Telegram) send neither
+// header and are not affected.
+func (s *Server) refuseCrossSite(c *gin.Context) {
+	switch {
+	case c.Request.Method == http.MethodGet, c.Request.Method == http.MethodHead, c.Request.Method == http.MethodOptions,
+		// The codec is called cross-origin by the Temporal UI by design; it
+		// checks its own origin list and the admin token.
+		strings.HasPrefix(c.Request.URL.Path, "/codec/"):
+		c.Next()
+		return
+	}
+	site := c.GetHeader("Sec-Fetch-Site")
+	origin := c.GetHeader("Origin")
+	if site == "cross-site" || site == "same-site" || (origin != "" && origin != "null" && !s.sameOrigin(origin, c.Request.Host)) {
+		fail(c, &apiError{Status: http.StatusForbidden, Code: "forbidden", Message: "cross-site requests are refused"})
+		return
+	}
+	c.Next()
+}
+
+// sameOrigin accepts the public URL's origin and the host the request was
+// sent to.
+func (s *Server) sameOrigin(origin, host string) bool {
+	if strings.EqualFold(origin, s.Cfg.PublicURL) {
+		return true
+	}
+	_, h, ok := strings.Cut(origin, "://")
+	return ok && strings.EqualFold(h, host)
 }

@@ -33,6 +33,9 @@ type login struct {
 	mu   workflow.Mutex
 	view View
 	opts activities.LoginOptions
+	// lean is versionLean or later: fewer round trips and visibility
+	// writes per login (see versionLean).
+	lean bool
 
 	// The current challenge: what it needs to check an answer.
 	code      *activities.SentCode
@@ -43,7 +46,18 @@ type login struct {
 func (l *login) run(ctx workflow.Context) (View, error) {
 	now := workflow.Now(ctx)
 	l.view = View{FlowID: l.in.FlowID, State: StatePassword, ExpiresAt: now.Add(FlowTTL), AttemptsLeft: MaxFlowAttempts}
-	l.setState(ctx, StatePassword, "")
+	l.lean = workflow.GetVersion(ctx, changeLean, workflow.DefaultVersion, versionLean) >= versionLean
+	if l.lean {
+		// The API's start options set these search attributes already.
+		l.setDetails(ctx)
+	} else {
+		l.setState(ctx, StatePassword, "")
+	}
+	if l.in.Passwordless {
+		// Before the handlers: the SDK validates an Update-With-Start update
+		// as soon as its handler is registered.
+		l.setState(ctx, StateChooseMethod, "")
+	}
 
 	if err := workflow.SetQueryHandler(ctx, QueryState, func() (View, error) { return l.view, nil }); err != nil {
 		return l.view, err
@@ -59,9 +73,6 @@ func (l *login) run(ctx workflow.Context) (View, error) {
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateVerify, l.verify,
 		workflow.UpdateHandlerOptions{Validator: l.validateVerify}); err != nil {
 		return l.view, err
-	}
-	if l.in.Passwordless {
-		l.setState(ctx, StateChooseMethod, "")
 	}
 	workflow.Go(ctx, l.receiveTelegram)
 
@@ -105,9 +116,19 @@ func (l *login) finished() bool {
 // details: operators find stuck flows by AuthflowState and AuthflowMethod.
 func (l *login) setState(ctx workflow.Context, s State, m Method) {
 	l.view.State, l.view.Method = s, m
-	_ = workflow.UpsertTypedSearchAttributes(ctx,
+	attrs := []temporal.SearchAttributeUpdate{
 		SearchKind.ValueSet(KindLogin), SearchState.ValueSet(string(s)), SearchMethod.ValueSet(string(m)),
-		SearchStateChangedAt.ValueSet(workflow.Now(ctx)))
+		SearchStateChangedAt.ValueSet(workflow.Now(ctx))}
+	if l.lean && l.view.UserID != "" {
+		attrs = append(attrs, SearchUserID.ValueSet(l.view.UserID))
+	}
+	_ = workflow.UpsertTypedSearchAttributes(ctx, attrs...)
+	l.setDetails(ctx)
+}
+
+// setDetails shows the flow's state in the UI (never a secret).
+func (l *login) setDetails(ctx workflow.Context) {
+	s, m := l.view.State, l.view.Method
 	details := fmt.Sprintf("state: %s", s)
 	if m != "" {
 		details += fmt.Sprintf(" · method: %s", m)
@@ -159,7 +180,7 @@ func (l *login) submitPassword(ctx workflow.Context, in SubmitPasswordInput) (Vi
 		return l.view, err
 	}
 	var res activities.VerifyPasswordResult
-	if err := workflow.ExecuteLocalActivity(localCtx(ctx), a.VerifyPassword, activities.VerifyPasswordInput{
+	if err := workflow.ExecuteLocalActivity(passwordCtx(ctx), a.VerifyPassword, activities.VerifyPasswordInput{
 		Email: in.Email, PasswordSealed: in.PasswordSealed, IP: l.in.IP}).Get(ctx, &res); err != nil {
 		return l.view, l.fail(ctx, "error", err)
 	}
@@ -171,7 +192,10 @@ func (l *login) submitPassword(ctx workflow.Context, in SubmitPasswordInput) (Vi
 		return l.view, l.fail(ctx, "invalid_credentials", appErr(ErrInvalidCredentials, "wrong email or password", nil))
 	}
 	l.view.UserID = res.UserID
-	_ = workflow.UpsertTypedSearchAttributes(ctx, SearchUserID.ValueSet(res.UserID))
+	if !l.lean {
+		// A lean flow upserts the user with its next state.
+		_ = workflow.UpsertTypedSearchAttributes(ctx, SearchUserID.ValueSet(res.UserID))
+	}
 	if err := workflow.ExecuteLocalActivity(localCtx(ctx), a.LoadLoginOptions, res.UserID).Get(ctx, &l.opts); err != nil {
 		return l.view, l.fail(ctx, "error", err)
 	}
@@ -601,10 +625,18 @@ func (l *login) downgrade(ctx workflow.Context, method Method) error {
 // ---- The end ----
 
 func (l *login) issueSession(ctx workflow.Context, method Method) error {
+	in := activities.IssueSessionInput{
+		UserID: l.view.UserID, FlowID: l.in.FlowID, IP: l.in.IP, UserAgent: l.in.UserAgent, Method: string(method)}
+	// A few small writes: as a local activity it saves the activity task's
+	// two round trips through Temporal (idempotent either way).
+	var f workflow.Future
+	if l.lean {
+		f = workflow.ExecuteLocalActivity(finishLocalCtx(ctx), a.IssueSession, in)
+	} else {
+		f = workflow.ExecuteActivity(finishCtx(ctx), a.IssueSession, in)
+	}
 	var s activities.IssuedSession
-	if err := workflow.ExecuteActivity(finishCtx(ctx), a.IssueSession, activities.IssueSessionInput{
-		UserID: l.view.UserID, FlowID: l.in.FlowID, IP: l.in.IP, UserAgent: l.in.UserAgent, Method: string(method),
-	}).Get(ctx, &s); err != nil {
+	if err := f.Get(ctx, &s); err != nil {
 		return l.fail(ctx, "error", activityErr(err))
 	}
 	l.view.Session = &SessionInfo{ID: s.ID, ExpiresAt: s.ExpiresAt}
@@ -625,6 +657,16 @@ func (l *login) fail(ctx workflow.Context, reason string, err error) error {
 func localCtx(ctx workflow.Context) workflow.Context {
 	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout: 10 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 200 * time.Millisecond, MaximumAttempts: 5},
+	})
+}
+
+// passwordCtx is localCtx with room for the argon2id queue: hashes run one
+// per CPU, so under load a verification waits for its turn (40 logins at
+// once with a 343 ms hash on 2 CPUs: about 7 s).
+func passwordCtx(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: time.Minute,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 200 * time.Millisecond, MaximumAttempts: 5},
 	})
 }
@@ -659,6 +701,24 @@ func compensationCtx(ctx workflow.Context) workflow.Context {
 }
 
 func finishCtx(ctx workflow.Context) workflow.Context { return compensationCtx(ctx) }
+
+// finishLocalCtx is finishCtx for a local activity.
+func finishLocalCtx(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
+	})
+}
+
+// Versions of the Login workflow (workflow.GetVersion): flows started
+// before a version replay the code path they were started with.
+const (
+	changeLean = "lean-login"
+	// versionLean issues the session in a local activity and upserts the
+	// user id with the next state instead of on its own, and does not
+	// repeat at start the search attributes the API set.
+	versionLean workflow.Version = 1
+)
 
 func appErr(typ, msg string, details any) error {
 	if details == nil {
