@@ -301,29 +301,12 @@ func (s *Server) confirmEnrollment(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	in := workflows.EnrollConfirmInput{UserID: session(c).UserID}
-	switch {
-	case req.Code != nil && len(req.Credential) > 0:
-		fail(c, badRequest("send either code or credential"))
-		return
-	case req.Code != nil:
-		code := *req.Code
-		if !allDigits(code) || len(code) != 6 {
-			fail(c, badRequest("code must be 6 digits"))
-			return
-		}
-		in.CodeSealed = s.Sealer.Seal(security.PurposeCode, []byte(code))
-		in.CodeLength = len(code)
-	case len(req.Credential) > 0 && string(req.Credential) != "null":
-		if !json.Valid(req.Credential) || req.Credential[0] != '{' {
-			fail(c, badRequest("credential must be the PublicKeyCredential JSON object"))
-			return
-		}
-		in.Credential = req.Credential
-	default:
-		fail(c, badRequest("code or credential is required"))
+	a, err := s.sealAnswer(req, "code must be 6 digits", 6)
+	if err != nil {
+		fail(c, err)
 		return
 	}
+	in := workflows.EnrollConfirmInput{UserID: session(c).UserID, CodeSealed: a.codeSealed, CodeLength: a.codeLength, Credential: a.credential}
 	v, err := s.updateEnroll(c, id, in)
 	if err != nil {
 		fail(c, err)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -300,35 +301,49 @@ func (s *Server) loginVerify(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	var in workflows.VerifyInput
-	switch {
-	case req.Code != nil && len(req.Credential) > 0:
-		fail(c, badRequest("send either code or credential"))
-		return
-	case req.Code != nil:
-		code := *req.Code
-		if !allDigits(code) || (len(code) != 4 && len(code) != 6) {
-			fail(c, badRequest("code must be 6 digits (4 for calls)"))
-			return
-		}
-		in.CodeSealed = s.Sealer.Seal(security.PurposeCode, []byte(code))
-		in.CodeLength = len(code)
-	case len(req.Credential) > 0 && string(req.Credential) != "null":
-		if !json.Valid(req.Credential) || req.Credential[0] != '{' {
-			fail(c, badRequest("credential must be the PublicKeyCredential JSON object"))
-			return
-		}
-		in.Credential = req.Credential
-	default:
-		fail(c, badRequest("code or credential is required"))
+	a, err := s.sealAnswer(req, "code must be 6 digits (4 for calls)", 4, 6)
+	if err != nil {
+		fail(c, err)
 		return
 	}
+	in := workflows.VerifyInput{CodeSealed: a.codeSealed, CodeLength: a.codeLength, Credential: a.credential}
 	v, err := s.updateLogin(c, id, workflows.UpdateVerify, in, verifyTimeout)
 	if err != nil {
 		fail(c, err)
 		return
 	}
 	s.respondFlow(c, v)
+}
+
+// answer is a checked verify or confirm body: a sealed code, or a passkey
+// credential.
+type answer struct {
+	codeSealed []byte
+	codeLength int
+	credential json.RawMessage
+}
+
+// sealAnswer checks that req carries exactly one of a code (all digits, one
+// of lengths) or a credential object, and seals the code: from here on it
+// only travels sealed. A malformed answer is 400 bad_request, never an
+// attempt.
+func (s *Server) sealAnswer(req verifyRequest, badCode string, lengths ...int) (answer, error) {
+	switch {
+	case req.Code != nil && len(req.Credential) > 0:
+		return answer{}, badRequest("send either code or credential")
+	case req.Code != nil:
+		code := *req.Code
+		if !allDigits(code) || !slices.Contains(lengths, len(code)) {
+			return answer{}, badRequest(badCode)
+		}
+		return answer{codeSealed: s.Sealer.Seal(security.PurposeCode, []byte(code)), codeLength: len(code)}, nil
+	case len(req.Credential) > 0 && string(req.Credential) != "null":
+		if !json.Valid(req.Credential) || req.Credential[0] != '{' {
+			return answer{}, badRequest("credential must be the PublicKeyCredential JSON object")
+		}
+		return answer{credential: req.Credential}, nil
+	}
+	return answer{}, badRequest("code or credential is required")
 }
 
 func allDigits(s string) bool {
