@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
-	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/authflow/authflow/channels"
 	"github.com/authflow/authflow/config"
@@ -103,7 +102,7 @@ users, sessions and flows in progress. --ephemeral keeps everything in memory.`,
 				return fmt.Errorf("listen on AUTHFLOW_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
 			}
 			h := srv.Handler()
-			go announce(ln, ts, cfg, dir, started, w)
+			go announce(ln, ts, cfg, dir, started, a.outbox != nil)
 			return serveHTTP(ctx, ln, h)
 		},
 	}
@@ -113,7 +112,7 @@ users, sessions and flows in progress. --ephemeral keeps everything in memory.`,
 }
 
 // announce waits for /readyz, then prints what a person needs.
-func announce(ln net.Listener, ts *devserver.Server, cfg config.Config, dir string, started time.Time, _ sdkworker.Worker) {
+func announce(ln net.Listener, ts *devserver.Server, cfg config.Config, dir string, started time.Time, outbox bool) {
 	base := "http://" + ln.Addr().String()
 	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
 		base = fmt.Sprintf("http://localhost:%d", tcp.Port)
@@ -128,6 +127,10 @@ func announce(ln net.Listener, ts *devserver.Server, cfg config.Config, dir stri
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	outboxURL := base + "/dev/outbox"
+	if !outbox {
+		outboxURL = "(off: every channel has a real provider)"
+	}
 	store := "in memory (--ephemeral)"
 	if dir != "" {
 		store = dir
@@ -135,7 +138,7 @@ func announce(ln net.Listener, ts *devserver.Server, cfg config.Config, dir stri
 	fmt.Fprintf(os.Stderr, `
 authflow dev is ready in %s
   API and pages   %s  (login: %s/login)
-  dev outbox      %s/dev/outbox
+  dev outbox      %s
   Temporal        %s  (namespace %s)
   Temporal UI     %s
   data            %s
@@ -143,7 +146,7 @@ authflow dev is ready in %s
 
   curl -X POST %s/v1/admin/users -H 'Authorization: Bearer %s' -d '{"email":"me@example.com","password":"correct horse"}'
 
-`, time.Since(started).Round(time.Millisecond), base, base, base, ts.FrontendHostPort(), ts.Namespace(),
+`, time.Since(started).Round(time.Millisecond), base, base, outboxURL, ts.FrontendHostPort(), ts.Namespace(),
 		orNone(ts.UIURL()), store, cfg.AdminToken, base, cfg.AdminToken)
 }
 
