@@ -301,12 +301,19 @@ func (p *page) count(css string) int {
 func (p *page) wait(what, cond string) {
 	p.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
+	expr := `!!(function(){try{return ` + cond + `}catch(e){return false}})()`
 	for {
-		if js[bool](p, `!!(function(){try{return `+cond+`}catch(e){return false}})()`) {
+		// A navigation in progress (the page moving to /settings) makes an
+		// evaluation fail with "Inspected target navigated": that is "not
+		// yet", not a failure.
+		ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		cancel()
+		if err == nil && ok {
 			return
 		}
 		if time.Now().After(deadline) {
-			p.t.Fatalf("waited 20s for %s (page %s, message %q)", what, p.url(), p.message())
+			p.t.Fatalf("waited 20s for %s (page %s, message %q, last error %v)", what, p.url(), p.message(), err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -448,6 +455,17 @@ var digits6 = regexp.MustCompile(`\b\d{6}\b`)
 func outboxTo(t *testing.T, channel, to string) channels.OutboxEntry {
 	t.Helper()
 	return env.LastOutbox(t, func(e channels.OutboxEntry) bool { return e.Channel == channel && e.To == to })
+}
+
+// uniqueNumber is prefix, n random digits, then suffix: a number no other
+// run of the test has texted (send limits count per number), masked the
+// same way every time.
+func uniqueNumber(prefix string, n int, suffix string) string {
+	d := security.RandomDigits(n)
+	if d[0] == '0' {
+		d = "1" + d[1:]
+	}
+	return prefix + d + suffix
 }
 
 func sentTo(channel, to string) int {

@@ -128,7 +128,9 @@ func TestLoginWithPasswordAndTOTP(t *testing.T) {
 }
 
 func TestLoginWithTelegramThroughTheDevOutbox(t *testing.T) {
-	const chat = 880101
+	// Unique per run: a chat links to one account only, and -count=2 runs
+	// the test again against the same store.
+	chat := 880000 + time.Now().UnixNano()%100000
 	a := newAccount(t, "ui-telegram")
 	a.withTelegram(t, chat)
 	p := open(t)
@@ -161,14 +163,14 @@ func TestLoginWithTelegramThroughTheDevOutbox(t *testing.T) {
 
 	p.signedInAs(a.email)
 	p.waitText("#tg-pill", "On")
-	p.waitText("#tg-accounts", "@user"+strconv.Itoa(chat))
+	p.waitText("#tg-accounts", "@user"+strconv.FormatInt(chat, 10))
 }
 
 func TestLoginByPhoneWarnsAndNeedsConfirmation(t *testing.T) {
 	t.Run("case=sms shows the warning, sends nothing until confirmed, then disables 2FA and unlinks the cards", func(t *testing.T) {
 		a := newAccount(t, "ui-sms")
 		a.withTOTP(t)
-		const number = "+14155550123"
+		number := uniqueNumber("+1415", 5, "23")
 		a.withPhone(t, number)
 		a.withCard(t, "4242")
 		a.withCard(t, "1881")
@@ -214,7 +216,7 @@ func TestLoginByPhoneWarnsAndNeedsConfirmation(t *testing.T) {
 	t.Run("case=a call to a Ukrainian number asks for the 4 digits the robot dictates", func(t *testing.T) {
 		a := newAccount(t, "ui-dictate")
 		a.withEmail(t)
-		const number = "+380501112233"
+		number := uniqueNumber("+380", 7, "33")
 		a.withPhone(t, number)
 		p := open(t)
 		p.signIn(a.email, pw)
@@ -237,7 +239,7 @@ func TestLoginByPhoneWarnsAndNeedsConfirmation(t *testing.T) {
 	t.Run("case=a call to a foreign number asks for the last 4 digits of the caller", func(t *testing.T) {
 		a := newAccount(t, "ui-flash")
 		a.withEmail(t)
-		const number = "+442071838750"
+		number := uniqueNumber("+44", 8, "50")
 		a.withPhone(t, number)
 		p := open(t)
 		p.signIn(a.email, pw)
