@@ -318,26 +318,15 @@ func (s *Server) confirmEnrollment(c *gin.Context) {
 // updateEnroll confirms a running flow. A flow that has already closed
 // answers with its final state: expired → 410, done/failed → 409.
 func (s *Server) updateEnroll(c *gin.Context, id string, in workflows.EnrollConfirmInput) (workflows.EnrollView, error) {
-	ctx, cancel := rpc(c, rpcTimeout)
-	defer cancel()
 	var v workflows.EnrollView
-	h, err := s.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID: workflows.EnrollWorkflowID(id), UpdateName: workflows.UpdateEnrollConfirm, Args: []any{in},
-		WaitForStage: client.WorkflowUpdateStageCompleted,
-	})
-	if err == nil {
-		err = h.Get(ctx, &v)
-	}
+	err := s.sendUpdate(c, workflows.EnrollWorkflowID(id), workflows.UpdateEnrollConfirm, in, rpcTimeout, &v)
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
 		final, qerr := s.queryEnroll(c, id, in.UserID)
 		if qerr != nil {
 			return v, qerr
 		}
-		if final.State == workflows.StateExpired {
-			return v, newErr(codeFlowExpired, "the enrollment expired; start again")
-		}
-		return v, newErr(codeWrongState, "the enrollment is "+string(final.State))
+		return v, closedFlowErr(final.State, "the enrollment")
 	}
 	return v, err
 }

@@ -216,36 +216,44 @@ func (s *Server) loginState(c *gin.Context) {
 // updateLogin sends an update to a running flow. A flow that has already
 // closed answers with its final state: expired → 410, done/failed → 409.
 func (s *Server) updateLogin(c *gin.Context, id, name string, arg any, timeout time.Duration) (workflows.View, error) {
-	// Delivering the update is bounded by rpcTimeout, so an unreachable
-	// Temporal answers 503 in seconds; only its answer may take timeout (a
-	// verify may run the phone saga). An update answered in the workflow
-	// task that accepted it comes back with the acceptance: no extra call.
-	sctx, scancel := rpc(c, rpcTimeout)
-	defer scancel()
 	var v workflows.View
-	h, err := s.Temporal.UpdateWorkflow(sctx, client.UpdateWorkflowOptions{
-		WorkflowID: workflows.LoginWorkflowID(id), UpdateName: name, Args: []any{arg},
-		WaitForStage: client.WorkflowUpdateStageAccepted,
-	})
-	if err == nil {
-		ctx, cancel := rpc(c, timeout)
-		defer cancel()
-		err = h.Get(ctx, &v)
-	}
+	err := s.sendUpdate(c, workflows.LoginWorkflowID(id), name, arg, timeout, &v)
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
 		final, qerr := s.queryLogin(c, id)
 		if qerr != nil {
 			return v, qerr
 		}
-		switch final.State {
-		case workflows.StateExpired:
-			return v, newErr(codeFlowExpired, "the flow expired; start again")
-		default:
-			return v, newErr(codeWrongState, "the flow is "+string(final.State))
-		}
+		return v, closedFlowErr(final.State, "the flow")
 	}
 	return v, err
+}
+
+// sendUpdate delivers an update within rpcTimeout, so an unreachable
+// Temporal answers 503 in seconds, and waits for its answer within timeout
+// (a verify may run the phone saga). An update answered in the workflow task
+// that accepted it comes back with the acceptance: no extra call.
+func (s *Server) sendUpdate(c *gin.Context, workflowID, name string, arg any, timeout time.Duration, out any) error {
+	sctx, scancel := rpc(c, rpcTimeout)
+	defer scancel()
+	h, err := s.Temporal.UpdateWorkflow(sctx, client.UpdateWorkflowOptions{
+		WorkflowID: workflowID, UpdateName: name, Args: []any{arg},
+		WaitForStage: client.WorkflowUpdateStageAccepted,
+	})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := rpc(c, timeout)
+	defer cancel()
+	return h.Get(ctx, out)
+}
+
+// closedFlowErr answers an update sent to a flow that has already closed.
+func closedFlowErr(final workflows.State, what string) error {
+	if final == workflows.StateExpired {
+		return newErr(codeFlowExpired, what+" expired; start again")
+	}
+	return newErr(codeWrongState, what+" is "+string(final))
 }
 
 type challengeRequest struct {
