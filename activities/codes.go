@@ -227,6 +227,10 @@ func MatchTOTPStep(secret, code string, now time.Time) int64 {
 type VerifyTOTPInput struct {
 	UserID     string
 	CodeSealed []byte
+	// CheckLock first reads the account's second-step counter and answers
+	// RetryAfterSeconds without checking the code while it backs off: the
+	// lock check and the answer in one local activity.
+	CheckLock bool `json:",omitempty"`
 }
 
 // TOTPResult says whether the code passed; Replay means it was right but its
@@ -234,11 +238,23 @@ type VerifyTOTPInput struct {
 type TOTPResult struct {
 	OK     bool
 	Replay bool
+	// RetryAfterSeconds > 0: the account is locked (CheckLock); the code
+	// was not looked at.
+	RetryAfterSeconds int `json:",omitempty"`
 }
 
 // VerifyTOTP checks a code against the user's secret and uses its time step
 // up, so the same code never passes twice.
 func (a *Activities) VerifyTOTP(ctx context.Context, in VerifyTOTPInput) (TOTPResult, error) {
+	if in.CheckLock {
+		b, err := a.SecondFactorStatus(ctx, in.UserID)
+		if err != nil {
+			return TOTPResult{}, err
+		}
+		if b.RetryAfterSeconds > 0 {
+			return TOTPResult{RetryAfterSeconds: b.RetryAfterSeconds}, nil
+		}
+	}
 	code, err := a.Sealer.Open(security.PurposeCode, in.CodeSealed)
 	if err != nil {
 		return TOTPResult{}, temporal.NewNonRetryableApplicationError("sealed code", ErrTypeInvalid, err)

@@ -22,6 +22,10 @@ type VerifyPasswordInput struct {
 	Email          string
 	PasswordSealed []byte
 	IP             string
+	// WithOptions also reads, after a right password, what the user can use
+	// as a second step and the account's second-step budget, so the whole
+	// password step is one local activity (one marker, one store pass).
+	WithOptions bool `json:",omitempty"`
 }
 
 // VerifyPasswordResult says who logged in, or why not.
@@ -29,6 +33,10 @@ type VerifyPasswordResult struct {
 	UserID            string
 	OK                bool
 	RetryAfterSeconds int // > 0: throttled, nothing was checked
+	// Options and Budget are set when WithOptions was asked and OK; Budget
+	// only when a second step is needed (Options.Any()).
+	Options *LoginOptions       `json:",omitempty"`
+	Budget  *SecondFactorBudget `json:",omitempty"`
 }
 
 // VerifyPassword checks a password with per-account and per-IP throttling.
@@ -37,6 +45,7 @@ type VerifyPasswordResult struct {
 func (a *Activities) VerifyPassword(ctx context.Context, in VerifyPasswordInput) (VerifyPasswordResult, error) {
 	now := a.now()
 	email := NormalizeEmail(in.Email)
+	var counted bool // the account's counter has something to reset
 	for _, c := range []struct{ scope, key string }{{scopePasswordIP, in.IP}, {scopePassword, email}} {
 		if c.key == "" {
 			continue
@@ -49,6 +58,9 @@ func (a *Activities) VerifyPassword(ctx context.Context, in VerifyPasswordInput)
 			a.metrics().Login("", "rate_limited")
 			return VerifyPasswordResult{RetryAfterSeconds: ceilSeconds(st.LockedUntil.Sub(now))}, nil
 		}
+		if c.scope == scopePassword {
+			counted = st.Failures > 0 || !st.LockedUntil.IsZero()
+		}
 	}
 	pw, err := a.Sealer.Open(security.PurposePassword, in.PasswordSealed)
 	if err != nil {
@@ -59,10 +71,29 @@ func (a *Activities) VerifyPassword(ctx context.Context, in VerifyPasswordInput)
 		return VerifyPasswordResult{}, storeErr("user by email", err)
 	}
 	if a.Hasher.Verify(u.PasswordHash, string(pw)) {
-		if err := a.Store.ResetAttempts(ctx, scopePassword, email); err != nil {
-			return VerifyPasswordResult{}, storeErr("reset attempts", err)
+		if counted {
+			// A success resets the account's counter; most logins have
+			// nothing to reset, and skip the write.
+			if err := a.Store.ResetAttempts(ctx, scopePassword, email); err != nil {
+				return VerifyPasswordResult{}, storeErr("reset attempts", err)
+			}
 		}
-		return VerifyPasswordResult{UserID: u.ID, OK: true}, nil
+		res := VerifyPasswordResult{UserID: u.ID, OK: true}
+		if in.WithOptions {
+			opts, err := a.loginOptions(ctx, u.ID)
+			if err != nil {
+				return VerifyPasswordResult{}, err
+			}
+			res.Options = &opts
+			if opts.Any() {
+				b, err := a.SecondFactorStatus(ctx, u.ID)
+				if err != nil {
+					return VerifyPasswordResult{}, err
+				}
+				res.Budget = &b
+			}
+		}
+		return res, nil
 	}
 	for _, c := range []struct {
 		scope, key string

@@ -142,7 +142,7 @@ func (s *Server) login(c *gin.Context) {
 		return
 	}
 	flowID := security.RandomToken()
-	in := workflows.LoginInput{FlowID: flowID, IP: clientIP(c), UserAgent: c.Request.UserAgent()}
+	in := workflows.LoginInput{FlowID: flowID, IP: clientIP(c), UserAgent: c.Request.UserAgent(), Revision: workflows.LoginRevision}
 	v, err := s.updateWithStart(c, in, "Login (password)", workflows.UpdateSubmitPassword, workflows.SubmitPasswordInput{
 		Email: email, PasswordSealed: s.Sealer.Seal(security.PurposePassword, []byte(req.Password)),
 	})
@@ -160,7 +160,8 @@ func (s *Server) loginPasskey(c *gin.Context) {
 		return
 	}
 	flowID := security.RandomToken()
-	in := workflows.LoginInput{FlowID: flowID, IP: clientIP(c), UserAgent: c.Request.UserAgent(), Passwordless: true}
+	in := workflows.LoginInput{FlowID: flowID, IP: clientIP(c), UserAgent: c.Request.UserAgent(), Passwordless: true,
+		Revision: workflows.LoginRevision}
 	v, err := s.updateWithStart(c, in, "Login (passkey)", workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodWebAuthn})
 	if err != nil {
 		fail(c, err)

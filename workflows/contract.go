@@ -143,7 +143,17 @@ type LoginInput struct {
 	UserAgent string
 	// Passwordless starts at the passkey challenge (POST /v1/login/passkey).
 	Passwordless bool
+	// Revision is the Login code revision the flow starts on, set by the API
+	// to LoginRevision. Like a GetVersion marker, it makes a flow replay the
+	// path it started on; unlike one, it costs no search-attribute upsert
+	// (a visibility write per flow). Zero: decided by the lean-login marker.
+	Revision int `json:",omitempty"`
 }
+
+// LoginRevision is the revision new Login flows start on: the password
+// step and a TOTP answer each take one local activity. Deploy workers
+// before the API: an older worker would run such a flow on its own path.
+const LoginRevision = revisionCompact
 
 // SubmitPasswordInput is UpdateSubmitPassword's argument.
 type SubmitPasswordInput struct {

@@ -101,7 +101,7 @@ func attemptsLeft(t *testing.T, err error) int {
 }
 
 var (
-	loginIn  = workflows.LoginInput{FlowID: "flow1", IP: "203.0.113.7", UserAgent: "test"}
+	loginIn  = workflows.LoginInput{FlowID: "flow1", IP: "203.0.113.7", UserAgent: "test", Revision: workflows.LoginRevision}
 	password = workflows.SubmitPasswordInput{Email: "u@example.com", PasswordSealed: []byte("sealed")}
 	code6    = workflows.VerifyInput{CodeSealed: []byte("sealed"), CodeLength: 6}
 	code4    = workflows.VerifyInput{CodeSealed: []byte("sealed"), CodeLength: 4}
@@ -110,11 +110,14 @@ var (
 		Phones: []activities.PhoneOption{{ID: "p-ua", NumberMasked: "+380*******67", Kind: "ukrainian"}, {ID: "p-us", NumberMasked: "+155*****34", Kind: "foreign"}}}
 )
 
-// passwordOK mocks a right password for an account with opts.
+// passwordOK mocks a right password for an account with opts, answered in
+// one activity as a current flow asks for it.
 func (s *scenario) passwordOK(opts activities.LoginOptions) {
-	s.env.OnActivity(a.VerifyPassword, mock.Anything, mock.Anything).Return(activities.VerifyPasswordResult{UserID: "u1", OK: true}, nil)
-	s.env.OnActivity(a.LoadLoginOptions, mock.Anything, "u1").Return(opts, nil)
-	s.env.OnActivity(a.SecondFactorStatus, mock.Anything, "u1").Return(activities.SecondFactorBudget{Left: 10}, nil)
+	budget := activities.SecondFactorBudget{Left: 10}
+	s.env.OnActivity(a.VerifyPassword, mock.Anything, mock.MatchedBy(func(in activities.VerifyPasswordInput) bool { return in.WithOptions })).
+		Return(activities.VerifyPasswordResult{UserID: "u1", OK: true, Options: &opts, Budget: &budget}, nil)
+	// A challenge still reads the lock before it sends anything.
+	s.env.OnActivity(a.SecondFactorStatus, mock.Anything, "u1").Return(budget, nil)
 }
 
 func (s *scenario) sessionIssued() {
@@ -258,7 +261,23 @@ func TestLoginTOTP(t *testing.T) {
 			return in.Reason == "replay"
 		}))
 	})
-	t.Run("case=locked account answers RateLimited before checking", func(t *testing.T) {
+	t.Run("case=a TOTP answer on an account locked meanwhile is RateLimited, checked in the same activity", func(t *testing.T) {
+		s := newScenario(t)
+		s.passwordOK(allOpts)
+		s.env.OnActivity(a.VerifyTOTP, mock.Anything, mock.MatchedBy(func(in activities.VerifyTOTPInput) bool { return in.CheckLock })).
+			Return(activities.TOTPResult{RetryAfterSeconds: 60}, nil)
+		var pw, ch, vr answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodTOTP}, &ch)
+		s.update(time.Second, workflows.UpdateVerify, code6, &vr)
+		s.run(loginIn)
+		if ch.err != nil || errType(vr.err) != workflows.ErrRateLimited {
+			t.Fatalf("challenge %v verify %v", ch.err, vr.err)
+		}
+		// The challenge read the lock; the answer did not read it again.
+		s.env.AssertNumberOfCalls(t, "SecondFactorStatus", 1)
+	})
+	t.Run("case=locked account answers RateLimited before checking (options read by their own activities)", func(t *testing.T) {
 		s := newScenario(t)
 		s.env.OnActivity(a.VerifyPassword, mock.Anything, mock.Anything).Return(activities.VerifyPasswordResult{UserID: "u1", OK: true}, nil)
 		s.env.OnActivity(a.LoadLoginOptions, mock.Anything, "u1").Return(allOpts, nil)
