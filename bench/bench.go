@@ -45,7 +45,13 @@ type Options struct {
 	// DatabaseURL is the store: postgres://… or sqlite://PATH; empty is a
 	// SQLite file in a temporary directory.
 	DatabaseURL string
-	// CPUProfile, when set, receives a CPU profile of the full-login phase.
+	// Rounds splits every phase in that many parts, run interleaved
+	// (floors, then full logins, round after round), so a slow spell of a
+	// shared machine or the server's growing state weighs on all phases
+	// alike. Default 3.
+	Rounds int
+	// CPUProfile, when set, receives a CPU profile from the first round's
+	// full logins to the last's (with Rounds 1: the full logins alone).
 	CPUProfile io.Writer
 	// Log receives the stack's errors (default: stderr).
 	Log io.Writer
@@ -63,6 +69,29 @@ type Phase struct {
 	P50, P99 time.Duration
 	// CPU is the process's CPU time (user + system) during the phase.
 	CPU time.Duration
+	// lat is every operation's latency, for merging rounds.
+	lat []time.Duration
+}
+
+// merge adds round q to p.
+func (p Phase) merge(q Phase) Phase {
+	if p.ByCode == nil {
+		p.Name, p.ByCode, p.FirstErr = q.Name, map[string]int{}, map[string]string{}
+	}
+	p.Ops += q.Ops
+	p.Errors += q.Errors
+	for c, n := range q.ByCode {
+		if p.ByCode[c] == 0 {
+			p.FirstErr[c] = q.FirstErr[c]
+		}
+		p.ByCode[c] += n
+	}
+	p.Elapsed += q.Elapsed
+	p.CPU += q.CPU
+	p.lat = append(p.lat, q.lat...)
+	sort.Slice(p.lat, func(i, j int) bool { return p.lat[i] < p.lat[j] })
+	p.P50, p.P99 = percentile(p.lat, 0.50), percentile(p.lat, 0.99)
+	return p
 }
 
 // Throughput is successful operations per second.
@@ -169,29 +198,36 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	_ = phase("warm-up", warm, o.Concurrency, func(i int) error { return cl.login(ctx, users[o.Logins+i]) })
 	_ = phase("warm-up", warm, o.Concurrency, func(int) error { return roundTrip(ctx, s.temporal) })
 
-	r.RoundTrip = phase("floor 1: Temporal round trip", o.Logins, o.Concurrency, func(int) error {
-		return roundTrip(ctx, s.temporal)
-	})
-	r.UpdateWithStart = phase("Update-With-Start alone", o.Logins, o.Concurrency, func(int) error {
-		return updateWithStart(ctx, s.temporal)
-	})
-	r.Crypto = phase("floor 2: argon2id + TOTP", o.Logins, o.Concurrency, func(int) error {
-		// The current code, as a login gets it (a phase may outlast a step).
-		code, _ := totp.GenerateCode(users[0].secret, time.Now())
-		if !crypto(s.hasher, hash, password, users[0].secret, code) {
-			return &codeError{code: "crypto_mismatch"}
-		}
-		return nil
-	})
-	if o.CPUProfile != nil {
-		if err := pprof.StartCPUProfile(o.CPUProfile); err != nil {
-			return r, err
-		}
-	}
 	cl.steps.reset()
-	r.Full = phase("full login", o.Logins, o.Concurrency, func(i int) error { return cl.login(ctx, users[i]) })
-	if o.CPUProfile != nil {
-		pprof.StopCPUProfile()
+	rounds := min(max(o.Rounds, 1), o.Logins)
+	for k := range rounds {
+		// Round k's share of the operations, and of the users.
+		lo, hi := o.Logins*k/rounds, o.Logins*(k+1)/rounds
+		n := hi - lo
+		r.RoundTrip = r.RoundTrip.merge(phase("floor 1: Temporal round trip", n, o.Concurrency, func(int) error {
+			return roundTrip(ctx, s.temporal)
+		}))
+		r.UpdateWithStart = r.UpdateWithStart.merge(phase("Update-With-Start alone", n, o.Concurrency, func(int) error {
+			return updateWithStart(ctx, s.temporal)
+		}))
+		r.Crypto = r.Crypto.merge(phase("floor 2: argon2id + TOTP", n, o.Concurrency, func(int) error {
+			// The current code, as a login gets it (a phase may outlast a step).
+			code, _ := totp.GenerateCode(users[0].secret, time.Now())
+			if !crypto(s.hasher, hash, password, users[0].secret, code) {
+				return &codeError{code: "crypto_mismatch"}
+			}
+			return nil
+		}))
+		if k == 0 && o.CPUProfile != nil {
+			if err := pprof.StartCPUProfile(o.CPUProfile); err != nil {
+				return r, err
+			}
+			defer pprof.StopCPUProfile()
+		}
+		r.Full = r.Full.merge(phase("full login", n, o.Concurrency, func(i int) error { return cl.login(ctx, users[lo+i]) }))
+		if k == rounds-1 && o.CPUProfile != nil {
+			pprof.StopCPUProfile()
+		}
 	}
 	r.Steps = cl.steps.stats()
 	return r, ctx.Err()
@@ -235,6 +271,7 @@ func phase(name string, n, c int, op func(i int) error) Phase {
 	p.CPU = cpuTime() - cpu0
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	p.P50, p.P99 = percentile(lat, 0.50), percentile(lat, 0.99)
+	p.lat = lat
 	return p
 }
 
@@ -430,8 +467,8 @@ func (c *apiClient) post(ctx context.Context, step int, path string, body, out a
 // Print writes the report as a table.
 func (r Report) Print(w io.Writer) {
 	o := r.Options
-	fmt.Fprintf(w, "authflow bench: %d logins at concurrency %d, %s store, GOMAXPROCS %d\n",
-		o.Logins, o.Concurrency, r.Database, runtime.GOMAXPROCS(0))
+	fmt.Fprintf(w, "authflow bench: %d logins at concurrency %d, %s store, GOMAXPROCS %d, %d interleaved rounds\n",
+		o.Logins, o.Concurrency, r.Database, runtime.GOMAXPROCS(0), min(max(o.Rounds, 1), o.Logins))
 	fmt.Fprintf(w, "argon2id m=%d KiB, t=%d, p=%d: one verification %s here (idle)\n\n",
 		o.Argon2.MemoryKiB, o.Argon2.Time, o.Argon2.Threads, ms(r.HashTime))
 	fmt.Fprintf(w, "%-30s %6s %7s %12s %10s %10s %10s\n", "", "ops", "errors", "per second", "p50", "p99", "CPU-s/op")
