@@ -48,7 +48,7 @@ type Options struct {
 	// Rounds splits every phase in that many parts, run interleaved
 	// (floors, then full logins, round after round), so a slow spell of a
 	// shared machine or the server's growing state weighs on all phases
-	// alike. Default 3.
+	// alike. Zero is DefaultRounds.
 	Rounds int
 	// CPUProfile, when set, receives a CPU profile from the first round's
 	// full logins to the last's (with Rounds 1: the full logins alone).
@@ -56,6 +56,9 @@ type Options struct {
 	// Log receives the stack's errors (default: stderr).
 	Log io.Writer
 }
+
+// DefaultRounds is Options.Rounds when zero.
+const DefaultRounds = 3
 
 // Phase is what one measured phase did.
 type Phase struct {
@@ -89,8 +92,7 @@ func (p Phase) merge(q Phase) Phase {
 	p.Elapsed += q.Elapsed
 	p.CPU += q.CPU
 	p.lat = append(p.lat, q.lat...)
-	sort.Slice(p.lat, func(i, j int) bool { return p.lat[i] < p.lat[j] })
-	p.P50, p.P99 = percentile(p.lat, 0.50), percentile(p.lat, 0.99)
+	p.P50, p.P99 = p50p99(p.lat)
 	return p
 }
 
@@ -134,37 +136,41 @@ type Step struct {
 
 // Combined is 1/(1/floor1 + 1/floor2): the throughput of a login that costs
 // exactly one bare round trip plus the bare crypto.
-func (r Report) Combined() float64 {
-	a, b := r.RoundTrip.Throughput(), r.Crypto.Throughput()
-	if a <= 0 || b <= 0 {
-		return 0
-	}
-	return 1 / (1/a + 1/b)
-}
+func (r Report) Combined() float64 { return combine(r.RoundTrip, r.Crypto) }
 
 // Ratio is the full login's throughput over the combined floor.
-func (r Report) Ratio() float64 {
-	if c := r.Combined(); c > 0 {
-		return r.Full.Throughput() / c
-	}
-	return 0
-}
+func (r Report) Ratio() float64 { return r.Full.over(r.Combined()) }
 
 // StrictRatio is Ratio with the Update-With-Start round trip as floor 1.
-func (r Report) StrictRatio() float64 {
-	a, b := r.UpdateWithStart.Throughput(), r.Crypto.Throughput()
-	if a <= 0 || b <= 0 {
+func (r Report) StrictRatio() float64 { return r.Full.over(combine(r.UpdateWithStart, r.Crypto)) }
+
+// combine is 1/(1/a + 1/b) of two phases' throughputs; 0 if one is 0.
+func combine(a, b Phase) float64 {
+	x, y := a.Throughput(), b.Throughput()
+	if x <= 0 || y <= 0 {
 		return 0
 	}
-	return r.Full.Throughput() / (1 / (1/a + 1/b))
+	return 1 / (1/x + 1/y)
 }
 
-// Run starts the embedded stack, seeds the users and runs the three phases:
-// the floors first, then the full logins.
+// over is p's throughput over floor; 0 without a floor.
+func (p Phase) over(floor float64) float64 {
+	if floor <= 0 {
+		return 0
+	}
+	return p.Throughput() / floor
+}
+
+// Run starts the embedded stack, seeds the users and runs the phases in
+// interleaved rounds: in each, the floors, then the full logins.
 func Run(ctx context.Context, o Options) (Report, error) {
 	if o.Logins < 1 || o.Concurrency < 1 {
 		return Report{}, errors.New("bench: logins and concurrency must be at least 1")
 	}
+	if o.Rounds <= 0 {
+		o.Rounds = DefaultRounds
+	}
+	o.Rounds = min(o.Rounds, o.Logins)
 	if o.Log == nil {
 		o.Log = os.Stderr
 	}
@@ -199,7 +205,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	_ = phase("warm-up", warm, o.Concurrency, func(int) error { return roundTrip(ctx, s.temporal) })
 
 	cl.steps.reset()
-	rounds := min(max(o.Rounds, 1), o.Logins)
+	rounds := o.Rounds
 	for k := range rounds {
 		// Round k's share of the operations, and of the users.
 		lo, hi := o.Logins*k/rounds, o.Logins*(k+1)/rounds
@@ -269,10 +275,15 @@ func phase(name string, n, c int, op func(i int) error) Phase {
 	wg.Wait()
 	p.Elapsed = time.Since(start)
 	p.CPU = cpuTime() - cpu0
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	p.P50, p.P99 = percentile(lat, 0.50), percentile(lat, 0.99)
+	p.P50, p.P99 = p50p99(lat)
 	p.lat = lat
 	return p
+}
+
+// p50p99 sorts lat and returns its median and 99th percentile.
+func p50p99(lat []time.Duration) (p50, p99 time.Duration) {
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	return percentile(lat, 0.50), percentile(lat, 0.99)
 }
 
 // percentile is the nearest-rank percentile of sorted durations.
@@ -372,8 +383,8 @@ func (s *stepTimes) stats() []Step {
 	defer s.mu.Unlock()
 	out := make([]Step, len(s.d))
 	for i, d := range s.d {
-		sort.Slice(d, func(a, b int) bool { return d[a] < d[b] })
-		out[i] = Step{Name: stepNames[i], P50: percentile(d, 0.5), P99: percentile(d, 0.99)}
+		out[i] = Step{Name: stepNames[i]}
+		out[i].P50, out[i].P99 = p50p99(d)
 	}
 	return out
 }
@@ -468,7 +479,7 @@ func (c *apiClient) post(ctx context.Context, step int, path string, body, out a
 func (r Report) Print(w io.Writer) {
 	o := r.Options
 	fmt.Fprintf(w, "authflow bench: %d logins at concurrency %d, %s store, GOMAXPROCS %d, %d interleaved rounds\n",
-		o.Logins, o.Concurrency, r.Database, runtime.GOMAXPROCS(0), min(max(o.Rounds, 1), o.Logins))
+		o.Logins, o.Concurrency, r.Database, runtime.GOMAXPROCS(0), o.Rounds)
 	fmt.Fprintf(w, "argon2id m=%d KiB, t=%d, p=%d: one verification %s here (idle)\n\n",
 		o.Argon2.MemoryKiB, o.Argon2.Time, o.Argon2.Threads, ms(r.HashTime))
 	fmt.Fprintf(w, "%-30s %6s %7s %12s %10s %10s %10s\n", "", "ops", "errors", "per second", "p50", "p99", "CPU-s/op")

@@ -59,17 +59,15 @@ func floorFlow(ctx workflow.Context) (int, error) {
 // and runs on the local worker), send it one update that runs a local
 // activity, and wait for the workflow's result.
 func roundTrip(ctx context.Context, c client.Client) error {
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: "bench-floor/" + security.RandomToken(), TaskQueue: floorTaskQueue, EnableEagerStart: true,
-		WorkflowExecutionTimeout: time.Minute, WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-	}, floorWorkflow)
+	start := floorStart()
+	start.EnableEagerStart = true
+	run, err := c.ExecuteWorkflow(ctx, start, floorWorkflow)
 	if err != nil {
 		return err
 	}
-	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID: run.GetID(), RunID: run.GetRunID(),
-		UpdateName: floorUpdate, Args: []any{41}, WaitForStage: client.WorkflowUpdateStageCompleted,
-	})
+	ping := floorPing()
+	ping.WorkflowID, ping.RunID = run.GetID(), run.GetRunID()
+	h, err := c.UpdateWorkflow(ctx, ping)
 	if err != nil {
 		return err
 	}
@@ -84,21 +82,28 @@ func roundTrip(ctx context.Context, c client.Client) error {
 // call, as POST /v1/login drives a login: one workflow task instead of two.
 // It is cheaper than floor 1 and is reported beside it, not in the ratio.
 func updateWithStart(ctx context.Context, c client.Client) error {
-	op := c.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
-		ID: "bench-floor/" + security.RandomToken(), TaskQueue: floorTaskQueue,
-		WorkflowExecutionTimeout: time.Minute, WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-	}, floorWorkflow)
 	h, err := c.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
-		StartWorkflowOperation: op,
-		UpdateOptions: client.UpdateWorkflowOptions{
-			UpdateName: floorUpdate, Args: []any{41}, WaitForStage: client.WorkflowUpdateStageCompleted,
-		},
+		StartWorkflowOperation: c.NewWithStartWorkflowOperation(floorStart(), floorWorkflow),
+		UpdateOptions:          floorPing(),
 	})
 	if err != nil {
 		return err
 	}
 	var out int
 	return h.Get(ctx, &out)
+}
+
+// floorStart starts one trivial workflow under a fresh id.
+func floorStart() client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
+		ID: "bench-floor/" + security.RandomToken(), TaskQueue: floorTaskQueue,
+		WorkflowExecutionTimeout: time.Minute, WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+	}
+}
+
+// floorPing is the update, waited for until it completes.
+func floorPing() client.UpdateWorkflowOptions {
+	return client.UpdateWorkflowOptions{UpdateName: floorUpdate, Args: []any{41}, WaitForStage: client.WorkflowUpdateStageCompleted}
 }
 
 // crypto is floor 2: one argon2id verification with the run's parameters

@@ -63,7 +63,7 @@ here, to compare with a server whose password hash costs that much.`,
 	cmd.Flags().IntVar(&o.Concurrency, "concurrency", 40, "logins in flight at once")
 	cmd.Flags().StringVar(&hashCost, "hash-cost", "", `argon2id parameters "m=KiB,t=N,p=N", or a duration per hash such as 343ms (default: production m=19456,t=2,p=1)`)
 	cmd.Flags().StringVar(&o.DatabaseURL, "database-url", "", "postgres://… or sqlite://PATH (default: AUTHFLOW_DATABASE_URL, else a SQLite file in a temporary directory)")
-	cmd.Flags().IntVar(&o.Rounds, "rounds", 3, "interleaved rounds each phase is split into")
+	cmd.Flags().IntVar(&o.Rounds, "rounds", bench.DefaultRounds, "interleaved rounds each phase is split into")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the full logins to this file (go tool pprof; with --rounds 1 nothing else)")
 	return cmd
 }
