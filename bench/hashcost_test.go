@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -22,7 +23,10 @@ func TestHashCost(t *testing.T) {
 		{in: "-5ms", bad: true},
 	} {
 		t.Run("case="+c.in, func(t *testing.T) {
-			got, err := HashCost(c.in)
+			got, peer, err := HashCost(c.in)
+			if peer != 0 {
+				t.Errorf("HashCost(%q) timed the peer's hash", c.in)
+			}
 			if c.bad {
 				if err == nil {
 					t.Fatalf("HashCost(%q) = %+v, want an error", c.in, got)
@@ -73,5 +77,47 @@ func TestPercentile(t *testing.T) {
 	}
 	if p := percentile(d[:1], 0.99); p != 1 {
 		t.Errorf("p99 of one = %d, want 1", p)
+	}
+}
+
+func TestHashCostBcryptTimesThePeersHashAndCalibratesToIt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("hashes bcrypt cost 12 and argon2id for a few seconds")
+	}
+	p, peer, err := HashCost("bcrypt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Cost 12 is 4096 rounds: well over 10 ms on any machine this runs on.
+	if peer < 10*time.Millisecond {
+		t.Fatalf("bcrypt cost 12 timed at %s", peer)
+	}
+	if p.MemoryKiB != security.DefaultArgon2.MemoryKiB || p.Time <= security.DefaultArgon2.Time {
+		t.Errorf("parameters %+v: want the production memory and more passes than production's %d", p, security.DefaultArgon2.Time)
+	}
+	got := measure(p)
+	if got < peer/3 || got > peer*3 {
+		t.Errorf("calibrated argon2id costs %s against bcrypt's %s", got, peer)
+	}
+}
+
+func TestReportSetsTheScaledPeerAgainstTheRun(t *testing.T) {
+	full := Phase{Name: "full login", Ops: 60, Elapsed: 10 * time.Second, P99: 8 * time.Second}
+	r := Report{Options: Options{Rounds: 1, PeerHash: PeerHashTime / 2}, Full: full,
+		RoundTrip: Phase{Ops: 1, Elapsed: time.Millisecond}, Crypto: Phase{Ops: 1, Elapsed: time.Millisecond}}
+	var out strings.Builder
+	r.Print(&out)
+	// bcrypt twice as fast as when the peer was measured: the peer would
+	// do twice its 5.36/s here now; the run's 6/s is 0.56 of that.
+	for _, want := range []string{"scaled to this run's bcrypt time: 10.72/s", "0.56× its throughput", "p99 8.00s against 10.7s"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+	r.Options.PeerHash = 0
+	out.Reset()
+	r.Print(&out)
+	if strings.Contains(out.String(), "peer") {
+		t.Errorf("without --hash-cost bcrypt the report names the peer:\n%s", out.String())
 	}
 }

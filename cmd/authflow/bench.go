@@ -12,7 +12,7 @@ func benchCmd() *cobra.Command {
 	var o bench.Options
 	var hashCost, cpuProfile string
 	cmd := &cobra.Command{
-		Use:   "bench [--logins N] [--concurrency C] [--hash-cost 343ms|m=KiB,t=N,p=N] [--database-url URL]",
+		Use:   "bench [--logins N] [--concurrency C] [--hash-cost 343ms|bcrypt|m=KiB,t=N,p=N] [--database-url URL]",
 		Short: "Measure full logins (password + TOTP) through the HTTP API against the embedded stack, and the floors",
 		Long: `bench starts the embedded stack in this process (an ephemeral Temporal server,
 the worker, the API on a loopback port, the store of AUTHFLOW_DATABASE_URL or
@@ -32,14 +32,16 @@ of them alike.
 
 --hash-cost takes argon2id parameters (m=19456,t=2,p=1: the production ones)
 or a duration: "343ms" calibrates parameters that cost that much per hash
-here, to compare with a server whose password hash costs that much.`,
+here, to compare with a server whose password hash costs that much. "bcrypt"
+times the peer's hash (bcrypt cost 12) here first, calibrates to it, and sets
+the peer's figures, scaled to this machine's speed now, against the run's.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, err := bench.HashCost(hashCost)
+			p, peer, err := bench.HashCost(hashCost)
 			if err != nil {
 				return err
 			}
-			o.Argon2 = p
+			o.Argon2, o.PeerHash = p, peer
 			if o.DatabaseURL == "" {
 				o.DatabaseURL = os.Getenv("AUTHFLOW_DATABASE_URL")
 			}
@@ -61,7 +63,7 @@ here, to compare with a server whose password hash costs that much.`,
 	}
 	cmd.Flags().IntVar(&o.Logins, "logins", 200, "full logins to run (and operations per floor)")
 	cmd.Flags().IntVar(&o.Concurrency, "concurrency", 40, "logins in flight at once")
-	cmd.Flags().StringVar(&hashCost, "hash-cost", "", `argon2id parameters "m=KiB,t=N,p=N", or a duration per hash such as 343ms (default: production m=19456,t=2,p=1)`)
+	cmd.Flags().StringVar(&hashCost, "hash-cost", "", `argon2id parameters "m=KiB,t=N,p=N", a duration per hash such as 343ms, or bcrypt (the peer's hash timed here) (default: production m=19456,t=2,p=1)`)
 	cmd.Flags().StringVar(&o.DatabaseURL, "database-url", "", "postgres://… or sqlite://PATH (default: AUTHFLOW_DATABASE_URL, else a SQLite file in a temporary directory)")
 	cmd.Flags().IntVar(&o.Rounds, "rounds", bench.DefaultRounds, "interleaved rounds each phase is split into")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the full logins to this file (go tool pprof; with --rounds 1 nothing else)")
