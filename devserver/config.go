@@ -3,8 +3,10 @@ package devserver
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
+	"regexp"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -12,9 +14,15 @@ import (
 	"go.temporal.io/server/common/cluster"
 	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/common/dynamicconfig"
+	"go.temporal.io/server/common/log"
 	"go.temporal.io/server/common/membership/static"
+	"go.temporal.io/server/common/metrics"
+	"go.temporal.io/server/common/persistence/sql"
+	"go.temporal.io/server/common/persistence/sql/sqlplugin"
 	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
 	"go.temporal.io/server/common/primitives"
+	"go.temporal.io/server/common/resolver"
+	temporalschema "go.temporal.io/server/schema"
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -156,7 +164,67 @@ func prepareDatabase(o Options, dbPath string) (*config.SQL, error) {
 	if err := sqliteschema.CreateNamespaces(cfg, ns); err != nil {
 		return nil, fmt.Errorf("devserver: namespace %s: %w", o.Namespace, err)
 	}
+	if err := trimVisibilityIndexes(cfg); err != nil {
+		return nil, err
+	}
 	return cfg, nil
+}
+
+// visibilityIndexPattern finds the visibility table's indexes in the
+// schema the server creates.
+var visibilityIndexPattern = regexp.MustCompile(`(?m)^CREATE INDEX\s+(\w+)\s+ON executions_visibility\b`)
+
+// visibilityIndexes lists the visibility table's indexes from the server
+// module's own SQLite schema (the one SetupSchema ran).
+func visibilityIndexes() ([]string, error) {
+	raw, err := fs.ReadFile(temporalschema.Assets(), "sqlite/v3/visibility/schema.sql")
+	if err != nil {
+		return nil, fmt.Errorf("devserver: visibility schema: %w", err)
+	}
+	var names []string
+	for _, m := range visibilityIndexPattern.FindAllSubmatch(raw, -1) {
+		names = append(names, string(m[1]))
+	}
+	if len(names) == 0 {
+		return nil, errors.New("devserver: no index found in the visibility schema")
+	}
+	return names, nil
+}
+
+// keptVisibilityIndexes are the visibility indexes the embedded server
+// keeps: the UI's default list and its filters by id, type and status.
+var keptVisibilityIndexes = map[string]bool{
+	"default_idx": true, "by_execution_time": true, "by_workflow_id": true, "by_workflow_type": true, "by_status": true,
+}
+
+// trimVisibilityIndexes drops the other B-tree indexes of the visibility
+// table: 53 of its 58 indexes cover search-attribute columns (Bool01,
+// Keyword07, TemporalScheduledById, …) that a laptop's few thousand flows
+// never need an index for, and every visibility write — one per flow state
+// change — rewrote all of them twice (the write is a REPLACE), on the one
+// connection every Temporal write shares. Queries on those columns stay
+// correct and scan instead; the full-text tables behind Text and
+// KeywordList search attributes are untouched. Idempotent: an existing
+// data dir loses the indexes at its next start.
+func trimVisibilityIndexes(cfg *config.SQL) error {
+	db, err := sql.NewSQLAdminDB(sqlplugin.DbKindUnknown, cfg, resolver.NewNoopResolver(), log.NewNoopLogger(), metrics.NoopMetricsHandler)
+	if err != nil {
+		return fmt.Errorf("devserver: visibility indexes: %w", err)
+	}
+	defer func() { _ = db.Close() }()
+	names, err := visibilityIndexes()
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		if keptVisibilityIndexes[name] {
+			continue
+		}
+		if err := db.Exec(`DROP INDEX IF EXISTS "` + name + `"`); err != nil {
+			return fmt.Errorf("devserver: drop visibility index %s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 func newTemporalServer(o Options, p ports, sqlCfg *config.SQL, muted *atomic.Bool) (srv temporal.Server, err error) {

@@ -18,3 +18,24 @@ func TestDynamicConfigOnePartitionPerTaskQueueUnlessOverridden(t *testing.T) {
 		t.Errorf("override: read partitions = %v, want 4", v)
 	}
 }
+
+func TestVisibilityIndexesFoundInTheServersSchema(t *testing.T) {
+	names, err := visibilityIndexes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, n := range names {
+		have[n] = true
+	}
+	for _, n := range []string{"default_idx", "by_status", "by_keyword_01", "by_datetime_01"} {
+		if !have[n] {
+			t.Errorf("index %s not found among %d", n, len(names))
+		}
+	}
+	for n := range keptVisibilityIndexes {
+		if !have[n] {
+			t.Errorf("kept index %s is not in the schema: the list is stale", n)
+		}
+	}
+}

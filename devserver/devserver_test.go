@@ -2,6 +2,7 @@ package devserver_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -327,6 +330,31 @@ func TestRestart(t *testing.T) {
 		t.Fatalf("stop: %v", err)
 	}
 	stopped = true
+
+	t.Run("case=the visibility table keeps only the UI's indexes", func(t *testing.T) {
+		db, err := sql.Open("sqlite", filepath.Join(dir, devserver.DBFileName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		rows, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'executions_visibility' AND sql IS NOT NULL ORDER BY name`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var names []string
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			names = append(names, n)
+		}
+		want := []string{"by_execution_time", "by_status", "by_workflow_id", "by_workflow_type", "default_idx"}
+		if !slices.Equal(names, want) {
+			t.Errorf("visibility indexes %v, want %v", names, want)
+		}
+	})
 
 	t.Run("case=stop releases the frontend port", func(t *testing.T) {
 		l, err := net.Listen("tcp", oldFrontend)
