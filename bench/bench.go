@@ -43,10 +43,15 @@ type Options struct {
 	// Argon2 are the password hash parameters of the run (the production
 	// ones unless --hash-cost says otherwise).
 	Argon2 security.Argon2Params
+	// HashInProcess runs argon2id in this process instead of in hashing
+	// child processes (the default, as in production).
+	HashInProcess bool
 	// PeerHash is bcrypt cost 12 timed here when Argon2 was calibrated to
-	// it (--hash-cost bcrypt); the report then sets the peer's figures
-	// against the run's. Zero otherwise.
+	// it (--hash-cost bcrypt). Zero otherwise.
 	PeerHash time.Duration
+	// PeerCompare sets the peer's figures against the run's (with a
+	// --hash-cost duration or bcrypt).
+	PeerCompare bool
 	// DatabaseURL is the store: postgres://… or sqlite://PATH; empty is a
 	// SQLite file in a temporary directory.
 	DatabaseURL string
@@ -75,7 +80,8 @@ type Phase struct {
 	FirstErr map[string]string
 	Elapsed  time.Duration
 	P50, P99 time.Duration
-	// CPU is the process's CPU time (user + system) during the phase.
+	// CPU is the CPU time (user + system) of this process and its hashing
+	// children during the phase.
 	CPU time.Duration
 	// lat is every operation's latency, for merging rounds.
 	lat []time.Duration
@@ -193,7 +199,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	if strings.HasPrefix(o.DatabaseURL, "postgres") {
 		r.Database = "PostgreSQL"
 	}
-	s, err := startStack(ctx, o.DatabaseURL, o.Argon2, o.Log)
+	s, err := startStack(ctx, o.DatabaseURL, o.Argon2, o.HashInProcess, o.Log)
 	if err != nil {
 		return r, err
 	}
@@ -212,8 +218,8 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	defer cl.http.CloseIdleConnections()
 
 	// Warm up: the first workflow tasks and connections cost more.
-	_ = phase("warm-up", warm, o.Concurrency, func(i int) error { return cl.login(ctx, users[o.Logins+i]) })
-	_ = phase("warm-up", warm, o.Concurrency, func(int) error { return roundTrip(ctx, s.temporal) })
+	_ = phase("warm-up", warm, o.Concurrency, s.cpu, func(i int) error { return cl.login(ctx, users[o.Logins+i]) })
+	_ = phase("warm-up", warm, o.Concurrency, s.cpu, func(int) error { return roundTrip(ctx, s.temporal) })
 
 	cl.steps.reset()
 	rounds := o.Rounds
@@ -223,13 +229,13 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		// Round k's share of the operations, and of the users.
 		lo, hi := o.Logins*k/rounds, o.Logins*(k+1)/rounds
 		n := hi - lo
-		r.RoundTrip = r.RoundTrip.merge(phase("floor 1: Temporal round trip", n, o.Concurrency, func(int) error {
+		r.RoundTrip = r.RoundTrip.merge(phase("floor 1: Temporal round trip", n, o.Concurrency, s.cpu, func(int) error {
 			return roundTrip(ctx, s.temporal)
 		}))
-		r.UpdateWithStart = r.UpdateWithStart.merge(phase("Update-With-Start alone", n, o.Concurrency, func(int) error {
+		r.UpdateWithStart = r.UpdateWithStart.merge(phase("Update-With-Start alone", n, o.Concurrency, s.cpu, func(int) error {
 			return updateWithStart(ctx, s.temporal)
 		}))
-		r.Crypto = r.Crypto.merge(phase("floor 2: argon2id + TOTP", n, o.Concurrency, func(int) error {
+		r.Crypto = r.Crypto.merge(phase("floor 2: argon2id + TOTP", n, o.Concurrency, s.cpu, func(int) error {
 			// The current code, as a login gets it (a phase may outlast a step).
 			code, _ := totp.GenerateCode(users[0].secret, time.Now())
 			if !crypto(s.hasher, hash, password, users[0].secret, code) {
@@ -243,7 +249,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 			}
 			defer pprof.StopCPUProfile()
 		}
-		r.Full = r.Full.merge(phase("full login", n, o.Concurrency, func(i int) error { return cl.login(ctx, users[lo+i]) }))
+		r.Full = r.Full.merge(phase("full login", n, o.Concurrency, s.cpu, func(i int) error { return cl.login(ctx, users[lo+i]) }))
 		if k == rounds-1 && o.CPUProfile != nil {
 			pprof.StopCPUProfile()
 		}
@@ -258,13 +264,13 @@ func Run(ctx context.Context, o Options) (Report, error) {
 }
 
 // phase runs op n times, c at a time, and measures it.
-func phase(name string, n, c int, op func(i int) error) Phase {
+func phase(name string, n, c int, cpu func() time.Duration, op func(i int) error) Phase {
 	p := Phase{Name: name, Ops: n, ByCode: map[string]int{}, FirstErr: map[string]string{}}
 	lat := make([]time.Duration, n)
 	var mu sync.Mutex
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	cpu0 := cpuTime()
+	cpu0 := cpu()
 	start := time.Now()
 	for range min(c, n) {
 		wg.Add(1)
@@ -292,7 +298,7 @@ func phase(name string, n, c int, op func(i int) error) Phase {
 	}
 	wg.Wait()
 	p.Elapsed = time.Since(start)
-	p.CPU = cpuTime() - cpu0
+	p.CPU = cpu() - cpu0
 	p.P50, p.P99 = p50p99(lat)
 	p.lat = lat
 	return p
@@ -518,7 +524,11 @@ func (r Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "bcrypt cost %d, the peer's hash: %s here now (%s when the peer was measured)\n",
 			PeerBcryptCost, ms(o.PeerHash), ms(PeerHashTime))
 	}
-	fmt.Fprintf(w, "GOGC %s, peak RSS %d MiB\n\n", gogc(), r.MaxRSS>>20)
+	where := "in child processes (AUTHFLOW_HASH_ISOLATION=on)"
+	if o.HashInProcess {
+		where = "in process (AUTHFLOW_HASH_ISOLATION=off)"
+	}
+	fmt.Fprintf(w, "hashing %s; GOGC %s, peak RSS %d MiB (this process)\n\n", where, gogc(), r.MaxRSS>>20)
 	fmt.Fprintf(w, "%-30s %6s %7s %12s %10s %10s %10s\n", "", "ops", "errors", "per second", "p50", "p99", "CPU-s/op")
 	for i, p := range []Phase{r.Full, r.RoundTrip, r.Crypto, r.UpdateWithStart} {
 		fmt.Fprintf(w, "%-30s %6d %7d %12.2f %10s %10s %10.4f\n", p.Name, p.Ops, p.Errors, p.Throughput(), ms(p.P50), ms(p.P99), p.CPUPerOp())
@@ -533,14 +543,9 @@ func (r Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "  (with Update-With-Start alone as floor 1: %.2f)\n", r.StrictRatio())
 	fmt.Fprintf(w, "p50 full login / (argon2id + round-trip p50): %.2f (%.2f against the fastest lone hash, %s)\n",
 		float64(r.Full.P50)/float64(r.HashTime+r.RoundTrip.P50), float64(r.Full.P50)/float64(r.HashFastest+r.RoundTrip.P50), ms(r.HashFastest))
-	if o.PeerHash > 0 {
-		// The peer's throughput is its hash's: scaled by how much faster
-		// or slower the same bcrypt runs here now than when it was measured.
-		scaled := PeerLoginsPerSec * PeerHashTime.Seconds() / o.PeerHash.Seconds()
-		fmt.Fprintf(w, "peer at equal hash cost: %.2f logins/s, p99 %s when measured; scaled to this run's bcrypt time: %.2f/s\n",
-			PeerLoginsPerSec, ms(PeerP99), scaled)
-		fmt.Fprintf(w, "full login against the scaled peer: %.2f× its throughput, p99 %s against %s\n",
-			r.Full.Throughput()/scaled, ms(r.Full.P99), ms(PeerP99))
+	if o.PeerHash > 0 || o.PeerCompare {
+		fmt.Fprintf(w, "peer (PostgreSQL, concurrency 40, a %s hash): %.2f logins/s, p99 %s; this run: %.2f× its throughput, p99 %s\n",
+			ms(PeerHashTime), PeerLoginsPerSec, ms(PeerP99), r.Full.Throughput()/PeerLoginsPerSec, ms(r.Full.P99))
 	}
 	for _, p := range []Phase{r.Full, r.RoundTrip, r.Crypto, r.UpdateWithStart} {
 		if p.Errors == 0 {

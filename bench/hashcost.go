@@ -22,12 +22,13 @@ const (
 
 // HashCost reads --hash-cost: "" (the production parameters), argon2id
 // parameters "m=KiB,t=N,p=N" (any of them; the others stay production), a
-// duration ("343ms") that Calibrate turns into parameters costing that much
-// per hash on this machine, or "bcrypt": the peer's own hash (bcrypt cost
-// 12) timed here now, and parameters calibrated to it. The machine drifts,
-// so timing the peer's hash in the same run is the fair comparison; peer is
-// that time (zero unless "bcrypt").
-func HashCost(s string) (p security.Argon2Params, peer time.Duration, err error) {
+// duration ("343ms", the peer's hash as the issue measured it) that
+// Calibrate turns into parameters costing that much per hash on this
+// machine, or "bcrypt": the peer's own hash (bcrypt cost 12) timed here
+// now, and parameters calibrated to that; peer is that time (zero unless
+// "bcrypt"). Calibration hashes where the run will: in child processes
+// unless inProcess.
+func HashCost(s string, inProcess bool) (p security.Argon2Params, peer time.Duration, err error) {
 	p = security.DefaultArgon2
 	s = strings.TrimSpace(s)
 	if s == "" {
@@ -35,13 +36,13 @@ func HashCost(s string) (p security.Argon2Params, peer time.Duration, err error)
 	}
 	if s == peerHashCostValue {
 		peer = timeBcrypt(PeerBcryptCost)
-		return Calibrate(peer, p), peer, nil
+		return Calibrate(peer, p, inProcess), peer, nil
 	}
 	if d, err := time.ParseDuration(s); err == nil {
 		if d <= 0 {
 			return p, 0, fmt.Errorf("--hash-cost %s: a duration must be positive", s)
 		}
-		return Calibrate(d, p), 0, nil
+		return Calibrate(d, p, inProcess), 0, nil
 	}
 	p, err = argon2Params(s)
 	return p, 0, err
@@ -81,8 +82,13 @@ func argon2Params(s string) (security.Argon2Params, error) {
 // and as many passes (t) as fit (a pass costs the same; allocating and
 // filling the memory is a fixed cost on top). A target below one pass of
 // base's memory lowers the memory instead.
-func Calibrate(target time.Duration, base security.Argon2Params) security.Argon2Params {
-	return calibrate(target, base, measure)
+func Calibrate(target time.Duration, base security.Argon2Params, inProcess bool) security.Argon2Params {
+	h := security.NewIsolatedHasher(base)
+	if inProcess {
+		h = security.NewHasher(base)
+	}
+	defer h.Close()
+	return calibrate(target, base, func(p security.Argon2Params) time.Duration { return measure(h, p) })
 }
 
 // calibrate is Calibrate with the clock as a parameter (tests pass a model).
@@ -119,8 +125,8 @@ func calibrate(target time.Duration, base security.Argon2Params, measure func(se
 
 // measure is the best of three hashes with p, after one to warm up (the
 // first touches of fresh memory fault pages in).
-func measure(p security.Argon2Params) time.Duration {
-	h := &security.Hasher{Params: p}
+func measure(h *security.Hasher, p security.Argon2Params) time.Duration {
+	h.Params = p
 	return bestOf3(func() error { _, err := h.Hash(password); return err })
 }
 

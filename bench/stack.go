@@ -49,7 +49,7 @@ type stack struct {
 	http    *http.Server
 }
 
-func startStack(ctx context.Context, databaseURL string, params security.Argon2Params, logOut io.Writer) (_ *stack, err error) {
+func startStack(ctx context.Context, databaseURL string, params security.Argon2Params, hashInProcess bool, logOut io.Writer) (_ *stack, err error) {
 	s := &stack{}
 	defer func() {
 		if err != nil {
@@ -96,7 +96,11 @@ func startStack(ctx context.Context, databaseURL string, params security.Argon2P
 		ConnectionOptions: client.ConnectionOptions{GrpcCompression: &client.GrpcCompressionNone{}}}); err != nil {
 		return nil, err
 	}
-	s.hasher = security.NewHasher(params)
+	if hashInProcess {
+		s.hasher = security.NewHasher(params)
+	} else {
+		s.hasher = security.NewIsolatedHasher(params)
+	}
 	if s.sealer, err = security.NewSealer(s.cfg.SecretKey); err != nil {
 		return nil, err
 	}
@@ -144,6 +148,12 @@ func (s *stack) waitReady(ctx context.Context) error {
 	}
 }
 
+// cpu is the CPU time the stack used so far: this process's and that of
+// the hashing children.
+func (s *stack) cpu() time.Duration {
+	return cpuTime() + s.hasher.ChildCPU()
+}
+
 func (s *stack) close() {
 	if s.http != nil {
 		_ = s.http.Close()
@@ -159,6 +169,9 @@ func (s *stack) close() {
 	}
 	if s.store != nil {
 		_ = s.store.Close()
+	}
+	if s.hasher != nil {
+		s.hasher.Close()
 	}
 	if s.dir != "" {
 		_ = os.RemoveAll(s.dir)

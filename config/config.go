@@ -64,6 +64,10 @@ type Config struct {
 	// (AUTHFLOW_METRICS_ADDR; unset: nowhere). The API serves it on its own
 	// address.
 	MetricsAddr string
+	// HashInProcess runs argon2id in this process instead of in hashing
+	// child processes (AUTHFLOW_HASH_ISOLATION=off; default on). See
+	// security.NewIsolatedHasher.
+	HashInProcess bool
 
 	// DataDir holds dev-mode state (SQLite files, the generated secret key).
 	DataDir string
@@ -127,6 +131,13 @@ func LoadFrom(getenv Getenv, mode Mode, dataDir string) (Config, error) {
 	}
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	switch iso := strings.ToLower(get("AUTHFLOW_HASH_ISOLATION", "on")); iso {
+	case "on":
+	case "off":
+		c.HashInProcess = true
+	default:
+		bad("AUTHFLOW_HASH_ISOLATION must be on or off (got %q)", iso)
+	}
 
 	defaultDB := ""
 	switch {

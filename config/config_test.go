@@ -65,9 +65,18 @@ func TestLoad(t *testing.T) {
 			"TWILIO_FLASH_CALL_NUMBERS": {"TWILIO_FLASH_CALL_NUMBERS": "+14155550100,12345"},
 			"TELEGRAM_BOT_USERNAME":     {"TELEGRAM_BOT_TOKEN": "1:abc"},
 			"SMTP_FROM":                 {"SMTP_URL": "smtp://mail:25"},
+			"AUTHFLOW_HASH_ISOLATION":   {"AUTHFLOW_HASH_ISOLATION": "yes"},
 		} {
 			if _, err := load(config.Dev, t.TempDir(), env); err == nil || !strings.Contains(err.Error(), name) {
 				t.Errorf("%s: error %v", name, err)
+			}
+		}
+	})
+	t.Run("case=hashing runs in child processes unless isolation is off", func(t *testing.T) {
+		for env, inProcess := range map[string]bool{"": false, "on": false, "OFF": true, "off": true} {
+			c, err := load(config.Dev, t.TempDir(), map[string]string{"AUTHFLOW_HASH_ISOLATION": env})
+			if err != nil || c.HashInProcess != inProcess {
+				t.Errorf("AUTHFLOW_HASH_ISOLATION=%q: in process %v, %v; want %v", env, c.HashInProcess, err, inProcess)
 			}
 		}
 	})

@@ -18,6 +18,7 @@ import (
 	"math/big"
 	"runtime"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -48,18 +49,63 @@ type Hasher struct {
 	// CPU-bound, so more at once only adds memory (m each) and GC work,
 	// and makes every one of them finish late.
 	slots chan struct{}
+	// pool, when set, runs the hashes in child processes, one per slot
+	// (see hashproc.go).
+	pool *hashPool
 }
 
 // NewHasher returns a hasher with the given parameters and a dummy hash of
 // the same cost.
 func NewHasher(p Argon2Params) *Hasher {
-	h := &Hasher{Params: p, slots: make(chan struct{}, runtime.GOMAXPROCS(0))}
+	return newHasher(p, false)
+}
+
+// NewIsolatedHasher is NewHasher whose hashes run in child processes (this
+// executable re-run as a hashing loop), one per CPU, so that argon2id's
+// memory is never garbage in this process's heap. A failing child costs
+// nothing but that hash running in process. Close ends the children.
+func NewIsolatedHasher(p Argon2Params) *Hasher {
+	return newHasher(p, true)
+}
+
+func newHasher(p Argon2Params, isolated bool) *Hasher {
+	n := runtime.GOMAXPROCS(0)
+	h := &Hasher{Params: p, slots: make(chan struct{}, n)}
+	if isolated {
+		h.pool = newHashPool(n)
+	}
 	d, err := h.Hash(RandomToken())
 	if err != nil {
 		panic(err)
 	}
 	h.dummy = d
 	return h
+}
+
+// Close ends an isolated hasher's children once their hashes are done;
+// later hashes run in process. A no-op for other hashers.
+func (h *Hasher) Close() {
+	if h.pool != nil {
+		h.pool.close()
+	}
+}
+
+// ChildCPU is the CPU time an isolated hasher's children used so far, for
+// measurements that count the whole cost of a login.
+func (h *Hasher) ChildCPU() time.Duration {
+	if h.pool == nil {
+		return 0
+	}
+	return h.pool.cpu()
+}
+
+// idKey is argon2.IDKey in a child (isolated) or in process, one slot each.
+func (h *Hasher) idKey(password, salt []byte, t, m uint32, p uint8, size uint32) []byte {
+	if h.pool != nil {
+		return h.pool.idKey(password, salt, t, m, p, size)
+	}
+	defer h.acquire()()
+	return argon2.IDKey(password, salt, t, m, p, size)
 }
 
 // ErrPasswordTooLong guards argon2 against megabyte passwords.
@@ -75,8 +121,7 @@ func (h *Hasher) Hash(password string) (string, error) {
 		return "", err
 	}
 	p := h.Params
-	defer h.acquire()()
-	sum := argon2.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, keyLen)
+	sum := h.idKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, keyLen)
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.MemoryKiB, p.Time, p.Threads,
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(sum)), nil
 }
@@ -110,9 +155,7 @@ func (h *Hasher) verify(encoded, password string) bool {
 	if err1 != nil || err2 != nil || len(want) == 0 {
 		return false
 	}
-	release := h.acquire()
-	got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(want)))
-	release()
+	got := h.idKey([]byte(password), salt, t, m, p, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1
 }
 

@@ -2,6 +2,8 @@ package main
 
 import (
 	"os"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -32,16 +34,20 @@ of them alike.
 
 --hash-cost takes argon2id parameters (m=19456,t=2,p=1: the production ones)
 or a duration: "343ms" calibrates parameters that cost that much per hash
-here, to compare with a server whose password hash costs that much. "bcrypt"
-times the peer's hash (bcrypt cost 12) here first, calibrates to it, and sets
-the peer's figures, scaled to this machine's speed now, against the run's.`,
+here, to compare with a server whose password hash costs that much (the
+peer of the issue: 343ms). "bcrypt" times the peer's hash (bcrypt cost 12)
+here first and calibrates to it. With either, the report sets the peer's
+figures against the run's.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, peer, err := bench.HashCost(hashCost)
+			p, peer, err := bench.HashCost(hashCost, o.HashInProcess)
 			if err != nil {
 				return err
 			}
 			o.Argon2, o.PeerHash = p, peer
+			// A hash priced in time is a comparison with the peer.
+			_, timed := time.ParseDuration(strings.TrimSpace(hashCost))
+			o.PeerCompare = peer > 0 || timed == nil
 			if o.DatabaseURL == "" {
 				o.DatabaseURL = os.Getenv("AUTHFLOW_DATABASE_URL")
 			}
@@ -65,6 +71,7 @@ the peer's figures, scaled to this machine's speed now, against the run's.`,
 	cmd.Flags().IntVar(&o.Concurrency, "concurrency", 40, "logins in flight at once")
 	cmd.Flags().StringVar(&hashCost, "hash-cost", "", `argon2id parameters "m=KiB,t=N,p=N", a duration per hash such as 343ms, or bcrypt (the peer's hash timed here) (default: production m=19456,t=2,p=1)`)
 	cmd.Flags().StringVar(&o.DatabaseURL, "database-url", "", "postgres://… or sqlite://PATH (default: AUTHFLOW_DATABASE_URL, else a SQLite file in a temporary directory)")
+	cmd.Flags().BoolVar(&o.HashInProcess, "hash-in-process", false, "run argon2id in this process, as AUTHFLOW_HASH_ISOLATION=off does (default: in hashing child processes)")
 	cmd.Flags().IntVar(&o.Rounds, "rounds", bench.DefaultRounds, "interleaved rounds each phase is split into")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the full logins to this file (go tool pprof; with --rounds 1 nothing else)")
 	return cmd

@@ -15,7 +15,6 @@ import (
 	"github.com/authflow/authflow/channels"
 	"github.com/authflow/authflow/config"
 	"github.com/authflow/authflow/devserver"
-	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/workflows"
 )
 
@@ -43,7 +42,7 @@ users, sessions and flows in progress. --ephemeral keeps everything in memory.`,
 			if err != nil {
 				return err
 			}
-			a := &app{cfg: cfg, log: newLogger(), hasher: security.NewHasher(security.DefaultArgon2)}
+			a := &app{cfg: cfg, log: newLogger(), hasher: newHasher(cfg)}
 			if needsOutbox(a) {
 				// Never mounted when every channel has a real provider.
 				if a.outbox, err = devOutbox(dir); err != nil {

@@ -51,6 +51,18 @@ func (a *app) close() {
 	if a.store != nil {
 		_ = a.store.Close()
 	}
+	if a.hasher != nil {
+		a.hasher.Close()
+	}
+}
+
+// newHasher is the production argon2id hasher, in hashing child processes
+// unless AUTHFLOW_HASH_ISOLATION=off.
+func newHasher(cfg config.Config) *security.Hasher {
+	if cfg.HashInProcess {
+		return security.NewHasher(security.DefaultArgon2)
+	}
+	return security.NewIsolatedHasher(security.DefaultArgon2)
 }
 
 func (a *app) openStore(ctx context.Context) error {

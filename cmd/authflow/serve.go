@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/authflow/authflow/config"
-	"github.com/authflow/authflow/security"
 )
 
 // serveParts says which parts a production subcommand runs.
@@ -49,7 +48,7 @@ func serve(ctx context.Context, parts serveParts) error {
 	if err != nil {
 		return err
 	}
-	a := &app{cfg: cfg, log: newLogger(), hasher: security.NewHasher(security.DefaultArgon2)}
+	a := &app{cfg: cfg, log: newLogger(), hasher: newHasher(cfg)}
 	defer a.close()
 	if err := a.openStore(ctx); err != nil {
 		return err
