@@ -214,46 +214,56 @@ func (c *hashProc) cpu() time.Duration {
 // every architecture Go supports.
 const clockTicks = 100
 
-// hashPool is a Hasher's children: one per slot, started on first use.
+// hashPool is a Hasher's children: at most one per slot, started on first
+// use. An idle child is reused last-in first-out: at low load one child
+// does the hashing and its memory stays warm in the caches.
 type hashPool struct {
-	// idle holds one entry per slot; nil is a slot whose child is not
-	// started (or was replaced). Taking an entry is taking the slot.
-	idle chan *hashProc
+	slots chan struct{} // one token per hash in flight
 
 	mu      sync.Mutex
+	free    []*hashProc // idle children, most recently used last
 	live    map[*hashProc]bool
 	exitCPU time.Duration // CPU of children already ended
 	closed  bool
-	// Fallbacks counts hashes that ran in process because a child failed.
+	// fallbacks counts hashes that ran in process because a child failed.
 	fallbacks int
 }
 
 func newHashPool(slots int) *hashPool {
-	p := &hashPool{idle: make(chan *hashProc, slots), live: map[*hashProc]bool{}}
-	for range slots {
-		p.idle <- nil
-	}
-	return p
+	return &hashPool{slots: make(chan struct{}, slots), live: map[*hashProc]bool{}}
 }
 
 // idKey runs one argon2id in a child, holding one slot; a failing child is
 // replaced and the hash runs in process.
 func (p *hashPool) idKey(password, salt []byte, t, m uint32, threads uint8, keyLen uint32) []byte {
-	c := <-p.idle
-	defer func() { p.idle <- c }()
-	if c == nil {
-		var err error
-		if c, err = p.start(); err != nil {
-			return p.fallback(password, salt, t, m, threads, keyLen)
-		}
+	p.slots <- struct{}{}
+	defer func() { <-p.slots }()
+	c, err := p.take()
+	if err != nil {
+		return p.fallback(password, salt, t, m, threads, keyLen)
 	}
 	key, err := c.idKey(password, salt, t, m, threads, keyLen)
 	if err != nil {
 		p.retire(c, true)
-		c = nil
 		return p.fallback(password, salt, t, m, threads, keyLen)
 	}
+	p.mu.Lock()
+	p.free = append(p.free, c)
+	p.mu.Unlock()
 	return key
+}
+
+// take returns the most recently used idle child, or starts one.
+func (p *hashPool) take() (*hashProc, error) {
+	p.mu.Lock()
+	if n := len(p.free); n > 0 {
+		c := p.free[n-1]
+		p.free = p.free[:n-1]
+		p.mu.Unlock()
+		return c, nil
+	}
+	p.mu.Unlock()
+	return p.start()
 }
 
 func (p *hashPool) start() (*hashProc, error) {
@@ -305,19 +315,17 @@ func (p *hashPool) cpu() time.Duration {
 // close waits for the hashes in flight, then ends every child; later
 // hashes run in process.
 func (p *hashPool) close() {
+	for range cap(p.slots) {
+		p.slots <- struct{}{}
+	}
 	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return
-	}
-	p.closed = true
+	free := p.free
+	p.free, p.closed = nil, true
 	p.mu.Unlock()
-	for range cap(p.idle) {
-		if c := <-p.idle; c != nil {
-			p.retire(c, false)
-		}
+	for _, c := range free {
+		p.retire(c, false)
 	}
-	for range cap(p.idle) {
-		p.idle <- nil
+	for range cap(p.slots) {
+		<-p.slots
 	}
 }

@@ -85,7 +85,7 @@ func TestIsolatedHasherSurvivesAKilledChild(t *testing.T) {
 		}
 	}
 	// Whichever slot a verification takes, its child is dead or new.
-	for i := range 2 * cap(iso.pool.idle) {
+	for i := range 2 * cap(iso.pool.slots) {
 		if !iso.Verify(hash, "pw") || iso.Verify(hash, "nope") {
 			t.Fatalf("verification %d after the kill is wrong", i)
 		}
