@@ -13,6 +13,9 @@ func TestDynamicConfigOnePartitionPerTaskQueueUnlessOverridden(t *testing.T) {
 			t.Errorf("%s = %v, want 1 (one matching host)", k, v)
 		}
 	}
+	if v := dc[dynamicconfig.ExternalPayloadsEnabled.Key()]; v != false {
+		t.Errorf("external payloads = %v, want off", v)
+	}
 	dc = dynamicConfig(map[string]any{"matching.numTaskqueueReadPartitions": 4})
 	if v := dc[dynamicconfig.MatchingNumTaskqueueReadPartitions.Key()]; v != 4 {
 		t.Errorf("override: read partitions = %v, want 4", v)
