@@ -96,14 +96,17 @@ func (l Limits) backoff(n, threshold int) time.Duration {
 // Error types of non-retryable activity failures. The workflows turn them
 // into the contract's error types.
 const (
-	ErrTypeRateLimited     = "ActivityRateLimited"
-	ErrTypeNotFound        = "StoreNotFound"
-	ErrTypeConflict        = "StoreConflict"
-	ErrTypeInvalid         = "Invalid"
-	ErrTypePermanentSend   = "PermanentSend"
-	ErrTypeNoRecipient     = "NoRecipient"
-	ErrTypeMethodUnusable  = "MethodUnusable"
-	ErrTypeWebAuthnFailure = "WebAuthnFailure"
+	ErrTypeRateLimited   = "ActivityRateLimited"
+	ErrTypeNotFound      = "StoreNotFound"
+	ErrTypeConflict      = "StoreConflict"
+	ErrTypeInvalid       = "Invalid"
+	ErrTypePermanentSend = "PermanentSend"
+	// ErrTypeProviderThrottled is a retryable send the provider asked to
+	// retry later; the error carries that delay as its NextRetryDelay.
+	ErrTypeProviderThrottled = "ProviderThrottled"
+	ErrTypeNoRecipient       = "NoRecipient"
+	ErrTypeMethodUnusable    = "MethodUnusable"
+	ErrTypeWebAuthnFailure   = "WebAuthnFailure"
 )
 
 // RateLimited is the detail of an ErrTypeRateLimited failure.

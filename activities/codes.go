@@ -169,6 +169,13 @@ func sendErr(channel string, err error) error {
 	if errors.As(err, &perm) {
 		return temporal.NewNonRetryableApplicationError(channel+": "+perm.Error(), ErrTypePermanentSend, err)
 	}
+	if d := channels.RetryDelay(err); d > 0 {
+		// The provider said when: the next attempt waits that long
+		// instead of the retry policy's back-off (which could come back
+		// sooner and be throttled again, or later than needed).
+		return temporal.NewApplicationErrorWithOptions(channel+": "+err.Error(), ErrTypeProviderThrottled,
+			temporal.ApplicationErrorOptions{Cause: err, NextRetryDelay: d})
+	}
 	return fmt.Errorf("%s: %w", channel, err)
 }
 

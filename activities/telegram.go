@@ -3,7 +3,6 @@ package activities
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -91,7 +90,7 @@ func (a *Activities) SendTelegramPrompts(ctx context.Context, in SendTelegramPro
 				a.log(ctx).Warn("telegram prompt not delivered", "chat", chat, "err", err)
 				continue
 			}
-			return 0, fmt.Errorf("telegram prompt: %w", err)
+			return 0, sendErr("telegram prompt", err)
 		}
 		now := a.now()
 		if err := a.Store.AddTelegramPrompt(ctx, store.TelegramPrompt{FlowID: in.FlowID, ChatID: chat, MessageID: msgID, SentAt: now}); err != nil {
@@ -138,7 +137,7 @@ func (a *Activities) CloseTelegramPrompts(ctx context.Context, in CloseTelegramP
 			if errors.As(err, &perm) {
 				continue
 			}
-			return fmt.Errorf("edit prompt: %w", err)
+			return sendErr("edit prompt", err)
 		}
 	}
 	return nil

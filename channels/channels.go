@@ -4,7 +4,11 @@
 // the Telegram Bot API) implement the same interfaces.
 package channels
 
-import "context"
+import (
+	"context"
+	"errors"
+	"time"
+)
 
 // Email is one message. Key is the idempotency key of the send.
 type Email struct {
@@ -57,6 +61,17 @@ type PermanentError struct{ Err error }
 
 func (e *PermanentError) Error() string { return e.Err.Error() }
 func (e *PermanentError) Unwrap() error { return e.Err }
+
+// RetryDelay is how long the provider behind err asked us to wait before
+// trying again (Telegram's retry_after, Twilio's Retry-After), or zero: the
+// error, or one it wraps, has a RetryDelay method.
+func RetryDelay(err error) time.Duration {
+	var d interface{ RetryDelay() time.Duration }
+	if errors.As(err, &d) {
+		return d.RetryDelay()
+	}
+	return 0
+}
 
 // TelegramBot is the whole bot as the API uses it: senders plus the answer
 // to a button press (the small toast Telegram shows after a click).

@@ -88,6 +88,9 @@ func (e *Error) Error() string {
 	return msg
 }
 
+// RetryDelay is how long Telegram asked us to wait (channels.RetryDelay).
+func (e *Error) RetryDelay() time.Duration { return e.RetryAfter }
+
 // Unwrap returns the network error, if any.
 func (e *Error) Unwrap() error { return e.Err }
 

@@ -248,8 +248,8 @@ func TestClientErrors(t *testing.T) {
 		if err == nil || permanent(err) {
 			t.Fatalf("err = %v, want a retryable error", err)
 		}
-		if got := telegram.RetryAfter(err); got != 7*time.Second {
-			t.Fatalf("RetryAfter = %s, want 7s", got)
+		if got := telegram.RetryAfter(err); got != 7*time.Second || channels.RetryDelay(err) != got {
+			t.Fatalf("RetryAfter = %s, channels.RetryDelay = %s, want 7s", got, channels.RetryDelay(err))
 		}
 		if !strings.Contains(err.Error(), "retry after 7s") {
 			t.Fatalf("message %q does not say when to retry", err)

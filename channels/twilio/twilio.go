@@ -292,6 +292,9 @@ func (e *Error) Error() string {
 	return msg
 }
 
+// RetryDelay is how long Twilio asked us to wait (channels.RetryDelay).
+func (e *Error) RetryDelay() time.Duration { return e.RetryAfter }
+
 // Unwrap returns the library's error.
 func (e *Error) Unwrap() error { return e.Err }
 

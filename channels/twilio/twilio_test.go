@@ -327,6 +327,10 @@ func TestTwilioErrors(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.says) {
 				t.Fatalf("err %q does not say %q", err, tc.says)
 			}
+			// What activities read to delay the next attempt.
+			if want := twilio.RetryAfter(err); channels.RetryDelay(err) != want || (strings.Contains(tc.says, "retry after 3s") && want != 3*time.Second) {
+				t.Fatalf("retry delay %s, want %s", channels.RetryDelay(err), want)
+			}
 			f.take()
 		})
 	}
