@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 	"time"
 
@@ -88,6 +89,11 @@ func Calibrate(target time.Duration, base security.Argon2Params, inProcess bool)
 		h = security.NewHasher(base)
 	}
 	defer h.Close()
+	// A new child's first hashes grow its heap and fault its pages in:
+	// give every child a few before timing anything.
+	for range 3 * runtime.GOMAXPROCS(0) {
+		_, _ = h.Hash(password)
+	}
 	return calibrate(target, base, func(p security.Argon2Params) time.Duration { return measure(h, p) })
 }
 
