@@ -7,13 +7,15 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/sdk/converter"
+
+	"github.com/authflow/authflow/metrics"
 )
 
 // mountOps adds what operators use: /metrics (when Metrics is set) and the
 // payload codec server (when Codec is set).
 func (s *Server) mountOps(r *gin.Engine) {
 	if s.Metrics != nil {
-		r.GET("/metrics", gin.WrapH(s.Metrics.Handler()))
+		r.GET("/metrics", gin.WrapH(metrics.Protect(s.Metrics.Handler(), s.Cfg.MetricsToken)))
 	}
 	if s.Codec != nil {
 		// The Temporal UI's and CLI's codec server protocol: POST

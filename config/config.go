@@ -64,6 +64,9 @@ type Config struct {
 	// (AUTHFLOW_METRICS_ADDR; unset: nowhere). The API serves it on its own
 	// address.
 	MetricsAddr string
+	// MetricsToken, when set, is the bearer token /metrics requires
+	// (AUTHFLOW_METRICS_TOKEN; unset: /metrics is open).
+	MetricsToken string
 	// HashInProcess runs argon2id in this process instead of in hashing
 	// child processes (AUTHFLOW_HASH_ISOLATION=off; default on). See
 	// security.NewIsolatedHasher.
@@ -126,11 +129,15 @@ func LoadFrom(getenv Getenv, mode Mode, dataDir string) (Config, error) {
 		BillingWebhookURL:     get("BILLING_WEBHOOK_URL", ""),
 		CodecOrigins:          strings.FieldsFunc(get("AUTHFLOW_CODEC_ORIGINS", ""), func(r rune) bool { return r == ',' || r == ' ' }),
 		MetricsAddr:           get("AUTHFLOW_METRICS_ADDR", ""),
+		MetricsToken:          get("AUTHFLOW_METRICS_TOKEN", ""),
 		DataDir:               dataDir,
 		Dev:                   mode == Dev,
 	}
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
+		bad("AUTHFLOW_METRICS_TOKEN must be at least 16 characters")
+	}
 	switch iso := strings.ToLower(get("AUTHFLOW_HASH_ISOLATION", "on")); iso {
 	case "on":
 	case "off":

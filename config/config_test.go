@@ -66,6 +66,7 @@ func TestLoad(t *testing.T) {
 			"TELEGRAM_BOT_USERNAME":     {"TELEGRAM_BOT_TOKEN": "1:abc"},
 			"SMTP_FROM":                 {"SMTP_URL": "smtp://mail:25"},
 			"AUTHFLOW_HASH_ISOLATION":   {"AUTHFLOW_HASH_ISOLATION": "yes"},
+			"AUTHFLOW_METRICS_TOKEN":    {"AUTHFLOW_METRICS_TOKEN": "short"},
 		} {
 			if _, err := load(config.Dev, t.TempDir(), env); err == nil || !strings.Contains(err.Error(), name) {
 				t.Errorf("%s: error %v", name, err)

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -59,6 +60,30 @@ func TestAppFamilies(t *testing.T) {
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+func TestProtectAsksForTheBearerToken(t *testing.T) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("metrics")) })
+	get := func(h http.Handler, auth string) int {
+		r := httptest.NewRequest("GET", "/metrics", nil)
+		if auth != "" {
+			r.Header.Set("Authorization", auth)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	if code := get(Protect(ok, ""), ""); code != 200 {
+		t.Errorf("no token configured: %d, want 200", code)
+	}
+	h := Protect(ok, "0123456789abcdef-scrape")
+	for auth, want := range map[string]int{
+		"": 401, "Bearer wrong": 401, "0123456789abcdef-scrape": 401, "Bearer 0123456789abcdef-scrape": 200,
+	} {
+		if code := get(h, auth); code != want {
+			t.Errorf("Authorization %q: %d, want %d", auth, code, want)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/authflow/authflow/config"
+	"github.com/authflow/authflow/metrics"
 )
 
 // serveParts says which parts a production subcommand runs.
@@ -77,7 +78,7 @@ func serve(ctx context.Context, parts serveParts) error {
 			return fmt.Errorf("listen on AUTHFLOW_METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
 		}
 		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", a.metrics.Handler())
+		mux.Handle("GET /metrics", metrics.Protect(a.metrics.Handler(), cfg.MetricsToken))
 		return serveHTTP(ctx, ln, mux)
 	}
 	srv, err := a.apiServer()

@@ -36,7 +36,10 @@ func TestMain(m *testing.M) {
 		EncryptPayloads: true,
 		Limits:          &limits,
 		Argon2:          &security.Argon2Params{MemoryKiB: 1024, Time: 1, Threads: 1},
-		Configure:       func(c *config.Config) { c.CodecOrigins = []string{uiOrigin} },
+		Configure: func(c *config.Config) {
+			c.CodecOrigins = []string{uiOrigin}
+			c.MetricsToken = metricsToken
+		},
 	})
 	cancel()
 	if err != nil {
@@ -77,9 +80,15 @@ func totpLogin(t *testing.T) (flow, userID, session string) {
 	return flow, userID, r.Str("session.token")
 }
 
+// metricsToken is the stack's AUTHFLOW_METRICS_TOKEN.
+const metricsToken = "scrape-token-0123456789"
+
 func scrape(t *testing.T) string {
 	t.Helper()
-	r := env.Do(t, "GET", "/metrics", "", nil)
+	if r := env.Do(t, "GET", "/metrics", "", nil); r.Status != 401 {
+		t.Fatalf("GET /metrics without AUTHFLOW_METRICS_TOKEN's bearer token: %d, want 401", r.Status)
+	}
+	r := env.Do(t, "GET", "/metrics", metricsToken, nil)
 	if r.Status != 200 {
 		t.Fatalf("GET /metrics: %d %s", r.Status, r.Raw)
 	}
