@@ -231,6 +231,15 @@ func LoadFrom(getenv Getenv, mode Mode, dataDir string) (Config, error) {
 		if c.TwilioAccountSID == "" || c.TwilioAuthToken == "" || c.TwilioFromNumber == "" {
 			bad("Twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER together")
 		}
+		// Twilio's tokens (32 hex digits; API key secrets: 32 letters and
+		// digits) have nothing else. A stray quote or line break pasted in
+		// would fail every send with 401 at the first login, not here.
+		if c.TwilioAuthToken != "" && !alnum.MatchString(c.TwilioAuthToken) {
+			bad("TWILIO_AUTH_TOKEN must be letters and digits only (Twilio's auth token is 32 hex digits); check for quotes or spaces")
+		}
+		if c.TwilioAccountSID != "" && !alnum.MatchString(c.TwilioAccountSID) {
+			bad("TWILIO_ACCOUNT_SID must be letters and digits only (AC followed by 32 hex digits); check for quotes or spaces")
+		}
 	}
 	if raw := get("TWILIO_FLASH_CALL_NUMBERS", ""); raw != "" {
 		for _, n := range strings.Split(raw, ",") {
@@ -265,6 +274,8 @@ func LoadFrom(getenv Getenv, mode Mode, dataDir string) (Config, error) {
 var (
 	webhookSecret = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
 	callLanguage  = regexp.MustCompile(`^[a-zA-Z]{2}(-[a-zA-Z]{2})?$`)
+	// alnum is a Twilio credential's character set.
+	alnum = regexp.MustCompile(`^[A-Za-z0-9]+$`)
 )
 
 func httpURL(raw string) bool {

@@ -67,6 +67,10 @@ func TestLoad(t *testing.T) {
 			"SMTP_FROM":                 {"SMTP_URL": "smtp://mail:25"},
 			"AUTHFLOW_HASH_ISOLATION":   {"AUTHFLOW_HASH_ISOLATION": "yes"},
 			"AUTHFLOW_METRICS_TOKEN":    {"AUTHFLOW_METRICS_TOKEN": "short"},
+			"TWILIO_AUTH_TOKEN": {"TWILIO_ACCOUNT_SID": "AC0123", "TWILIO_FROM_NUMBER": "+15005550006",
+				"TWILIO_AUTH_TOKEN": `"0123456789abcdef0123456789abcdef"`},
+			"TWILIO_ACCOUNT_SID": {"TWILIO_ACCOUNT_SID": "AC01 23", "TWILIO_FROM_NUMBER": "+15005550006",
+				"TWILIO_AUTH_TOKEN": "0123456789abcdef0123456789abcdef"},
 		} {
 			if _, err := load(config.Dev, t.TempDir(), env); err == nil || !strings.Contains(err.Error(), name) {
 				t.Errorf("%s: error %v", name, err)
