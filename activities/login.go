@@ -43,24 +43,15 @@ type VerifyPasswordResult struct {
 // Unknown emails cost one dummy argon2id verification, like a wrong password
 // (ASVS 5.0 6.3.8).
 func (a *Activities) VerifyPassword(ctx context.Context, in VerifyPasswordInput) (VerifyPasswordResult, error) {
-	now := a.now()
 	email := NormalizeEmail(in.Email)
-	var counted bool // the account's counter has something to reset
-	for _, c := range []struct{ scope, key string }{{scopePasswordIP, in.IP}, {scopePassword, email}} {
-		if c.key == "" {
-			continue
-		}
-		st, err := a.Store.GetAttempts(ctx, c.scope, c.key)
-		if err != nil {
-			return VerifyPasswordResult{}, storeErr("password attempts", err)
-		}
-		if st.LockedUntil.After(now) {
-			a.metrics().Login("", "rate_limited")
-			return VerifyPasswordResult{RetryAfterSeconds: ceilSeconds(st.LockedUntil.Sub(now))}, nil
-		}
-		if c.scope == scopePassword {
-			counted = st.Failures > 0 || !st.LockedUntil.IsZero()
-		}
+	guard := a.passwords()
+	retryAfter, counted, err := guard.Check(ctx, email, in.IP)
+	if err != nil {
+		return VerifyPasswordResult{}, err
+	}
+	if retryAfter > 0 {
+		a.metrics().Login("", "rate_limited")
+		return VerifyPasswordResult{RetryAfterSeconds: retryAfter}, nil
 	}
 	pw, err := a.Sealer.Open(security.PurposePassword, in.PasswordSealed)
 	if err != nil {
@@ -74,8 +65,8 @@ func (a *Activities) VerifyPassword(ctx context.Context, in VerifyPasswordInput)
 		if counted {
 			// A success resets the account's counter; most logins have
 			// nothing to reset, and skip the write.
-			if err := a.Store.ResetAttempts(ctx, scopePassword, email); err != nil {
-				return VerifyPasswordResult{}, storeErr("reset attempts", err)
+			if err := guard.Succeeded(ctx, email); err != nil {
+				return VerifyPasswordResult{}, err
 			}
 		}
 		res := VerifyPasswordResult{UserID: u.ID, OK: true}
@@ -95,16 +86,8 @@ func (a *Activities) VerifyPassword(ctx context.Context, in VerifyPasswordInput)
 		}
 		return res, nil
 	}
-	for _, c := range []struct {
-		scope, key string
-		lock       func(int) time.Duration
-	}{{scopePasswordIP, in.IP, a.Limits.lockIPFor}, {scopePassword, email, a.Limits.lockFor}} {
-		if c.key == "" {
-			continue
-		}
-		if _, err := a.Store.AddFailure(ctx, c.scope, c.key, now, c.lock); err != nil {
-			return VerifyPasswordResult{}, storeErr("count failure", err)
-		}
+	if err := guard.Failed(ctx, email, in.IP); err != nil {
+		return VerifyPasswordResult{}, err
 	}
 	if u.ID != "" {
 		if err := a.addEvent(ctx, u.ID, "login_failed", in.IP, map[string]any{"reason": "wrong_password"}); err != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authflow/authflow/activities"
 	"github.com/authflow/authflow/api/apitest"
 )
 
@@ -372,4 +373,24 @@ func TestCrossSiteRequestsAreRefused(t *testing.T) {
 			t.Fatal("the page's own poll got no session cookie")
 		}
 	})
+}
+
+func TestWrongCurrentPasswordsAreThrottledLikeLogins(t *testing.T) {
+	email := apitest.UniqueEmail("reauth-throttle")
+	env.NewUser(t, email, pw)
+	cur := env.SessionToken(t, email, pw)
+	change := func(current string) apitest.Response {
+		return env.Do(t, "POST", "/v1/me/password", cur, map[string]string{"current_password": current, "new_password": "another horse"})
+	}
+	// A stolen session must not guess the password faster than a login may.
+	for range activities.DefaultLimits.FailuresBeforeLock {
+		apitest.ExpectError(t, change("guess"), 403, "invalid_credentials")
+	}
+	w := apitest.ExpectError(t, change(pw), 429, "rate_limited")
+	if ra, _ := w.Get("error.retry_after").(float64); ra <= 0 {
+		t.Fatalf("retry_after %v", w.Get("error.retry_after"))
+	}
+	apitest.ExpectError(t, env.Do(t, "DELETE", "/v1/me/factors/email", cur, map[string]any{"current_password": pw}), 429, "rate_limited")
+	// The same counter as the login's.
+	apitest.ExpectError(t, env.Login(t, email, pw), 429, "rate_limited")
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/sdk/client"
 
+	"github.com/authflow/authflow/activities"
 	"github.com/authflow/authflow/phone"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/store"
@@ -45,11 +46,47 @@ func (s *Server) reauth(c *gin.Context, currentPassword *string) error {
 	if err != nil {
 		return err
 	}
-	if !s.Hasher.Verify(u.PasswordHash, *currentPassword) {
-		_ = s.event(ctx, u.ID, "login_failed", clientIP(c), map[string]any{"reason": "wrong_current_password"})
-		return &apiError{Status: http.StatusForbidden, Code: codeInvalidCredentials, Message: "the current password is wrong"}
+	if err := s.checkCurrentPassword(c, u, *currentPassword); err != nil {
+		return err
 	}
 	return s.Store.MarkAuthenticated(ctx, cur.ID, now)
+}
+
+// passwords is the login's password throttle (SECURITY.md, "Password
+// attempts"), on the same counters.
+func (s *Server) passwords() activities.PasswordGuard {
+	l := s.Limits
+	if l == (activities.Limits{}) {
+		l = activities.DefaultLimits
+	}
+	return activities.PasswordGuard{Store: s.Store, Limits: l, Now: s.now}
+}
+
+// checkCurrentPassword checks a signed-in user's current_password under the
+// login's throttle: 429 while the account or the IP is locked, and a wrong
+// one counts like a wrong password at login. Without it, a stolen session
+// could guess the password at the speed of the server.
+func (s *Server) checkCurrentPassword(c *gin.Context, u store.User, password string) error {
+	ctx, ip := c.Request.Context(), clientIP(c)
+	guard := s.passwords()
+	retryAfter, counted, err := guard.Check(ctx, u.Email, ip)
+	if err != nil {
+		return err
+	}
+	if retryAfter > 0 {
+		return rateLimited(retryAfter)
+	}
+	if !s.Hasher.Verify(u.PasswordHash, password) {
+		if err := guard.Failed(ctx, u.Email, ip); err != nil {
+			return err
+		}
+		_ = s.event(ctx, u.ID, "login_failed", ip, map[string]any{"reason": "wrong_current_password"})
+		return &apiError{Status: http.StatusForbidden, Code: codeInvalidCredentials, Message: "the current password is wrong"}
+	}
+	if counted {
+		return guard.Succeeded(ctx, u.Email)
+	}
+	return nil
 }
 
 // changed records a change the API made as an audit event and tells every

@@ -270,9 +270,8 @@ func (s *Server) changePassword(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	if !s.Hasher.Verify(u.PasswordHash, req.CurrentPassword) {
-		_ = s.event(ctx, u.ID, "login_failed", clientIP(c), map[string]any{"reason": "wrong_current_password"})
-		fail(c, &apiError{Status: http.StatusForbidden, Code: codeInvalidCredentials, Message: "the current password is wrong"})
+	if err := s.checkCurrentPassword(c, u, req.CurrentPassword); err != nil {
+		fail(c, err)
 		return
 	}
 	hash, err := s.Hasher.Hash(req.NewPassword)

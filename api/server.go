@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/authflow/authflow/activities"
 	"github.com/authflow/authflow/channels"
 	"github.com/authflow/authflow/config"
 	"github.com/authflow/authflow/metrics"
@@ -52,6 +53,9 @@ type Server struct {
 	// a browser (CORS).
 	Codec        converter.PayloadCodec
 	CodecOrigins []string
+	// Limits throttle wrong current passwords like the login's (zero:
+	// activities.DefaultLimits); the worker must use the same.
+	Limits activities.Limits
 }
 
 // Cookie names of API.md.

@@ -154,7 +154,8 @@ func Start(ctx context.Context, o Options) (*Env, error) {
 		return nil, err
 	}
 	e.API = &api.Server{Cfg: cfg, Store: e.Store, Temporal: e.Temporal, Hasher: hasher, Sealer: sealer,
-		Outbox: e.Outbox, Bot: e.Outbox, Log: quiet, SessionTTL: worker.SessionTTL, Metrics: e.Metrics, Codec: pc, CodecOrigins: cfg.CodecOrigins}
+		Outbox: e.Outbox, Bot: e.Outbox, Log: quiet, SessionTTL: worker.SessionTTL, Metrics: e.Metrics, Codec: pc, CodecOrigins: cfg.CodecOrigins,
+		Limits: e.Activities.Limits}
 	e.http = &http.Server{Handler: e.API.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = e.http.Serve(ln) }()
 	return e, nil
