@@ -283,3 +283,34 @@ func TestPhoneAddVerifyAndDeleteOnSettings(t *testing.T) {
 	p.waitText("#phones", "No phones yet")
 	p.waitText("#events", "Phone removed")
 }
+
+func TestSettingsCountsDownARateLimit(t *testing.T) {
+	a := newAccount(t, "ui-ratelimit")
+	p := open(t)
+	p.signIn(a.email, pw)
+	p.signedInAs(a.email)
+
+	// Lock the account's password for 90 s, as ten wrong passwords would.
+	lock := func(int) time.Duration { return 90 * time.Second }
+	if _, err := env.Store.AddFailure(context.Background(), "password", activities.NormalizeEmail(a.email), time.Now(), lock); err != nil {
+		t.Fatal(err)
+	}
+	p.typeIn("#pw-current", pw)
+	p.typeIn("#pw-new", "another horse")
+	p.typeIn("#pw-repeat", "another horse")
+	p.click("#pw-submit")
+	p.waitText("#pw-msg", "Too many attempts. Try again in 1:")
+	first := p.text("#pw-msg")
+	p.wait("the wait to count down from "+quote(first),
+		`(function(){const t=document.getElementById('pw-msg').innerText;return t.includes('Try again in ')&&t!==`+quote(first)+`})()`)
+	p.shot("rate-limit-countdown")
+
+	// A new message stops the count: it must not overwrite what follows.
+	js[string](p, `(document.getElementById('pw-current').value = '')`)
+	p.click("#pw-submit")
+	p.waitText("#pw-msg", "Enter the current and the new password")
+	time.Sleep(1500 * time.Millisecond)
+	if got := p.text("#pw-msg"); !strings.Contains(got, "Enter the current and the new password") {
+		t.Fatalf("the old countdown overwrote the new message: %q", got)
+	}
+}

@@ -204,6 +204,7 @@ window.AF = (function () {
 
   // show puts a message into an alert box (kind: error, ok, warn, info).
   function show(box, kind, text) {
+    if (box.stopCountdown) { box.stopCountdown(); box.stopCountdown = null; }
     if (!text) { box.hidden = true; box.textContent = ''; return; }
     box.className = 'alert alert-' + kind;
     box.textContent = text;
@@ -245,6 +246,19 @@ window.AF = (function () {
     return function () { done = true; clearInterval(timer); };
   }
 
+  // showError puts an API error into a box. A rate limit counts down to the
+  // moment another try can work, then says so.
+  function showError(box, err) {
+    show(box, 'error', errorText(err));
+    const wait = err.code === 'rate_limited' && (err.data || {}).retry_after;
+    if (wait > 0) {
+      box.stopCountdown = countdown([box], Date.now() + wait * 1000, 'Too many attempts. Try again in', function () {
+        box.textContent = 'You can try again now.';
+        box.stopCountdown = null;
+      });
+    }
+  }
+
   function digitsOnly(input, max) {
     input.addEventListener('input', function () {
       const v = input.value.replace(/\D/g, '').slice(0, max);
@@ -258,6 +272,6 @@ window.AF = (function () {
     creationOptions: creationOptions, requestOptions: requestOptions, credentialJSON: credentialJSON,
     webauthnSupported: webauthnSupported, passkeyError: passkeyError,
     errorText: errorText, plural: plural, mmss: mmss, fmtDate: fmtDate, ago: ago,
-    h: h, $: $, show: show, busy: busy, countdown: countdown, digitsOnly: digitsOnly,
+    h: h, $: $, show: show, showError: showError, busy: busy, countdown: countdown, digitsOnly: digitsOnly,
   };
 })();

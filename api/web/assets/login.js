@@ -3,7 +3,7 @@
 'use strict';
 
 (function () {
-  const { api, h, $, show, busy, countdown, errorText, plural } = window.AF;
+  const { api, h, $, show, showError, busy, countdown, errorText, plural } = window.AF;
 
   const METHOD = {
     telegram: { icon: 'telegram', title: 'Telegram', sub: 'Press the button with a number in a message from our bot' },
@@ -128,7 +128,7 @@
         step('choose');
       } catch (err) {
         $('password').value = '';
-        error(errorText(err));
+        showError(msg, err);
         $('password').focus();
       }
     });
@@ -216,7 +216,7 @@
         showChallenge(o, r);
       } catch (err) {
         if (failFlow(err)) return;
-        error(errorText(err));
+        showError(msg, err);
       }
     };
     return btn ? busy(btn, run) : run();
@@ -360,7 +360,7 @@
         if (err.data && err.data.attempts_left !== undefined) setAttempts(err.data.attempts_left);
         $('code').value = '';
         $('code').setAttribute('aria-invalid', 'true');
-        error(errorText(err));
+        showError(msg, err);
         $('code').focus();
       } finally {
         submitting = false;
@@ -432,7 +432,7 @@
         option = { type: 'webauthn' };
         showChallenge(option, r);
       } catch (err) {
-        error(errorText(err));
+        showError(msg, err);
       }
     });
   }

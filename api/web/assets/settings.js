@@ -5,7 +5,7 @@
 
 (function () {
   const AF = window.AF;
-  const { api, h, $, show, busy, countdown, errorText, plural, fmtDate, ago } = AF;
+  const { api, h, $, show, showError, busy, countdown, errorText, plural, fmtDate, ago } = AF;
   const dev = document.body.dataset.dev === '1';
 
   let me = null; // GET /v1/me
@@ -59,7 +59,7 @@
               input.focus();
               return;
             }
-            if (err.code === 'rate_limited') { show(box, 'error', errorText(err)); return; }
+            if (err.code === 'rate_limited') { showError(box, err); return; }
             done();
             reject(err);
           }
@@ -114,7 +114,7 @@
   // report shows an error in a box, unless the person cancelled.
   function report(box, err) {
     if (err.code === 'cancelled' || err.code === 'unauthorized') return;
-    show(box, 'error', errorText(err));
+    showError(box, err);
   }
 
   // ---- loading ----
@@ -658,7 +658,7 @@
       } catch (err) {
         if (err.code === 'unauthorized') return signedOut();
         if (err.code === 'invalid_credentials') { $('pw-current').value = ''; $('pw-current').focus(); }
-        show(box, 'error', errorText(err));
+        showError(box, err);
       }
     });
   });
