@@ -210,6 +210,25 @@ func (c *hashProc) cpu() time.Duration {
 	return time.Duration(u+k) * time.Second / clockTicks
 }
 
+// peakRSS is the child's peak resident memory in bytes (VmHWM in /proc);
+// 0 where there is none.
+func (c *hashProc) peakRSS() int64 {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(c.cmd.Process.Pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb << 10
+		}
+	}
+	return 0
+}
+
 // clockTicks is Linux's USER_HZ, the unit of /proc's CPU times: 100 on
 // every architecture Go supports.
 const clockTicks = 100
@@ -310,6 +329,17 @@ func (p *hashPool) cpu() time.Duration {
 		total += c.cpu()
 	}
 	return total
+}
+
+// peakRSS is the largest peak resident memory of the live children.
+func (p *hashPool) peakRSS() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var peak int64
+	for c := range p.live {
+		peak = max(peak, c.peakRSS())
+	}
+	return peak
 }
 
 // close waits for the hashes in flight, then ends every child; later

@@ -56,6 +56,9 @@ func TestIsolatedHasherKeepsArgon2MemoryOutOfTheHeap(t *testing.T) {
 	if grew := after.TotalAlloc - before.TotalAlloc; grew > uint64(cheap.MemoryKiB)*1024 {
 		t.Errorf("5 verifications allocated %d KiB in this process, want far less than one hash's %d KiB", grew>>10, cheap.MemoryKiB)
 	}
+	if runtime.GOOS == "linux" && iso.ChildPeakRSS() < int64(cheap.MemoryKiB)<<10 {
+		t.Errorf("children's peak RSS %d KiB, want at least one hash's %d KiB", iso.ChildPeakRSS()>>10, cheap.MemoryKiB)
+	}
 	if iso.ChildCPU() <= 0 && runtime.GOOS == "linux" {
 		// 5+ hashes of 4 MiB take well over one 10 ms tick.
 		for range 20 {

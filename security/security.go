@@ -99,6 +99,16 @@ func (h *Hasher) ChildCPU() time.Duration {
 	return h.pool.cpu()
 }
 
+// ChildPeakRSS is the largest peak resident memory of an isolated hasher's
+// live children, in bytes (binary pages shared with this process
+// included); 0 for other hashers.
+func (h *Hasher) ChildPeakRSS() int64 {
+	if h.pool == nil {
+		return 0
+	}
+	return h.pool.peakRSS()
+}
+
 // idKey is argon2.IDKey in a child (isolated) or in process, one slot each.
 func (h *Hasher) idKey(password, salt []byte, t, m uint32, p uint8, size uint32) []byte {
 	if h.pool != nil {
