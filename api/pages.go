@@ -40,11 +40,15 @@ type pageData struct {
 	Dev bool
 }
 
-// pageRoutes mounts GET /, /login, /settings and /assets/*.
+// pageRoutes mounts GET /, /login, /settings, /admin/codec (with a codec)
+// and /assets/*.
 func (s *Server) pageRoutes(r gin.IRoutes) {
 	r.GET("/", s.pageRoot)
 	r.GET("/login", s.pageLogin)
 	r.GET("/settings", s.pageSettings)
+	if s.Codec != nil {
+		r.GET("/admin/codec", func(c *gin.Context) { s.renderPage(c, "admin-codec.html") })
+	}
 	r.GET("/assets/:name", pageAsset)
 }
 

@@ -128,6 +128,10 @@ func (s *Server) Handler() http.Handler {
 	admin.POST("/users/:id/bank-cards", s.adminAddCard)
 	admin.POST("/users/:id/phones", s.adminAddPhone)
 	admin.GET("/flows", s.adminFlows)
+	if s.Codec != nil {
+		admin.POST("/codec-session", s.codecSignIn)
+		v1.DELETE("/admin/codec-session", s.codecSignOut)
+	}
 
 	if s.Outbox != nil {
 		r.GET("/dev/outbox.json", s.outboxJSON)

@@ -90,10 +90,21 @@ type Options struct {
 	// Logger receives the server's logs. Default: warnings and errors to
 	// stderr, everything below discarded.
 	Logger *slog.Logger
+	// UICodec, when set, points the UI at an HTTP payload codec.
+	UICodec *UICodec
 	// DynamicConfig overrides or extends the server's dynamic config, keyed by
 	// Temporal's setting names (e.g. "limit.maxIDLength"). Values apply to all
 	// namespaces.
 	DynamicConfig map[string]any
+}
+
+// UICodec is the payload codec the UI decodes payloads with: the UI calls
+// Endpoint/decode from the operator's browser with the browser's cookies
+// (a codec that authenticates by cookie), and offers SignInURL when a
+// decode fails.
+type UICodec struct {
+	Endpoint  string
+	SignInURL string
 }
 
 // Server is a running embedded Temporal server. Its methods are safe for

@@ -3,6 +3,7 @@ package devserver_test
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -52,6 +53,7 @@ func runTests(m *testing.M) int {
 		Ephemeral:        true,
 		SearchAttributes: map[string]enums.IndexedValueType{userIDAttr: enums.INDEXED_VALUE_TYPE_KEYWORD},
 		Logger:           testLogger(),
+		UICodec:          &devserver.UICodec{Endpoint: "http://localhost:8080/codec", SignInURL: "http://localhost:8080/admin/codec"},
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "start shared dev server:", err)
@@ -268,6 +270,29 @@ func TestUI(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"`+shared.Namespace()+`"`) {
 			t.Fatalf("GET namespace through the UI = %s, body starts %q", resp.Status, head(body))
+		}
+	})
+
+	t.Run("case=the UI decodes through the configured codec with the browser's cookies", func(t *testing.T) {
+		resp, err := http.Get(shared.UIURL() + "/api/v1/settings")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var settings struct {
+			Codec struct {
+				Endpoint            string
+				IncludeCredentials  bool
+				DefaultErrorLink    string
+				DefaultErrorMessage string
+			}
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&settings); err != nil {
+			t.Fatal(err)
+		}
+		c := settings.Codec
+		if c.Endpoint != "http://localhost:8080/codec" || !c.IncludeCredentials || c.DefaultErrorLink != "http://localhost:8080/admin/codec" || c.DefaultErrorMessage == "" {
+			t.Fatalf("UI codec settings %+v", c)
 		}
 	})
 

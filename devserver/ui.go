@@ -21,7 +21,7 @@ func (s *Server) startUI(ctx context.Context, o Options, port int) error {
 	if strings.Contains(host, ":") {
 		host = "[" + host + "]"
 	}
-	ui := uiserver.NewServer(uioptions.WithConfigProvider(&uiconfig.Config{
+	cfg := &uiconfig.Config{
 		TemporalGRPCAddress: s.hostPort,
 		Host:                host,
 		Port:                port,
@@ -34,7 +34,13 @@ func (s *Server) startUI(ctx context.Context, o Options, port int) error {
 		HideLogs: true,
 		// A dev server may be offline, and it should not phone home.
 		DisableNewsFetch: true,
-	}))
+	}
+	if o.UICodec != nil {
+		cfg.Codec = uiconfig.Codec{Endpoint: o.UICodec.Endpoint, IncludeCredentials: true,
+			DefaultErrorMessage: "Payloads are encrypted: sign this browser in to the codec with the admin token.",
+			DefaultErrorLink:    o.UICodec.SignInURL}
+	}
+	ui := uiserver.NewServer(uioptions.WithConfigProvider(cfg))
 	// Start blocks until Stop. It exits the process if it cannot bind, which
 	// pickPorts makes unlikely by checking the port just before.
 	go func() { _ = ui.Start() }()

@@ -300,6 +300,13 @@ func SessionToken(key []byte, flowID string) string {
 	return strings.ToLower(b32.EncodeToString(mac(key, "session-token", flowID)))
 }
 
+// CodecCookie is the value of the cookie that lets a browser call the
+// payload codec (see api): HMAC(key, admin token). It changes when either
+// does, so rotating the admin token signs every browser out.
+func CodecCookie(key []byte, adminToken string) string {
+	return strings.ToLower(b32.EncodeToString(mac(key, "codec-cookie", adminToken)))
+}
+
 // DerivedDigits returns n decimal digits derived from key and the send's
 // idempotency key: a retried send produces the same code.
 func DerivedDigits(key []byte, idemKey string, n int) string {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,6 +59,9 @@ users, sessions and flows in progress. --ephemeral keeps everything in memory.`,
 				DataDir: dir, Ephemeral: ephemeral, Namespace: cfg.TemporalNamespace,
 				Port: cfg.TemporalPort, UIPort: cfg.TemporalUIPort,
 				SearchAttributes: workflows.SearchAttributes,
+				// The UI decodes payloads through the API's codec, with
+				// the cookie of a browser signed in at /admin/codec.
+				UICodec: &devserver.UICodec{Endpoint: cfg.PublicURL + "/codec", SignInURL: cfg.PublicURL + "/admin/codec"},
 			})
 			if err != nil {
 				return fmt.Errorf("embedded Temporal: %w", err)
@@ -146,7 +150,7 @@ authflow dev is ready in %s
   curl -X POST %s/v1/admin/users -H 'Authorization: Bearer %s' -d '{"email":"me@example.com","password":"correct horse"}'
 
 `, time.Since(started).Round(time.Millisecond), base, base, outboxURL, ts.FrontendHostPort(), ts.Namespace(),
-		orNone(ts.UIURL()), store, cfg.AdminToken, base, cfg.AdminToken)
+		orNone(sameSiteUI(ts.UIURL(), cfg.PublicURL)), store, cfg.AdminToken, base, cfg.AdminToken)
 }
 
 func orNone(s string) string {
@@ -166,4 +170,14 @@ func devOutbox(dir string) (*channels.Outbox, error) {
 		return nil, err
 	}
 	return channels.OpenOutbox(filepath.Join(dir, "outbox.jsonl"))
+}
+
+// sameSiteUI names the UI by the public URL's host when that is localhost:
+// the UI's calls to the codec then carry the codec cookie, which is
+// SameSite=Strict and 127.0.0.1 is another site than localhost.
+func sameSiteUI(ui, publicURL string) string {
+	if u, err := url.Parse(publicURL); err == nil && u.Hostname() == "localhost" {
+		return strings.Replace(ui, "//127.0.0.1:", "//localhost:", 1)
+	}
+	return ui
 }

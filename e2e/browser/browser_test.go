@@ -12,11 +12,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -29,12 +31,15 @@ import (
 
 	"github.com/authflow/authflow/api/apitest"
 	"github.com/authflow/authflow/channels"
+	"github.com/authflow/authflow/config"
 	"github.com/authflow/authflow/security"
 )
 
 const pw = "correct horse battery"
 
 var (
+	// uiStandIn is the origin of a page standing in for the Temporal UI.
+	uiStandIn string
 	// env is the one stack shared by every test of this binary.
 	env *apitest.Env
 	// base is the stack's URL with localhost for 127.0.0.1: WebAuthn needs
@@ -51,7 +56,21 @@ var (
 func TestMain(m *testing.M) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	// Cheap password hashing: the pages, not argon2, are under test here.
-	e, err := apitest.Start(ctx, apitest.Options{Argon2: &security.Argon2Params{MemoryKiB: 8 * 1024, Time: 1, Threads: 1}})
+	// A stand-in for the Temporal UI: a page on another port of localhost
+	// (another origin, the same site), allowed to call the codec.
+	uiLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "listen:", err)
+		os.Exit(1)
+	}
+	uiStandIn = "http://localhost:" + strconv.Itoa(uiLn.Addr().(*net.TCPAddr).Port)
+	go func() {
+		_ = http.Serve(uiLn, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = w.Write([]byte("<!doctype html><title>UI stand-in</title>"))
+		}))
+	}()
+	e, err := apitest.Start(ctx, apitest.Options{Argon2: &security.Argon2Params{MemoryKiB: 8 * 1024, Time: 1, Threads: 1},
+		EncryptPayloads: true, Configure: func(c *config.Config) { c.CodecOrigins = []string{uiStandIn} }})
 	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "start test stack:", err)

@@ -238,3 +238,89 @@ func TestPayloadCodec(t *testing.T) {
 		}
 	})
 }
+
+func TestCodecSignInCookie(t *testing.T) {
+	in, _ := converter.GetDefaultDataConverter().ToPayload(map[string]string{"hello": "operator"})
+	_, enc := codecCall(t, "encode", env.AdminToken, "", []*commonpb.Payload{in})
+	decodeWithCookie := func(cookie *http.Cookie) *http.Response {
+		body, _ := protojson.Marshal(&commonpb.Payloads{Payloads: enc})
+		req, _ := http.NewRequest(http.MethodPost, env.URL+"/codec/decode", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if cookie != nil {
+			req.AddCookie(cookie)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	signIn := func(token string) *http.Response {
+		req, _ := http.NewRequest(http.MethodPost, env.URL+"/v1/admin/codec-session", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+
+	t.Run("case=only the admin token signs a browser in", func(t *testing.T) {
+		for _, tok := range []string{"", "not-the-admin-token"} {
+			if r := signIn(tok); r.StatusCode != http.StatusUnauthorized || len(r.Cookies()) != 0 {
+				t.Errorf("sign-in with %q: %d, cookies %v", tok, r.StatusCode, r.Cookies())
+			}
+		}
+	})
+	t.Run("case=the cookie is for the codec only, HttpOnly and same-site, and decodes", func(t *testing.T) {
+		r := signIn(env.AdminToken)
+		if r.StatusCode != http.StatusNoContent || len(r.Cookies()) != 1 {
+			t.Fatalf("sign-in: %d, cookies %v", r.StatusCode, r.Cookies())
+		}
+		c := r.Cookies()[0]
+		if c.Path != "/codec" || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.MaxAge <= 0 || strings.Contains(c.Value, env.AdminToken) {
+			t.Fatalf("cookie %+v", c)
+		}
+		resp := decodeWithCookie(c)
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var out commonpb.Payloads
+		if resp.StatusCode != http.StatusOK || protojson.Unmarshal(raw, &out) != nil || len(out.Payloads) != 1 || !proto.Equal(out.Payloads[0], in) {
+			t.Fatalf("decode with the cookie: %d %s", resp.StatusCode, raw)
+		}
+	})
+	t.Run("case=without the cookie, or with another value, the codec refuses", func(t *testing.T) {
+		for _, c := range []*http.Cookie{nil, {Name: "authflow_codec", Value: "forged"}} {
+			resp := decodeWithCookie(c)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("decode with cookie %v: %d, want 401", c, resp.StatusCode)
+			}
+		}
+	})
+	t.Run("case=sign-out clears the cookie", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodDelete, env.URL+"/v1/admin/codec-session", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent || len(resp.Cookies()) != 1 || resp.Cookies()[0].MaxAge >= 0 {
+			t.Fatalf("sign-out: %d, cookies %v", resp.StatusCode, resp.Cookies())
+		}
+	})
+	t.Run("case=the sign-in page is served with the pages' CSP", func(t *testing.T) {
+		resp, err := http.Get(env.URL + "/admin/codec")
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(raw), `id="codec-form"`) || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "script-src 'self'") {
+			t.Fatalf("GET /admin/codec: %d %s", resp.StatusCode, resp.Header.Get("Content-Security-Policy"))
+		}
+	})
+}
