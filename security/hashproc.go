@@ -108,12 +108,19 @@ func writeField(w io.Writer, b []byte) error {
 	return err
 }
 
+// hashTimeout bounds one answer of a child: far above any hash authflow
+// makes (0.4 s at the peer's cost), so only a stuck child reaches it, and
+// that hash then runs in process.
+var hashTimeout = time.Minute
+
 // hashProc is one running child.
 type hashProc struct {
 	cmd *exec.Cmd
 	in  io.WriteCloser
-	out *bufio.Reader
-	buf []byte // request being written
+	// deadline sets the read deadline of the pipe under out.
+	deadline interface{ SetReadDeadline(time.Time) error }
+	out      *bufio.Reader
+	buf      []byte // request being written
 }
 
 // startHashProc starts a child from the running executable.
@@ -137,7 +144,9 @@ func startHashProc() (*hashProc, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	return &hashProc{cmd: cmd, in: in, out: bufio.NewReader(out)}, nil
+	c := &hashProc{cmd: cmd, in: in, out: bufio.NewReader(out)}
+	c.deadline, _ = out.(interface{ SetReadDeadline(time.Time) error })
+	return c, nil
 }
 
 // idKey asks the child for argon2.IDKey(password, salt, t, m, p, keyLen).
@@ -156,6 +165,11 @@ func (c *hashProc) idKey(password, salt []byte, t, m uint32, p uint8, keyLen uin
 	c.buf = b
 	if err != nil {
 		return nil, err
+	}
+	if c.deadline != nil {
+		if err := c.deadline.SetReadDeadline(time.Now().Add(hashTimeout)); err != nil {
+			return nil, err
+		}
 	}
 	key, err := readField(c.out)
 	if err != nil {

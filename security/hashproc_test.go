@@ -5,6 +5,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // cheap keeps the tests fast; isolation does not depend on the cost.
@@ -104,6 +105,27 @@ func TestIsolatedHasherSurvivesAKilledChild(t *testing.T) {
 				t.Errorf("killed child %d still counted as live", pid)
 			}
 		}
+	}
+}
+
+func TestIsolatedHasherGivesUpOnAStuckChild(t *testing.T) {
+	defer func(d time.Duration) { hashTimeout = d }(hashTimeout)
+	hashTimeout = 2 * time.Second
+	iso := newIsolated(t)
+	hash, _ := iso.Hash("pw")
+	iso.pool.mu.Lock()
+	for c := range iso.pool.live {
+		if err := syscall.Kill(c.cmd.Process.Pid, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+	}
+	iso.pool.mu.Unlock()
+	start := time.Now()
+	if !iso.Verify(hash, "pw") {
+		t.Fatal("right password rejected while the child was stuck")
+	}
+	if took := time.Since(start); took < hashTimeout || iso.pool.fallbacks == 0 {
+		t.Fatalf("took %s, %d fallbacks: the stuck child was not given up on", took, iso.pool.fallbacks)
 	}
 }
 
