@@ -17,6 +17,7 @@ import (
 
 	"github.com/authflow/authflow/activities"
 	"github.com/authflow/authflow/channels"
+	"github.com/authflow/authflow/internal/webauthntest"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/store"
 	"github.com/authflow/authflow/store/opener"
@@ -320,7 +321,7 @@ func TestWebAuthnRegistration(t *testing.T) {
 	t.Run("case=an attestation registers the named passkey, which later registrations exclude", func(t *testing.T) {
 		f := newEnrollFixture(t)
 		auth := virtualwebauthn.NewAuthenticator()
-		cred := virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)
+		cred := webauthntest.Credential()
 		ch, opts := begin(f)
 		var sel struct {
 			PublicKey protocol.PublicKeyCredentialCreationOptions `json:"publicKey"`
@@ -360,7 +361,7 @@ func TestWebAuthnRegistration(t *testing.T) {
 	t.Run("case=an attestation for another challenge is refused", func(t *testing.T) {
 		f := newEnrollFixture(t)
 		auth := virtualwebauthn.NewAuthenticator()
-		cred := virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)
+		cred := webauthntest.Credential()
 		_, stale := begin(f)
 		ch, _ := begin(f)
 		if reg := verify(f, ch, virtualwebauthn.CreateAttestationResponse(rp, auth, cred, *stale)); reg.OK {

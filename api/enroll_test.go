@@ -17,6 +17,7 @@ import (
 	"github.com/authflow/authflow/api"
 	"github.com/authflow/authflow/api/apitest"
 	"github.com/authflow/authflow/channels"
+	"github.com/authflow/authflow/internal/webauthntest"
 	"github.com/authflow/authflow/security"
 )
 
@@ -375,7 +376,7 @@ func newPasskey(userID string) *passkey {
 	auth := virtualwebauthn.NewAuthenticatorWithOptions(virtualwebauthn.AuthenticatorOptions{UserHandle: []byte(userID)})
 	return &passkey{
 		rp:   virtualwebauthn.RelyingParty{Name: "authflow", ID: env.Config.RPID, Origin: env.Config.PublicURL},
-		auth: auth, cred: virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2),
+		auth: auth, cred: webauthntest.Credential(),
 	}
 }
 
