@@ -3,7 +3,6 @@ package api
 import (
 	"crypto/subtle"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -32,14 +31,18 @@ func (s *Server) codecCookieValue() string {
 // codecSignIn answers POST /v1/admin/codec-session (admin token checked
 // before): the browser gets the codec cookie.
 func (s *Server) codecSignIn(c *gin.Context) {
-	http.SetCookie(c.Writer, &http.Cookie{Name: codecCookieName, Value: s.codecCookieValue(), Path: codecPath,
-		MaxAge: int(codecCookieTTL.Seconds()), HttpOnly: true, Secure: s.Cfg.Secure(), SameSite: http.SameSiteStrictMode})
-	c.Status(http.StatusNoContent)
+	s.setCodecCookie(c, s.codecCookieValue(), int(codecCookieTTL.Seconds()))
 }
 
 // codecSignOut answers DELETE /v1/admin/codec-session: the cookie is gone.
 func (s *Server) codecSignOut(c *gin.Context) {
-	http.SetCookie(c.Writer, &http.Cookie{Name: codecCookieName, Value: "", Path: codecPath, MaxAge: -1,
+	s.setCodecCookie(c, "", -1)
+}
+
+// setCodecCookie sets (maxAge > 0) or removes (maxAge < 0) the codec
+// cookie and answers 204.
+func (s *Server) setCodecCookie(c *gin.Context, value string, maxAge int) {
+	http.SetCookie(c.Writer, &http.Cookie{Name: codecCookieName, Value: value, Path: codecPath, MaxAge: maxAge,
 		HttpOnly: true, Secure: s.Cfg.Secure(), SameSite: http.SameSiteStrictMode})
 	c.Status(http.StatusNoContent)
 }
@@ -47,8 +50,7 @@ func (s *Server) codecSignOut(c *gin.Context) {
 // requireCodecAuth lets the codec be called with the admin token, as the
 // CLI does, or with the cookie of a signed-in browser.
 func (s *Server) requireCodecAuth(c *gin.Context) {
-	if t, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer "); ok &&
-		subtle.ConstantTimeCompare([]byte(strings.TrimSpace(t)), []byte(s.Cfg.AdminToken)) == 1 {
+	if s.adminBearer(c) {
 		c.Next()
 		return
 	}

@@ -265,13 +265,18 @@ func session(c *gin.Context) store.Session {
 }
 
 func (s *Server) requireAdmin(c *gin.Context) {
-	h := c.GetHeader("Authorization")
-	t, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(t)), []byte(s.Cfg.AdminToken)) != 1 {
+	if !s.adminBearer(c) {
 		fail(c, newErr(codeUnauthorized, "admin calls need Authorization: Bearer <AUTHFLOW_ADMIN_TOKEN>"))
 		return
 	}
 	c.Next()
+}
+
+// adminBearer says whether the request carries the admin token as its
+// bearer token (compared in constant time).
+func (s *Server) adminBearer(c *gin.Context) bool {
+	t, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(t)), []byte(s.Cfg.AdminToken)) == 1
 }
 
 // setSessionCookies gives a browser its session and a CSRF token.

@@ -322,11 +322,15 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 
 // cpuTime is the process's user + system CPU time so far.
 func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
+	ru := selfUsage()
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// selfUsage is this process's resource usage (zero if it cannot be read).
+func selfUsage() syscall.Rusage {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru
 }
 
 // hashSamples is how many lone verifications each round times.
@@ -346,13 +350,7 @@ func timeHashes(h *security.Hasher, hash string, n int) []time.Duration {
 
 // maxRSS is the process's peak resident set size in bytes (Linux reports
 // kilobytes).
-func maxRSS() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return int64(ru.Maxrss) * 1024
-}
+func maxRSS() int64 { return int64(selfUsage().Maxrss) * 1024 }
 
 // password is every benchmark user's password (their hashes differ only by
 // salt; each login still costs one full verification).

@@ -21,32 +21,44 @@ const (
 	peerHashCostValue = "bcrypt"
 )
 
+// HashChoice is what --hash-cost asks for.
+type HashChoice struct {
+	Argon2 security.Argon2Params
+	// PeerHash is bcrypt cost 12 timed here ("bcrypt"), else zero.
+	PeerHash time.Duration
+	// PeerCompare is set when the hash was priced in time ("343ms" or
+	// "bcrypt"): the run is a comparison with the peer.
+	PeerCompare bool
+}
+
 // HashCost reads --hash-cost: "" (the production parameters), argon2id
 // parameters "m=KiB,t=N,p=N" (any of them; the others stay production), a
 // duration ("343ms", the peer's hash as the issue measured it) that
 // Calibrate turns into parameters costing that much per hash on this
 // machine, or "bcrypt": the peer's own hash (bcrypt cost 12) timed here
-// now, and parameters calibrated to that; peer is that time (zero unless
-// "bcrypt"). Calibration hashes where the run will: in child processes
-// unless inProcess.
-func HashCost(s string, inProcess bool) (p security.Argon2Params, peer time.Duration, err error) {
-	p = security.DefaultArgon2
+// now, and parameters calibrated to that. Calibration hashes where the run
+// will: in child processes unless inProcess.
+func HashCost(s string, inProcess bool) (HashChoice, error) {
+	c := HashChoice{Argon2: security.DefaultArgon2}
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return p, 0, nil
+		return c, nil
 	}
 	if s == peerHashCostValue {
-		peer = timeBcrypt(PeerBcryptCost)
-		return Calibrate(peer, p, inProcess), peer, nil
+		c.PeerHash = timeBcrypt(PeerBcryptCost)
+		c.Argon2, c.PeerCompare = Calibrate(c.PeerHash, c.Argon2, inProcess), true
+		return c, nil
 	}
 	if d, err := time.ParseDuration(s); err == nil {
 		if d <= 0 {
-			return p, 0, fmt.Errorf("--hash-cost %s: a duration must be positive", s)
+			return c, fmt.Errorf("--hash-cost %s: a duration must be positive", s)
 		}
-		return Calibrate(d, p, inProcess), 0, nil
+		c.Argon2, c.PeerCompare = Calibrate(d, c.Argon2, inProcess), true
+		return c, nil
 	}
-	p, err = argon2Params(s)
-	return p, 0, err
+	var err error
+	c.Argon2, err = argon2Params(s)
+	return c, err
 }
 
 // argon2Params reads "m=KiB,t=N,p=N" over the production parameters.

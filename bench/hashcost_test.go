@@ -23,9 +23,10 @@ func TestHashCost(t *testing.T) {
 		{in: "-5ms", bad: true},
 	} {
 		t.Run("case="+c.in, func(t *testing.T) {
-			got, peer, err := HashCost(c.in, true)
-			if peer != 0 {
-				t.Errorf("HashCost(%q) timed the peer's hash", c.in)
+			hc, err := HashCost(c.in, true)
+			got := hc.Argon2
+			if hc.PeerHash != 0 || hc.PeerCompare {
+				t.Errorf("HashCost(%q) = %+v: a comparison with the peer", c.in, hc)
 			}
 			if c.bad {
 				if err == nil {
@@ -84,9 +85,13 @@ func TestHashCostBcryptTimesThePeersHashAndCalibratesToIt(t *testing.T) {
 	if testing.Short() {
 		t.Skip("hashes bcrypt cost 12 and argon2id for a few seconds")
 	}
-	p, peer, err := HashCost("bcrypt", false)
+	hc, err := HashCost("bcrypt", false)
 	if err != nil {
 		t.Fatal(err)
+	}
+	p, peer := hc.Argon2, hc.PeerHash
+	if !hc.PeerCompare {
+		t.Error("--hash-cost bcrypt is not a comparison with the peer")
 	}
 	// Cost 12 is 4096 rounds: well over 10 ms on any machine this runs on.
 	if peer < 10*time.Millisecond {

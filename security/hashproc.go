@@ -202,10 +202,15 @@ func (c *hashProc) kill() {
 	_ = c.cmd.Wait()
 }
 
+// procFile reads the child's /proc/<pid>/name (Linux).
+func (c *hashProc) procFile(name string) ([]byte, error) {
+	return os.ReadFile("/proc/" + strconv.Itoa(c.cmd.Process.Pid) + "/" + name)
+}
+
 // cpu is the child's CPU time so far (user + system), read from /proc; 0
 // where there is none.
 func (c *hashProc) cpu() time.Duration {
-	raw, err := os.ReadFile("/proc/" + strconv.Itoa(c.cmd.Process.Pid) + "/stat")
+	raw, err := c.procFile("stat")
 	if err != nil {
 		return 0
 	}
@@ -227,7 +232,7 @@ func (c *hashProc) cpu() time.Duration {
 // peakRSS is the child's peak resident memory in bytes (VmHWM in /proc);
 // 0 where there is none.
 func (c *hashProc) peakRSS() int64 {
-	raw, err := os.ReadFile("/proc/" + strconv.Itoa(c.cmd.Process.Pid) + "/status")
+	raw, err := c.procFile("status")
 	if err != nil {
 		return 0
 	}

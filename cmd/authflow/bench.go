@@ -2,8 +2,6 @@ package main
 
 import (
 	"os"
-	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -40,14 +38,11 @@ here first and calibrates to it. With either, the report sets the peer's
 figures against the run's.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, peer, err := bench.HashCost(hashCost, o.HashInProcess)
+			hc, err := bench.HashCost(hashCost, o.HashInProcess)
 			if err != nil {
 				return err
 			}
-			o.Argon2, o.PeerHash = p, peer
-			// A hash priced in time is a comparison with the peer.
-			_, timed := time.ParseDuration(strings.TrimSpace(hashCost))
-			o.PeerCompare = peer > 0 || timed == nil
+			o.Argon2, o.PeerHash, o.PeerCompare = hc.Argon2, hc.PeerHash, hc.PeerCompare
 			if o.DatabaseURL == "" {
 				o.DatabaseURL = os.Getenv("AUTHFLOW_DATABASE_URL")
 			}
