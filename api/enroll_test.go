@@ -442,7 +442,7 @@ func TestEnrollWebAuthn(t *testing.T) {
 		_, opts := laptop.attest(t, r)
 		opts.Challenge = []byte("not the challenge the server made")
 		forged := virtualwebauthn.CreateAttestationResponse(laptop.rp, laptop.auth, laptop.cred, *opts)
-		w := apitest.ExpectError(t, u.confirm(t, flow, map[string]any{"credential": json.RawMessage(forged)}), 400, "invalid_assertion")
+		w := apitest.ExpectError(t, u.confirm(t, flow, map[string]any{"credential": json.RawMessage(forged)}), 400, "invalid_code")
 		if w.Get("error.attempts_left") != 4.0 {
 			t.Fatalf("attempts_left %s", w.Raw)
 		}

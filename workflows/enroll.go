@@ -264,7 +264,9 @@ func (e *enroll) confirm(ctx workflow.Context, in EnrollConfirmInput) (EnrollVie
 			return e.view, activityErr(err)
 		}
 		if !reg.OK {
-			werr := e.wrongAnswer(ctx, ErrInvalidAssertion, "the passkey was not accepted; try again with the new options")
+			// API.md names one error for a wrong confirmation, whatever
+			// the method: invalid_code.
+			werr := e.wrongAnswer(ctx, ErrInvalidCode, "the passkey was not accepted; try again with the new options")
 			if !e.finished() {
 				if err := e.challengeWebAuthn(ctx); err != nil {
 					return e.view, activityErr(err)

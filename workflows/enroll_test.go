@@ -371,7 +371,7 @@ func TestEnrollAttempts(t *testing.T) {
 			_ = res.Get(&mid)
 		}, r.at)
 		r.run()
-		if appErrType(w.err) != ErrInvalidAssertion || attemptsOf(t, w.err) != 4 {
+		if appErrType(w.err) != ErrInvalidCode || attemptsOf(t, w.err) != 4 {
 			t.Fatalf("wrong attestation %+v", w)
 		}
 		if string(b.view.WebAuthnOptions) != `{"n":1}` || string(mid.WebAuthnOptions) != `{"n":2}` || mid.State != StateChallenge {

@@ -551,7 +551,12 @@
         $('wa-name').value = '';
         toast('Passkey “' + (done.device ? done.device.name : name) + '” added.');
         await refresh();
-      } catch (err) { report(box, err); }
+      } catch (err) {
+        // A confirmation's wrong answer is invalid_code (API.md), here a
+        // passkey the server did not accept, not a mistyped code.
+        if (err.code === 'invalid_code') show(box, 'error', 'The passkey was not accepted. Try adding it again.');
+        else report(box, err);
+      }
     });
   });
 
