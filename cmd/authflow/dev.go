@@ -93,7 +93,7 @@ users, sessions and flows in progress. --ephemeral keeps everything in memory.`,
 				return err
 			}
 			if ui := ts.UIURL(); ui != "" {
-				srv.CodecOrigins = append(srv.CodecOrigins, ui, strings.Replace(ui, "127.0.0.1", "localhost", 1))
+				srv.CodecOrigins = append(srv.CodecOrigins, ui, onLocalhost(ui))
 			}
 			stopTelegram, err := a.startTelegram(ctx, srv)
 			if err != nil {
@@ -177,7 +177,11 @@ func devOutbox(dir string) (*channels.Outbox, error) {
 // SameSite=Strict and 127.0.0.1 is another site than localhost.
 func sameSiteUI(ui, publicURL string) string {
 	if u, err := url.Parse(publicURL); err == nil && u.Hostname() == "localhost" {
-		return strings.Replace(ui, "//127.0.0.1:", "//localhost:", 1)
+		return onLocalhost(ui)
 	}
 	return ui
 }
+
+// onLocalhost names a loopback URL's host localhost instead of 127.0.0.1:
+// the same server, another site for the browser.
+func onLocalhost(u string) string { return strings.Replace(u, "//127.0.0.1:", "//localhost:", 1) }

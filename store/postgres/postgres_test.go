@@ -112,6 +112,12 @@ func BenchmarkCreateSessionParallel(b *testing.B) {
 	storetest.CreateSessionsParallel(b, open(b))
 }
 
+// BenchmarkLoginQueries measures the store work of one TOTP login (pgx
+// caches prepared statements itself).
+func BenchmarkLoginQueries(b *testing.B) {
+	storetest.LoginQueries(b, open(b))
+}
+
 func TestMigrationsDownUp(t *testing.T) {
 	ctx := context.Background()
 	url := databaseURL(t)

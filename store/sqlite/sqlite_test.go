@@ -92,3 +92,10 @@ func BenchmarkCreateSessionParallel(b *testing.B) {
 	s := open(b, filepath.Join(b.TempDir(), "authflow.db"))
 	storetest.CreateSessionsParallel(b, s)
 }
+
+// BenchmarkLoginQueries measures the store work of one TOTP login (twelve
+// statements) on a file database.
+func BenchmarkLoginQueries(b *testing.B) {
+	s := open(b, filepath.Join(b.TempDir(), "authflow.db"))
+	storetest.LoginQueries(b, s)
+}

@@ -222,6 +222,62 @@ func CreateSessionsParallel(b *testing.B, s store.Store) {
 	})
 }
 
+// LoginQueries runs, per iteration, the store calls of one TOTP login in
+// the order the activities make them: the password step's throttle reads,
+// user lookup and second-step options, the TOTP step, and the session with
+// its event.
+func LoginQueries(b *testing.B, s store.Store) {
+	ctx := context.Background()
+	email := RandomString() + "@example.com"
+	u, err := s.CreateUser(ctx, email, "$argon2id$hash")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.SetTOTPSecret(ctx, u.ID, RandomBytes(48), 0); err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	step := now.Unix() / 30
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		for _, k := range [][2]string{{"account", email}, {"ip", "203.0.113.9"}} {
+			if _, err := s.GetAttempts(ctx, k[0], k[1]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := s.UserByEmail(ctx, email); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.TwoFactorSettings(ctx, u.ID); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.ListTelegram(ctx, u.ID); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.ListCredentials(ctx, u.ID); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.ListPhones(ctx, u.ID); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.GetAttempts(ctx, "second_factor", u.ID); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.UseTOTPStep(ctx, u.ID, step+int64(i)); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.CreateSession(ctx, store.Session{UserID: u.ID, TokenHash: RandomBytes(32),
+			AuthenticatedAt: now, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour),
+			IP: "203.0.113.9", UserAgent: "bench"}); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.AddEvent(ctx, store.Event{UserID: u.ID, Type: "login_succeeded", At: now, IP: "203.0.113.9"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // RandomBytes returns n bytes from crypto/rand.
 func RandomBytes(n int) []byte {
 	b := make([]byte, n)
