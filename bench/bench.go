@@ -213,33 +213,33 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	}
 	hash := users[0].hash
 
-	cl := &apiClient{base: s.url, http: &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{
+	cl := &apiClient{base: s.URL, http: &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{
 		MaxIdleConns: o.Concurrency + 8, MaxIdleConnsPerHost: o.Concurrency + 8, IdleConnTimeout: time.Minute,
 	}}}
 	defer cl.http.CloseIdleConnections()
 
 	// Warm up: the first workflow tasks and connections cost more.
 	_ = phase("warm-up", warm, o.Concurrency, s.cpu, func(i int) error { return cl.login(ctx, users[o.Logins+i]) })
-	_ = phase("warm-up", warm, o.Concurrency, s.cpu, func(int) error { return roundTrip(ctx, s.temporal) })
+	_ = phase("warm-up", warm, o.Concurrency, s.cpu, func(int) error { return roundTrip(ctx, s.Temporal) })
 
 	cl.steps.reset()
 	rounds := o.Rounds
 	var hashes []time.Duration
 	for k := range rounds {
-		hashes = append(hashes, timeHashes(s.hasher, hash, hashSamples)...)
+		hashes = append(hashes, timeHashes(s.Hasher, hash, hashSamples)...)
 		// Round k's share of the operations, and of the users.
 		lo, hi := o.Logins*k/rounds, o.Logins*(k+1)/rounds
 		n := hi - lo
 		r.RoundTrip = r.RoundTrip.merge(phase("floor 1: Temporal round trip", n, o.Concurrency, s.cpu, func(int) error {
-			return roundTrip(ctx, s.temporal)
+			return roundTrip(ctx, s.Temporal)
 		}))
 		r.UpdateWithStart = r.UpdateWithStart.merge(phase("Update-With-Start alone", n, o.Concurrency, s.cpu, func(int) error {
-			return updateWithStart(ctx, s.temporal)
+			return updateWithStart(ctx, s.Temporal)
 		}))
 		r.Crypto = r.Crypto.merge(phase("floor 2: argon2id + TOTP", n, o.Concurrency, s.cpu, func(int) error {
 			// The current code, as a login gets it (a phase may outlast a step).
 			code, _ := totp.GenerateCode(users[0].secret, time.Now())
-			if !crypto(s.hasher, hash, password, users[0].secret, code) {
+			if !crypto(s.Hasher, hash, password, users[0].secret, code) {
 				return &codeError{code: "crypto_mismatch"}
 			}
 			return nil
@@ -260,7 +260,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	if len(hashes) > 0 {
 		r.HashFastest = hashes[0] // sorted by p50p99
 	}
-	r.MaxRSS, r.ChildRSS = maxRSS(), s.hasher.ChildPeakRSS()
+	r.MaxRSS, r.ChildRSS = maxRSS(), s.Hasher.ChildPeakRSS()
 	return r, ctx.Err()
 }
 
@@ -362,8 +362,8 @@ type user struct {
 
 // seedUsers creates n users with TOTP on. The password is hashed once and
 // the hash shared: seeding 1000 users must not take 1000 hashes.
-func seedUsers(ctx context.Context, s *stack, n int) ([]user, error) {
-	hash, err := s.hasher.Hash(password)
+func seedUsers(ctx context.Context, s *benchStack, n int) ([]user, error) {
+	hash, err := s.Hasher.Hash(password)
 	if err != nil {
 		return nil, err
 	}
@@ -375,11 +375,11 @@ func seedUsers(ctx context.Context, s *stack, n int) ([]user, error) {
 			return nil, err
 		}
 		u := user{email: fmt.Sprintf("bench-%s-%d@example.com", run, i), secret: key.Secret(), hash: hash}
-		created, err := s.store.CreateUser(ctx, u.email, hash)
+		created, err := s.Store.CreateUser(ctx, u.email, hash)
 		if err != nil {
 			return nil, fmt.Errorf("seed user: %w", err)
 		}
-		if err := s.store.SetTOTPSecret(ctx, created.ID, s.sealer.Seal(security.PurposeTOTPSecret, []byte(u.secret)), 0); err != nil {
+		if err := s.Store.SetTOTPSecret(ctx, created.ID, s.Sealer.Seal(security.PurposeTOTPSecret, []byte(u.secret)), 0); err != nil {
 			return nil, fmt.Errorf("seed TOTP: %w", err)
 		}
 		out[i] = u

@@ -7,55 +7,26 @@ package apitest
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
-	sdklog "go.temporal.io/sdk/log"
-	sdkworker "go.temporal.io/sdk/worker"
-
 	"github.com/authflow/authflow/activities"
-	"github.com/authflow/authflow/api"
 	"github.com/authflow/authflow/channels"
-	"github.com/authflow/authflow/codec"
 	"github.com/authflow/authflow/config"
-	"github.com/authflow/authflow/devserver"
-	"github.com/authflow/authflow/metrics"
+	"github.com/authflow/authflow/internal/stack"
 	"github.com/authflow/authflow/security"
-	"github.com/authflow/authflow/store"
-	"github.com/authflow/authflow/store/opener"
-	"github.com/authflow/authflow/worker"
-	"github.com/authflow/authflow/workflows"
 )
 
-// Env is a running stack.
+// Env is a running stack (internal/stack) with helpers to call its API.
 type Env struct {
-	URL        string
-	AdminToken string
-	Config     config.Config
-	Outbox     *channels.Outbox
-	Store      store.Store
-	Temporal   client.Client
-	Activities *activities.Activities
-	API        *api.Server
-	Server     *devserver.Server
-	// Metrics is the stack's registry, served at /metrics.
-	Metrics *metrics.Metrics
-
-	mu     sync.Mutex
-	worker sdkworker.Worker
-	http   *http.Server
+	*stack.Stack
 }
 
 // Options tune Start.
@@ -77,130 +48,20 @@ type Options struct {
 
 // Start brings the stack up.
 func Start(ctx context.Context, o Options) (*Env, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	base := "http://" + ln.Addr().String()
-	dir, err := os.MkdirTemp("", "authflow-apitest-")
-	if err != nil {
-		return nil, err
-	}
 	dbURL := o.DatabaseURL
 	if dbURL == "" {
 		dbURL = os.Getenv("AUTHFLOW_TEST_STACK_DATABASE_URL")
 	}
-	if dbURL == "" {
-		dbURL = "sqlite://" + dir + "/authflow.db"
-	}
-	key := security.RandomToken() + security.RandomToken()
-	env := map[string]string{
-		"AUTHFLOW_DATABASE_URL": dbURL,
-		// WebAuthn needs a domain for its relying party, not an IP.
-		"AUTHFLOW_PUBLIC_URL":  strings.Replace(base, "127.0.0.1", "localhost", 1),
-		"AUTHFLOW_SECRET_KEY":  hex.EncodeToString([]byte(key[:32])),
-		"AUTHFLOW_ADMIN_TOKEN": "test-admin-token-" + security.RandomToken(),
-		"AUTHFLOW_HTTP_ADDR":   ln.Addr().String(),
-	}
-	cfg, err := config.LoadFrom(func(k string) string { return env[k] }, config.Dev, dir)
+	s, err := stack.Start(ctx, stack.Options{DatabaseURL: dbURL, Argon2: o.Argon2, Configure: o.Configure,
+		Limits: o.Limits, EncryptPayloads: o.EncryptPayloads,
+		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		// Expected failures (a rate-limited send) are logged by the SDK as
+		// errors; the tests assert them through the API instead.
+		SDKLog: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return nil, err
 	}
-	if o.Configure != nil {
-		o.Configure(&cfg)
-	}
-	e := &Env{URL: base, AdminToken: cfg.AdminToken, Config: cfg, Outbox: channels.NewOutbox(), Metrics: metrics.New()}
-	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if e.Store, err = opener.Open(ctx, dbURL); err != nil {
-		return nil, err
-	}
-	if e.Server, err = devserver.Start(ctx, devserver.Options{Ephemeral: true, UIPort: devserver.NoUI,
-		SearchAttributes: workflows.SearchAttributes, Logger: quiet}); err != nil {
-		return nil, err
-	}
-	// Expected failures (a rate-limited send) are logged by the SDK as
-	// errors; the tests assert them through the API instead.
-	silent := slog.New(slog.NewTextHandler(io.Discard, nil))
-	co := client.Options{Logger: sdklog.NewStructuredLogger(silent), MetricsHandler: e.Metrics.SDKHandler()}
-	var pc converter.PayloadCodec
-	if o.EncryptPayloads {
-		if pc, err = codec.New(cfg.SecretKey); err != nil {
-			return nil, err
-		}
-		if co.DataConverter, err = codec.DataConverter(cfg.SecretKey); err != nil {
-			return nil, err
-		}
-	}
-	if e.Temporal, err = e.Server.NewClient(co); err != nil {
-		return nil, err
-	}
-	params := security.DefaultArgon2
-	if o.Argon2 != nil {
-		params = *o.Argon2
-	}
-	hasher := security.NewHasher(params)
-	if e.Activities, err = worker.NewActivities(cfg, e.Store, e.Outbox, hasher, quiet); err != nil {
-		return nil, err
-	}
-	if o.Limits != nil {
-		e.Activities.Limits = *o.Limits
-	}
-	e.Activities.Metrics = e.Metrics
-	if err := e.StartWorker(); err != nil {
-		return nil, err
-	}
-	sealer, err := security.NewSealer(cfg.SecretKey)
-	if err != nil {
-		return nil, err
-	}
-	e.API = &api.Server{Cfg: cfg, Store: e.Store, Temporal: e.Temporal, Hasher: hasher, Sealer: sealer,
-		Outbox: e.Outbox, Bot: e.Outbox, Log: quiet, SessionTTL: worker.SessionTTL, Metrics: e.Metrics, Codec: pc, CodecOrigins: cfg.CodecOrigins,
-		Limits: e.Activities.Limits}
-	e.http = &http.Server{Handler: e.API.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = e.http.Serve(ln) }()
-	return e, nil
-}
-
-// StartWorker starts a (new) worker.
-func (e *Env) StartWorker() error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.worker != nil {
-		return nil
-	}
-	w := worker.New(e.Temporal, e.Activities, worker.Options{})
-	if err := w.Start(); err != nil {
-		return err
-	}
-	e.worker = w
-	return nil
-}
-
-// StopWorker stops the worker, as a crashed or redeployed worker would.
-func (e *Env) StopWorker() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.worker != nil {
-		e.worker.Stop()
-		e.worker = nil
-	}
-}
-
-// Close stops everything.
-func (e *Env) Close() {
-	if e.http != nil {
-		_ = e.http.Close()
-	}
-	e.StopWorker()
-	if e.Temporal != nil {
-		e.Temporal.Close()
-	}
-	if e.Server != nil {
-		_ = e.Server.Stop()
-	}
-	if e.Store != nil {
-		_ = e.Store.Close()
-	}
+	return &Env{Stack: s}, nil
 }
 
 // Response is a decoded answer.
