@@ -128,52 +128,66 @@ func (s *Server) bindReauth(c *gin.Context) bool {
 	return true
 }
 
-func (s *Server) disableTOTP(c *gin.Context) {
-	if !s.bindReauth(c) {
-		return
+// change is what a factor call changed, to record and announce (changed).
+type change struct {
+	typ           string
+	detail        map[string]any
+	subject, text string
+}
+
+// applyChange runs apply for the session's user, records and announces
+// the change it reports (none when it reports nil: the call changed
+// nothing) and answers 204.
+func (s *Server) applyChange(c *gin.Context, apply func(ctx context.Context, userID string) (*change, error)) {
+	ch, err := apply(c.Request.Context(), session(c).UserID)
+	if err == nil && ch != nil {
+		err = s.changed(c, ch.typ, ch.detail, ch.subject, ch.text)
 	}
-	ctx, userID := c.Request.Context(), session(c).UserID
-	tf, err := s.Store.TwoFactorSettings(ctx, userID)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	if err := s.Store.DeleteTOTPSecret(ctx, userID); err != nil {
-		fail(c, err)
+	c.Status(http.StatusNoContent)
+}
+
+func (s *Server) disableTOTP(c *gin.Context) {
+	if !s.bindReauth(c) {
 		return
 	}
-	if tf.TOTPEnabled || tf.TOTPSecretSealed != nil {
-		if err := s.changed(c, "factor_disabled", map[string]any{"method": "totp"}, "Authenticator app disabled",
-			"Two-step authentication with an authenticator app (GAuth) was turned off and its secret destroyed."); err != nil {
-			fail(c, err)
-			return
+	s.applyChange(c, func(ctx context.Context, userID string) (*change, error) {
+		tf, err := s.Store.TwoFactorSettings(ctx, userID)
+		if err != nil {
+			return nil, err
 		}
-	}
-	c.Status(http.StatusNoContent)
+		if err := s.Store.DeleteTOTPSecret(ctx, userID); err != nil {
+			return nil, err
+		}
+		if !tf.TOTPEnabled && tf.TOTPSecretSealed == nil {
+			return nil, nil // there was nothing to turn off
+		}
+		return &change{"factor_disabled", map[string]any{"method": "totp"}, "Authenticator app disabled",
+			"Two-step authentication with an authenticator app (GAuth) was turned off and its secret destroyed."}, nil
+	})
 }
 
 func (s *Server) disableEmail(c *gin.Context) {
 	if !s.bindReauth(c) {
 		return
 	}
-	ctx, userID := c.Request.Context(), session(c).UserID
-	tf, err := s.Store.TwoFactorSettings(ctx, userID)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	if err := s.Store.SetEmailEnabled(ctx, userID, false); err != nil {
-		fail(c, err)
-		return
-	}
-	if tf.EmailEnabled {
-		if err := s.changed(c, "factor_disabled", map[string]any{"method": "email"}, "Email two-step authentication disabled",
-			"Two-step authentication with codes sent by email was turned off."); err != nil {
-			fail(c, err)
-			return
+	s.applyChange(c, func(ctx context.Context, userID string) (*change, error) {
+		tf, err := s.Store.TwoFactorSettings(ctx, userID)
+		if err != nil {
+			return nil, err
 		}
-	}
-	c.Status(http.StatusNoContent)
+		if err := s.Store.SetEmailEnabled(ctx, userID, false); err != nil {
+			return nil, err
+		}
+		if !tf.EmailEnabled {
+			return nil, nil
+		}
+		return &change{"factor_disabled", map[string]any{"method": "email"}, "Email two-step authentication disabled",
+			"Two-step authentication with codes sent by email was turned off."}, nil
+	})
 }
 
 func (s *Server) setTelegramFactor(c *gin.Context) {
@@ -238,26 +252,22 @@ func (s *Server) unlinkTelegram(c *gin.Context) {
 	if !s.bindReauth(c) {
 		return
 	}
-	ctx, userID, id := c.Request.Context(), session(c).UserID, c.Param("id")
-	acc, err := findOne(ctx, userID, s.Store.ListTelegram, func(t store.TelegramAccount) bool { return t.ID == id })
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	if err := s.Store.UnlinkTelegram(ctx, userID, id); err != nil {
-		fail(c, err)
-		return
-	}
-	name := "A Telegram account"
-	if acc.Username != "" {
-		name = "Telegram account @" + acc.Username
-	}
-	if err := s.changed(c, "telegram_unlinked", map[string]any{"account_id": acc.ID, "username": acc.Username, "chat_id": acc.ChatID},
-		"Telegram account unlinked", name+" was unlinked from your account."); err != nil {
-		fail(c, err)
-		return
-	}
-	c.Status(http.StatusNoContent)
+	id := c.Param("id")
+	s.applyChange(c, func(ctx context.Context, userID string) (*change, error) {
+		acc, err := findOne(ctx, userID, s.Store.ListTelegram, func(t store.TelegramAccount) bool { return t.ID == id })
+		if err != nil {
+			return nil, err
+		}
+		if err := s.Store.UnlinkTelegram(ctx, userID, id); err != nil {
+			return nil, err
+		}
+		name := "A Telegram account"
+		if acc.Username != "" {
+			name = "Telegram account @" + acc.Username
+		}
+		return &change{"telegram_unlinked", map[string]any{"account_id": acc.ID, "username": acc.Username, "chat_id": acc.ChatID},
+			"Telegram account unlinked", name + " was unlinked from your account."}, nil
+	})
 }
 
 func (s *Server) patchDevice(c *gin.Context) {
@@ -282,74 +292,62 @@ func (s *Server) patchDevice(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	ctx, userID, id := c.Request.Context(), session(c).UserID, c.Param("id")
-	dev, err := findOne(ctx, userID, s.Store.ListCredentials, func(d store.Credential) bool { return d.ID == id })
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	on := *req.Passwordless
-	if err := s.Store.SetCredentialPasswordless(ctx, userID, id, on); err != nil {
-		fail(c, err)
-		return
-	}
-	if dev.Passwordless != on {
+	id, on := c.Param("id"), *req.Passwordless
+	s.applyChange(c, func(ctx context.Context, userID string) (*change, error) {
+		dev, err := findOne(ctx, userID, s.Store.ListCredentials, func(d store.Credential) bool { return d.ID == id })
+		if err != nil {
+			return nil, err
+		}
+		if err := s.Store.SetCredentialPasswordless(ctx, userID, id, on); err != nil {
+			return nil, err
+		}
+		if dev.Passwordless == on {
+			return nil, nil
+		}
 		typ, verb := "factor_disabled", "can no longer"
 		if on {
 			typ, verb = "factor_enabled", "can now"
 		}
-		if err := s.changed(c, typ, map[string]any{"method": "passwordless", "device_id": dev.ID, "name": dev.Name},
-			"Passwordless sign-in changed", "The passkey \""+dev.Name+"\" "+verb+" sign in without a password."); err != nil {
-			fail(c, err)
-			return
-		}
-	}
-	c.Status(http.StatusNoContent)
+		return &change{typ, map[string]any{"method": "passwordless", "device_id": dev.ID, "name": dev.Name},
+			"Passwordless sign-in changed", "The passkey \"" + dev.Name + "\" " + verb + " sign in without a password."}, nil
+	})
 }
 
 func (s *Server) deleteDevice(c *gin.Context) {
 	if !s.bindReauth(c) {
 		return
 	}
-	ctx, userID, id := c.Request.Context(), session(c).UserID, c.Param("id")
-	dev, err := findOne(ctx, userID, s.Store.ListCredentials, func(d store.Credential) bool { return d.ID == id })
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	if err := s.Store.DeleteCredential(ctx, userID, id); err != nil {
-		fail(c, err)
-		return
-	}
-	if err := s.changed(c, "device_removed", map[string]any{"device_id": dev.ID, "name": dev.Name},
-		"Passkey removed", "The passkey \""+dev.Name+"\" was removed from your account."); err != nil {
-		fail(c, err)
-		return
-	}
-	c.Status(http.StatusNoContent)
+	id := c.Param("id")
+	s.applyChange(c, func(ctx context.Context, userID string) (*change, error) {
+		dev, err := findOne(ctx, userID, s.Store.ListCredentials, func(d store.Credential) bool { return d.ID == id })
+		if err != nil {
+			return nil, err
+		}
+		if err := s.Store.DeleteCredential(ctx, userID, id); err != nil {
+			return nil, err
+		}
+		return &change{"device_removed", map[string]any{"device_id": dev.ID, "name": dev.Name},
+			"Passkey removed", "The passkey \"" + dev.Name + "\" was removed from your account."}, nil
+	})
 }
 
 func (s *Server) deletePhone(c *gin.Context) {
 	if !s.bindReauth(c) {
 		return
 	}
-	ctx, userID, id := c.Request.Context(), session(c).UserID, c.Param("id")
-	p, err := s.Store.Phone(ctx, userID, id)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	if err := s.Store.DeletePhone(ctx, userID, id); err != nil {
-		fail(c, err)
-		return
-	}
-	masked := phone.Mask(p.Number)
-	if err := s.changed(c, "phone_removed", map[string]any{"phone_id": p.ID, "number_masked": masked},
-		"Phone removed", "The phone "+masked+" was removed from your account."); err != nil {
-		fail(c, err)
-		return
-	}
-	c.Status(http.StatusNoContent)
+	id := c.Param("id")
+	s.applyChange(c, func(ctx context.Context, userID string) (*change, error) {
+		p, err := s.Store.Phone(ctx, userID, id)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.Store.DeletePhone(ctx, userID, id); err != nil {
+			return nil, err
+		}
+		masked := phone.Mask(p.Number)
+		return &change{"phone_removed", map[string]any{"phone_id": p.ID, "number_masked": masked},
+			"Phone removed", "The phone " + masked + " was removed from your account."}, nil
+	})
 }
 
 // findOne returns the user's row that matches, or store.ErrNotFound (an
