@@ -2,11 +2,14 @@ package browser_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 	"github.com/pquerna/otp/totp"
@@ -115,6 +118,87 @@ func TestPasskeyRegistrationAndPasswordlessLogin(t *testing.T) {
 		p.signedInAs(a.email)
 		p.shot("passwordless")
 	})
+}
+
+// forgeConfirmations rewrites every enrollment confirmation the tab sends:
+// the passkey's client data names another challenge than the server's, as a
+// replayed or forged attestation would.
+func (p *page) forgeConfirmations() {
+	p.t.Helper()
+	t := p.t
+	forge := func(body []byte) []byte {
+		var req struct {
+			Credential map[string]any `json:"credential"`
+		}
+		if err := json.Unmarshal(body, &req); err != nil {
+			t.Errorf("confirmation body %s: %v", body, err)
+			return body
+		}
+		resp, _ := req.Credential["response"].(map[string]any)
+		enc, _ := resp["clientDataJSON"].(string)
+		raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(enc, "="))
+		var cd map[string]any
+		if err == nil {
+			err = json.Unmarshal(raw, &cd)
+		}
+		if err != nil {
+			t.Errorf("clientDataJSON %q: %v", enc, err)
+			return body
+		}
+		cd["challenge"] = base64.RawURLEncoding.EncodeToString([]byte("not the challenge the server made"))
+		raw, _ = json.Marshal(cd)
+		resp["clientDataJSON"] = base64.RawURLEncoding.EncodeToString(raw)
+		out, _ := json.Marshal(req)
+		return out
+	}
+	if err := chromedp.Listen(p.ctx, func(ev any) {
+		e, ok := ev.(*fetch.EventRequestPaused)
+		if !ok {
+			return
+		}
+		var body []byte
+		for _, d := range e.Request.PostDataEntries {
+			body = append(body, d.Bytes...)
+		}
+		// Commands may not run inside a listener.
+		go func() {
+			_, err := chromedp.Call(p.ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: e.RequestID, PostData: forge(body)})
+			if err != nil && p.ctx.Err() == nil {
+				t.Errorf("continue the confirmation: %v", err)
+			}
+		}()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+	defer cancel()
+	if _, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{
+		{URLPattern: "*/v1/me/enrollments/*/confirm"}}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSettingsSaysWhenThePasskeyIsNotAccepted(t *testing.T) {
+	a := newAccount(t, "ui-passkey-refused")
+	p := open(t)
+	p.addAuthenticator()
+	p.forgeConfirmations()
+	p.signIn(a.email, pw)
+	p.signedInAs(a.email)
+	p.click("#wa-configure")
+	p.waitVisible("#wa-form")
+	p.typeIn("#wa-name", "Test laptop")
+	p.click("#wa-add")
+	// The API answers invalid_code (API.md's confirm); the page names the
+	// passkey, not a mistyped code.
+	p.waitText("#wa-msg", "The passkey was not accepted")
+	if got := p.text("#wa-msg"); strings.Contains(got, "code") {
+		t.Fatalf("the message speaks of a code: %q", got)
+	}
+	if p.count("#wa-devices input[type=checkbox]") != 0 {
+		t.Fatal("a refused passkey is listed")
+	}
+	p.shot("passkey-refused")
 }
 
 func TestEndAllOtherSessionsFromSettings(t *testing.T) {
