@@ -569,7 +569,7 @@ func (r Report) Print(w io.Writer) {
 }
 
 // gogc is the collector's setting as the runtime reads it: GOGC from the
-// environment, else what `authflow` sets (see cmd/authflow).
+// environment, else 100.
 func gogc() string {
 	pct := debug.SetGCPercent(-1)
 	debug.SetGCPercent(pct)

@@ -96,10 +96,7 @@ func argon2Params(s string) (security.Argon2Params, error) {
 // filling the memory is a fixed cost on top). A target below one pass of
 // base's memory lowers the memory instead.
 func Calibrate(target time.Duration, base security.Argon2Params, inProcess bool) security.Argon2Params {
-	h := security.NewIsolatedHasher(base)
-	if inProcess {
-		h = security.NewHasher(base)
-	}
+	h := security.NewHasherWithIsolation(base, !inProcess)
 	defer h.Close()
 	// A new child's first hashes grow its heap and fault its pages in:
 	// give every child a few before timing anything.

@@ -256,7 +256,7 @@ const clockTicks = 100
 // use. An idle child is reused last-in first-out: at low load one child
 // does the hashing and its memory stays warm in the caches.
 type hashPool struct {
-	slots chan struct{} // one token per hash in flight
+	slots chan struct{} // the Hasher's: one token per hash in flight
 
 	mu      sync.Mutex
 	free    []*hashProc // idle children, most recently used last
@@ -267,8 +267,8 @@ type hashPool struct {
 	fallbacks int
 }
 
-func newHashPool(slots int) *hashPool {
-	return &hashPool{slots: make(chan struct{}, slots), live: map[*hashProc]bool{}}
+func newHashPool(slots chan struct{}) *hashPool {
+	return &hashPool{slots: slots, live: map[*hashProc]bool{}}
 }
 
 // idKey runs one argon2id in a child, holding one slot; a failing child is

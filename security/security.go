@@ -49,8 +49,8 @@ type Hasher struct {
 	// CPU-bound, so more at once only adds memory (m each) and GC work,
 	// and makes every one of them finish late.
 	slots chan struct{}
-	// pool, when set, runs the hashes in child processes, one per slot
-	// (see hashproc.go).
+	// pool, when set, runs the hashes in child processes, one per slot of
+	// slots (see hashproc.go).
 	pool *hashPool
 }
 
@@ -68,11 +68,17 @@ func NewIsolatedHasher(p Argon2Params) *Hasher {
 	return newHasher(p, true)
 }
 
+// NewHasherWithIsolation is NewIsolatedHasher when isolated, else
+// NewHasher: for callers whose configuration decides
+// (AUTHFLOW_HASH_ISOLATION, authflow bench --hash-in-process).
+func NewHasherWithIsolation(p Argon2Params, isolated bool) *Hasher {
+	return newHasher(p, isolated)
+}
+
 func newHasher(p Argon2Params, isolated bool) *Hasher {
-	n := runtime.GOMAXPROCS(0)
-	h := &Hasher{Params: p, slots: make(chan struct{}, n)}
+	h := &Hasher{Params: p, slots: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	if isolated {
-		h.pool = newHashPool(n)
+		h.pool = newHashPool(h.slots)
 	}
 	d, err := h.Hash(RandomToken())
 	if err != nil {

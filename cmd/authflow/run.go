@@ -59,10 +59,7 @@ func (a *app) close() {
 // newHasher is the production argon2id hasher, in hashing child processes
 // unless AUTHFLOW_HASH_ISOLATION=off.
 func newHasher(cfg config.Config) *security.Hasher {
-	if cfg.HashInProcess {
-		return security.NewHasher(security.DefaultArgon2)
-	}
-	return security.NewIsolatedHasher(security.DefaultArgon2)
+	return security.NewHasherWithIsolation(security.DefaultArgon2, !cfg.HashInProcess)
 }
 
 func (a *app) openStore(ctx context.Context) error {

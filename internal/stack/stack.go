@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
 
@@ -139,10 +140,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	co := client.Options{Logger: sdklog.NewStructuredLogger(sdkLog), MetricsHandler: s.Metrics.SDKHandler(),
 		// Loopback: gzip would cost CPU for nothing (as in authflow dev).
 		ConnectionOptions: client.ConnectionOptions{GrpcCompression: &client.GrpcCompressionNone{}}}
-	srv := &api.Server{Cfg: s.Config, Store: s.Store, Outbox: s.Outbox, Bot: s.Outbox, Log: log,
-		SessionTTL: worker.SessionTTL, Metrics: s.Metrics, CodecOrigins: s.Config.CodecOrigins}
+	var pc converter.PayloadCodec
 	if o.EncryptPayloads {
-		if srv.Codec, err = codec.New(s.Config.SecretKey); err != nil {
+		if pc, err = codec.New(s.Config.SecretKey); err != nil {
 			return nil, err
 		}
 		if co.DataConverter, err = codec.DataConverter(s.Config.SecretKey); err != nil {
@@ -156,11 +156,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if o.Argon2 != nil {
 		params = *o.Argon2
 	}
-	if o.IsolatedHashing {
-		s.Hasher = security.NewIsolatedHasher(params)
-	} else {
-		s.Hasher = security.NewHasher(params)
-	}
+	s.Hasher = security.NewHasherWithIsolation(params, o.IsolatedHashing)
 	if s.Sealer, err = security.NewSealer(s.Config.SecretKey); err != nil {
 		return nil, err
 	}
@@ -174,9 +170,10 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if err := s.StartWorker(); err != nil {
 		return nil, err
 	}
-	srv.Temporal, srv.Hasher, srv.Sealer, srv.Limits = s.Temporal, s.Hasher, s.Sealer, s.Activities.Limits
-	s.API = srv
-	s.http = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	s.API = &api.Server{Cfg: s.Config, Store: s.Store, Temporal: s.Temporal, Hasher: s.Hasher, Sealer: s.Sealer,
+		Outbox: s.Outbox, Bot: s.Outbox, Log: log, SessionTTL: worker.SessionTTL, Metrics: s.Metrics,
+		Codec: pc, CodecOrigins: s.Config.CodecOrigins, Limits: s.Activities.Limits}
+	s.http = &http.Server{Handler: s.API.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.http.Serve(ln) }()
 	return s, nil
 }
