@@ -32,6 +32,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/authflow/authflow/security"
+	"github.com/authflow/authflow/workflows"
 )
 
 // Options configure a run.
@@ -60,6 +61,12 @@ type Options struct {
 	// shared machine or the server's growing state weighs on all phases
 	// alike. Zero is DefaultRounds.
 	Rounds int
+	// Breakdown adds to every round two phases of logins cut short, after
+	// the password step and after the challenge, on users of their own:
+	// the differences between them and the full login are what each step
+	// adds, in CPU and time. The flows they leave open are terminated
+	// after each phase, outside its measurement.
+	Breakdown bool
 	// CPUProfile, when set, receives a CPU profile from the first round's
 	// full logins to the last's (with Rounds 1: the full logins alone).
 	CPUProfile io.Writer
@@ -145,6 +152,13 @@ type Report struct {
 	// UpdateWithStart is floor 1's workflow driven by one Update-With-Start
 	// call: a stricter floor, reported beside the ratio.
 	UpdateWithStart Phase
+	// Cut are the --breakdown phases: logins stopped after their first
+	// step, and after their second (zero without --breakdown).
+	Cut [2]Phase
+	// ThreeCalls is the login's three calls as bare Temporal (--breakdown):
+	// the trivial workflow started by Update-With-Start, two more updates,
+	// its result.
+	ThreeCalls Phase
 }
 
 // Step is one HTTP call of the full login.
@@ -207,7 +221,12 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	defer s.close()
 
 	warm := min(o.Concurrency, 5)
-	users, err := seedUsers(ctx, s, o.Logins+warm)
+	// The full logins' users, then the warm-up's, then --breakdown's.
+	seeded := o.Logins + warm
+	if o.Breakdown {
+		seeded += 2 * o.Logins
+	}
+	users, err := seedUsers(ctx, s, seeded)
 	if err != nil {
 		return r, err
 	}
@@ -219,7 +238,10 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	defer cl.http.CloseIdleConnections()
 
 	// Warm up: the first workflow tasks and connections cost more.
-	_ = phase("warm-up", warm, o.Concurrency, s.cpu, func(i int) error { return cl.login(ctx, users[o.Logins+i]) })
+	_ = phase("warm-up", warm, o.Concurrency, s.cpu, func(i int) error {
+		_, err := cl.login(ctx, users[o.Logins+i], loginSteps)
+		return err
+	})
 	_ = phase("warm-up", warm, o.Concurrency, s.cpu, func(int) error { return roundTrip(ctx, s.Temporal) })
 
 	cl.steps.reset()
@@ -250,9 +272,24 @@ func Run(ctx context.Context, o Options) (Report, error) {
 			}
 			defer pprof.StopCPUProfile()
 		}
-		r.Full = r.Full.merge(phase("full login", n, o.Concurrency, s.cpu, func(i int) error { return cl.login(ctx, users[lo+i]) }))
+		r.Full = r.Full.merge(phase("full login", n, o.Concurrency, s.cpu, func(i int) error {
+			_, err := cl.login(ctx, users[lo+i], loginSteps)
+			return err
+		}))
 		if k == rounds-1 && o.CPUProfile != nil {
 			pprof.StopCPUProfile()
+		}
+		if o.Breakdown {
+			r.ThreeCalls = r.ThreeCalls.merge(phase(threeCallsName, n, o.Concurrency, s.cpu, func(int) error {
+				return threeCalls(ctx, s.Temporal)
+			}))
+			// A client of their own: the step times are the full logins'.
+			cutClient := &apiClient{base: cl.base, http: cl.http}
+			for cut := range r.Cut {
+				// This cut's own users: the third and fourth blocks.
+				base := o.Logins + warm + cut*o.Logins + lo
+				r.Cut[cut] = r.Cut[cut].merge(cutPhase(ctx, s, cutClient, users[base:base+n], cut+1, o.Concurrency))
+			}
 		}
 	}
 	r.Steps = cl.steps.stats()
@@ -263,6 +300,34 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	r.MaxRSS, r.ChildRSS = maxRSS(), s.Hasher.ChildPeakRSS()
 	return r, ctx.Err()
 }
+
+// cutPhase runs logins stopped after their first `steps` steps, then
+// terminates the flows they left waiting (not measured).
+func cutPhase(ctx context.Context, s *benchStack, cl *apiClient, users []user, steps, c int) Phase {
+	flows := make([]string, len(users))
+	p := phase(cutNames[steps-1], len(users), c, s.cpu, func(i int) (err error) {
+		flows[i], err = cl.login(ctx, users[i], steps)
+		return err
+	})
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(8, len(flows)) {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < len(flows); i = int(next.Add(1)) - 1 {
+				if flows[i] != "" {
+					_ = s.Temporal.TerminateWorkflow(ctx, workflows.LoginWorkflowID(flows[i]), "", "authflow bench: a login cut short")
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return p
+}
+
+// cutNames and threeCallsName name the --breakdown phases.
+var cutNames = [2]string{"login cut after step 1", "login cut after step 2"}
+
+const threeCallsName = "bare Temporal, 3 calls"
 
 // phase runs op n times, c at a time, and measures it.
 func phase(name string, n, c int, cpu func() time.Duration, op func(i int) error) Phase {
@@ -445,8 +510,13 @@ func errCode(err error) string {
 	return "transport"
 }
 
-// login is one full login: password, choose TOTP, the current code.
-func (c *apiClient) login(ctx context.Context, u user) error {
+// loginSteps is how many calls a full login makes.
+const loginSteps = len(stepNames)
+
+// login runs the first steps calls of a login — password, choose TOTP, the
+// current code — and returns its flow id. A full login (all three) must end
+// with a session.
+func (c *apiClient) login(ctx context.Context, u user, steps int) (string, error) {
 	var r struct {
 		FlowID  string `json:"flow_id"`
 		State   string `json:"state"`
@@ -455,26 +525,32 @@ func (c *apiClient) login(ctx context.Context, u user) error {
 		} `json:"session"`
 	}
 	if err := c.post(ctx, 0, "/v1/login", map[string]string{"email": u.email, "password": password}, &r); err != nil {
-		return err
+		return "", err
 	}
 	if r.State != "choose_method" {
-		return &codeError{code: "unexpected_state", msg: r.State}
+		return "", &codeError{code: "unexpected_state", msg: r.State}
 	}
 	flow := r.FlowID
+	if steps < 2 {
+		return flow, nil
+	}
 	if err := c.post(ctx, 1, "/v1/login/"+flow+"/challenge", map[string]string{"method": "totp"}, &r); err != nil {
-		return err
+		return flow, err
+	}
+	if steps < 3 {
+		return flow, nil
 	}
 	code, err := totp.GenerateCode(u.secret, time.Now())
 	if err != nil {
-		return err
+		return flow, err
 	}
 	if err := c.post(ctx, 2, "/v1/login/"+flow+"/verify", map[string]string{"code": code}, &r); err != nil {
-		return err
+		return flow, err
 	}
 	if r.State != "done" || r.Session.Token == "" {
-		return &codeError{code: "no_session", msg: r.State}
+		return flow, &codeError{code: "no_session", msg: r.State}
 	}
-	return nil
+	return flow, nil
 }
 
 // post sends step's call and times it.
@@ -534,7 +610,7 @@ func (r Report) Print(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "%-30s %6s %7s %12s %10s %10s %10s\n", "", "ops", "errors", "per second", "p50", "p99", "CPU-s/op")
-	for i, p := range []Phase{r.Full, r.RoundTrip, r.Crypto, r.UpdateWithStart} {
+	for i, p := range r.phases() {
 		fmt.Fprintf(w, "%-30s %6d %7d %12.2f %10s %10s %10.4f\n", p.Name, p.Ops, p.Errors, p.Throughput(), ms(p.P50), ms(p.P99), p.CPUPerOp())
 		for _, st := range r.Steps {
 			if i == 0 {
@@ -551,7 +627,8 @@ func (r Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "peer (PostgreSQL, concurrency 40, a %s hash): %.2f logins/s, p99 %s; this run: %.2f× its throughput, p99 %s\n",
 			ms(PeerHashTime), PeerLoginsPerSec, ms(PeerP99), r.Full.Throughput()/PeerLoginsPerSec, ms(r.Full.P99))
 	}
-	for _, p := range []Phase{r.Full, r.RoundTrip, r.Crypto, r.UpdateWithStart} {
+	r.printBreakdown(w)
+	for _, p := range r.phases() {
 		if p.Errors == 0 {
 			continue
 		}
@@ -566,6 +643,57 @@ func (r Report) Print(w io.Writer) {
 			fmt.Fprintf(w, "  first %s: %s\n", c, p.FirstErr[c])
 		}
 	}
+}
+
+// phases are the report's phases in table order: the full login first.
+func (r Report) phases() []Phase {
+	out := []Phase{r.Full, r.RoundTrip, r.Crypto, r.UpdateWithStart}
+	if r.Options.Breakdown {
+		out = append(out, r.ThreeCalls)
+		out = append(out, r.Cut[:]...)
+	}
+	return out
+}
+
+// StepCPU is what each of the login's calls adds in CPU-seconds, from the
+// --breakdown phases: the first cut, the second minus the first, the full
+// login minus the second. Nil without --breakdown.
+func (r Report) StepCPU() []float64 {
+	if !r.Options.Breakdown {
+		return nil
+	}
+	one, two := r.Cut[0].CPUPerOp(), r.Cut[1].CPUPerOp()
+	return []float64{one, two - one, r.Full.CPUPerOp() - two}
+}
+
+// Bound is the ratio a login would reach if it cost exactly its three calls
+// as bare Temporal plus the crypto: the most any implementation of API.md's
+// three calls can reach on Temporal here (0 without --breakdown).
+func (r Report) Bound() float64 {
+	if !r.Options.Breakdown {
+		return 0
+	}
+	return combine(r.ThreeCalls, r.Crypto) / max(r.Combined(), 1e-9)
+}
+
+// printBreakdown sets each step's CPU against floor 1's whole round trip.
+func (r Report) printBreakdown(w io.Writer) {
+	steps := r.StepCPU()
+	if steps == nil {
+		return
+	}
+	fmt.Fprintf(w, "\nwhat each call adds (--breakdown: the cut logins' CPU-s/op and the differences between them):\n")
+	for i, c := range steps {
+		fmt.Fprintf(w, "  %-30s %8.4f CPU-s", stepNames[i], c)
+		if i == 0 {
+			fmt.Fprintf(w, "  (%.4f without floor 2's argon2id + TOTP)", c-r.Crypto.CPUPerOp())
+		}
+		fmt.Fprintf(w, "  %.2f× floor 1\n", c/r.RoundTrip.CPUPerOp())
+	}
+	fmt.Fprintf(w, "  %-30s %8.4f CPU-s  (start, one update, result: the whole of floor 1)\n", "floor 1", r.RoundTrip.CPUPerOp())
+	fmt.Fprintf(w, "  %-30s %8.4f CPU-s  %.2f× floor 1 (Update-With-Start, two updates, result)\n",
+		threeCallsName, r.ThreeCalls.CPUPerOp(), r.ThreeCalls.CPUPerOp()/r.RoundTrip.CPUPerOp())
+	fmt.Fprintf(w, "ratio a login costing its 3 calls as bare Temporal + floor 2 would reach: %.2f\n", r.Bound())
 }
 
 // gogc is the collector's setting as the runtime reads it: GOGC from the

@@ -35,7 +35,13 @@ or a duration: "343ms" calibrates parameters that cost that much per hash
 here, to compare with a server whose password hash costs that much (the
 peer of the issue: 343ms). "bcrypt" times the peer's hash (bcrypt cost 12)
 here first and calibrates to it. With either, the report sets the peer's
-figures against the run's.`,
+figures against the run's.
+
+--breakdown adds two phases per round: the same logins cut short after the
+password step, and after the challenge (on users of their own; the flows
+they leave open are terminated afterwards, unmeasured). The differences
+between their CPU-seconds per login and the full login's are what each of
+the three calls adds, printed beside floor 1's whole round trip.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			hc, err := bench.HashCost(hashCost, o.HashInProcess)
@@ -68,6 +74,7 @@ figures against the run's.`,
 	cmd.Flags().StringVar(&o.DatabaseURL, "database-url", "", "postgres://… or sqlite://PATH (default: AUTHFLOW_DATABASE_URL, else a SQLite file in a temporary directory)")
 	cmd.Flags().BoolVar(&o.HashInProcess, "hash-in-process", false, "run argon2id in this process, as AUTHFLOW_HASH_ISOLATION=off does (default: in hashing child processes)")
 	cmd.Flags().IntVar(&o.Rounds, "rounds", bench.DefaultRounds, "interleaved rounds each phase is split into")
+	cmd.Flags().BoolVar(&o.Breakdown, "breakdown", false, "also run logins cut short after each step, and print what each call adds in CPU")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the full logins to this file (go tool pprof; with --rounds 1 nothing else)")
 	return cmd
 }
