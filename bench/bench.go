@@ -156,8 +156,8 @@ type Report struct {
 	// step, and after their second (zero without --breakdown).
 	Cut [2]Phase
 	// ThreeCalls is the login's three calls as bare Temporal (--breakdown):
-	// the trivial workflow started by Update-With-Start, two more updates,
-	// its result.
+	// the trivial workflow started by Update-With-Start, then two more
+	// updates, the last of which ends it.
 	ThreeCalls Phase
 }
 
@@ -691,7 +691,7 @@ func (r Report) printBreakdown(w io.Writer) {
 		fmt.Fprintf(w, "  %.2f× floor 1\n", c/r.RoundTrip.CPUPerOp())
 	}
 	fmt.Fprintf(w, "  %-30s %8.4f CPU-s  (start, one update, result: the whole of floor 1)\n", "floor 1", r.RoundTrip.CPUPerOp())
-	fmt.Fprintf(w, "  %-30s %8.4f CPU-s  %.2f× floor 1 (Update-With-Start, two updates, result)\n",
+	fmt.Fprintf(w, "  %-30s %8.4f CPU-s  %.2f× floor 1 (Update-With-Start, then two updates)\n",
 		threeCallsName, r.ThreeCalls.CPUPerOp(), r.ThreeCalls.CPUPerOp()/r.RoundTrip.CPUPerOp())
 	fmt.Fprintf(w, "ratio a login costing its 3 calls as bare Temporal + floor 2 would reach: %.2f\n", r.Bound())
 }

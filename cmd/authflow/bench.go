@@ -37,11 +37,14 @@ peer of the issue: 343ms). "bcrypt" times the peer's hash (bcrypt cost 12)
 here first and calibrates to it. With either, the report sets the peer's
 figures against the run's.
 
---breakdown adds two phases per round: the same logins cut short after the
+--breakdown adds three phases per round: the same logins cut short after the
 password step, and after the challenge (on users of their own; the flows
-they leave open are terminated afterwards, unmeasured). The differences
-between their CPU-seconds per login and the full login's are what each of
-the three calls adds, printed beside floor 1's whole round trip.`,
+they leave open are terminated afterwards, unmeasured), and the login's
+three calls as bare Temporal (floor 1's workflow started by
+Update-With-Start, then two more updates). The differences between the
+cut logins' CPU-seconds and the full login's are what each call adds,
+printed beside floor 1; the bare calls give the ratio a login that cost
+nothing but them and the crypto would reach.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			hc, err := bench.HashCost(hashCost, o.HashInProcess)
@@ -74,7 +77,7 @@ the three calls adds, printed beside floor 1's whole round trip.`,
 	cmd.Flags().StringVar(&o.DatabaseURL, "database-url", "", "postgres://… or sqlite://PATH (default: AUTHFLOW_DATABASE_URL, else a SQLite file in a temporary directory)")
 	cmd.Flags().BoolVar(&o.HashInProcess, "hash-in-process", false, "run argon2id in this process, as AUTHFLOW_HASH_ISOLATION=off does (default: in hashing child processes)")
 	cmd.Flags().IntVar(&o.Rounds, "rounds", bench.DefaultRounds, "interleaved rounds each phase is split into")
-	cmd.Flags().BoolVar(&o.Breakdown, "breakdown", false, "also run logins cut short after each step, and print what each call adds in CPU")
+	cmd.Flags().BoolVar(&o.Breakdown, "breakdown", false, "also run logins cut short after each step and the three calls as bare Temporal; print what each call adds")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the full logins to this file (go tool pprof; with --rounds 1 nothing else)")
 	return cmd
 }
