@@ -26,7 +26,14 @@ var webFS embed.FS
 const pageCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
-var pageTmpl = template.Must(template.ParseFS(webFS, "web/*.html"))
+// pageTmpl holds the pages (web/*.html) and the <head> they share
+// (web/head.tmpl), which each page fills with head "Title" "script.js".
+var pageTmpl = template.Must(template.New("pages").Funcs(template.FuncMap{
+	"head": func(title, script string) pageHead { return pageHead{Title: title, Script: script} },
+}).ParseFS(webFS, "web/*.html", "web/*.tmpl"))
+
+// pageHead is what the shared <head> needs from a page.
+type pageHead struct{ Title, Script string }
 
 // assetTypes are the only files /assets serves; anything else is 404.
 var assetTypes = map[string]string{
