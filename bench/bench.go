@@ -309,18 +309,11 @@ func cutPhase(ctx context.Context, s *benchStack, cl *apiClient, users []user, s
 		flows[i], err = cl.login(ctx, users[i], steps)
 		return err
 	})
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(8, len(flows)) {
-		wg.Go(func() {
-			for i := int(next.Add(1)) - 1; i < len(flows); i = int(next.Add(1)) - 1 {
-				if flows[i] != "" {
-					_ = s.Temporal.TerminateWorkflow(ctx, workflows.LoginWorkflowID(flows[i]), "", "authflow bench: a login cut short")
-				}
-			}
-		})
-	}
-	wg.Wait()
+	parallel(len(flows), 8, func(i int) {
+		if flows[i] != "" {
+			_ = s.Temporal.TerminateWorkflow(ctx, workflows.LoginWorkflowID(flows[i]), "", "authflow bench: a login cut short")
+		}
+	})
 	return p
 }
 
@@ -334,40 +327,41 @@ func phase(name string, n, c int, cpu func() time.Duration, op func(i int) error
 	p := Phase{Name: name, Ops: n, ByCode: map[string]int{}, FirstErr: map[string]string{}}
 	lat := make([]time.Duration, n)
 	var mu sync.Mutex
-	var next atomic.Int64
-	var wg sync.WaitGroup
 	cpu0 := cpu()
 	start := time.Now()
-	for range min(c, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				t := time.Now()
-				err := op(i)
-				lat[i] = time.Since(t)
-				if err != nil {
-					mu.Lock()
-					p.Errors++
-					code := errCode(err)
-					if p.ByCode[code]++; p.ByCode[code] == 1 {
-						p.FirstErr[code] = err.Error()
-					}
-					mu.Unlock()
-				}
+	parallel(n, c, func(i int) {
+		t := time.Now()
+		err := op(i)
+		lat[i] = time.Since(t)
+		if err != nil {
+			mu.Lock()
+			p.Errors++
+			code := errCode(err)
+			if p.ByCode[code]++; p.ByCode[code] == 1 {
+				p.FirstErr[code] = err.Error()
 			}
-		}()
-	}
-	wg.Wait()
+			mu.Unlock()
+		}
+	})
 	p.Elapsed = time.Since(start)
 	p.CPU = cpu() - cpu0
 	p.P50, p.P99 = p50p99(lat)
 	p.lat = lat
 	return p
+}
+
+// parallel runs op(0) … op(n-1), c at a time, and waits for them.
+func parallel(n, c int, op func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(c, n) {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				op(i)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // p50p99 sorts lat and returns its median and 99th percentile.
