@@ -211,6 +211,10 @@ type EnrollmentResult struct {
 // events and notices are keyed.
 func (a *Activities) FinishEnrollment(ctx context.Context, in FinishEnrollmentInput) (EnrollmentResult, error) {
 	key := idemKey(ctx)
+	// Names a user or Telegram supplied are stored without control or
+	// bidi-override characters (the API strips them too; this covers
+	// flows started before it did).
+	in.DeviceName, in.Username = security.DisplayName(in.DeviceName), security.DisplayName(in.Username)
 	var (
 		res           EnrollmentResult
 		events        []pendingEvent

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
@@ -152,18 +151,17 @@ func (s *Server) respondEnroll(c *gin.Context, v workflows.EnrollView, reveal bo
 	c.JSON(http.StatusOK, out)
 }
 
-// deviceName checks a passkey's name: given once, 1-64 characters, no
-// control characters.
+// deviceName checks a passkey's name: given once, 1-64 characters once
+// control, format and bidi-override characters are stripped
+// (security.DisplayName), so the name shown in the settings, notices and
+// events reads as it is.
 func deviceName(raw *string) (string, error) {
 	if raw == nil {
 		return "", badRequest("name is required for a passkey (1-64 characters); it cannot be changed later")
 	}
-	name := strings.TrimSpace(*raw)
-	if n := utf8.RuneCountInString(name); n < 1 || n > maxDeviceName || !utf8.ValidString(name) {
+	name := security.DisplayName(*raw)
+	if n := utf8.RuneCountInString(name); n < 1 || n > maxDeviceName {
 		return "", badRequest("name must have 1-64 characters")
-	}
-	if strings.ContainsFunc(name, unicode.IsControl) {
-		return "", badRequest("name must not contain control characters")
 	}
 	return name, nil
 }
@@ -366,7 +364,7 @@ func (s *Server) handleTelegramMessage(ctx context.Context, updateID int64, m *T
 		return reply("This link is invalid or expired. Start again in Settings → Security.")
 	}
 	err = s.Temporal.SignalWorkflow(ctx, workflows.EnrollWorkflowID(t.FlowID), "", workflows.SignalTelegramLink,
-		workflows.TelegramLink{ChatID: m.Chat.ID, Username: m.From.Username})
+		workflows.TelegramLink{ChatID: m.Chat.ID, Username: security.DisplayName(m.From.Username)})
 	if err != nil {
 		return reply("This link was used already or has expired. Start again in Settings → Security.")
 	}
