@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/authflow/authflow/security"
+	"github.com/authflow/authflow/store"
 )
 
 // The pages of API.md "Pages": the login page and the "Security" tab of the
@@ -61,12 +62,19 @@ func (s *Server) pageRoutes(r gin.IRoutes) {
 
 // hasSession says whether the request carries a live session cookie.
 func (s *Server) hasSession(c *gin.Context) bool {
+	_, _, ok := s.cookieSession(c)
+	return ok
+}
+
+// cookieSession is the live session of the request's session cookie and
+// its token.
+func (s *Server) cookieSession(c *gin.Context) (store.Session, string, bool) {
 	tok, err := c.Cookie(sessionCookie)
 	if err != nil || tok == "" {
-		return false
+		return store.Session{}, "", false
 	}
-	_, err = s.Store.SessionByTokenHash(c.Request.Context(), security.HashToken(tok), s.now())
-	return err == nil
+	sess, err := s.Store.SessionByTokenHash(c.Request.Context(), security.HashToken(tok), s.now())
+	return sess, tok, err == nil
 }
 
 func (s *Server) pageRoot(c *gin.Context) {
@@ -86,10 +94,15 @@ func (s *Server) pageLogin(c *gin.Context) {
 }
 
 func (s *Server) pageSettings(c *gin.Context) {
-	if !s.hasSession(c) {
+	sess, tok, ok := s.cookieSession(c)
+	if !ok {
 		c.Redirect(http.StatusFound, "/login")
 		return
 	}
+	// The page sends its session's CSRF token, HMAC(key, session token);
+	// a browser signed in before the token was bound to the session holds
+	// a random one, and would be refused every change, sign-out included.
+	s.setCSRFCookie(c, tok, int(sess.ExpiresAt.Sub(s.now()).Seconds()))
 	s.renderPage(c, "settings.html")
 }
 

@@ -233,10 +233,12 @@ func (s *Server) requireSession(c *gin.Context) {
 		return
 	}
 	if fromCookie && c.Request.Method != http.MethodGet && c.Request.Method != http.MethodHead {
-		// Double-submit CSRF check for cookie sessions (API.md "Sessions").
-		want, err := c.Cookie(csrfCookie)
-		got := c.GetHeader(csrfHeader)
-		if err != nil || want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(got)) != 1 {
+		// CSRF check for cookie sessions (API.md "Sessions"): the page
+		// copies the authflow_csrf cookie into the header, and the token
+		// is HMAC(secret key, session token), recomputed here from the
+		// session cookie received. A cookie and header pair planted by
+		// another site does not pass.
+		if !security.CSRFTokenMatches(s.Cfg.SecretKey, token, c.GetHeader(csrfHeader)) {
 			fail(c, newErr(codeUnauthorized, "missing or wrong X-CSRF-Token for a cookie session"))
 			return
 		}
@@ -285,10 +287,16 @@ func (s *Server) setSessionCookies(c *gin.Context, token string, expires time.Ti
 	secure := s.Cfg.Secure()
 	http.SetCookie(c.Writer, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", MaxAge: maxAge,
 		HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode})
-	// The CSRF cookie is readable by the page's script on purpose: the page
-	// copies it into X-CSRF-Token (double submit).
-	http.SetCookie(c.Writer, &http.Cookie{Name: csrfCookie, Value: security.RandomToken(), Path: "/", MaxAge: maxAge,
-		Secure: secure, SameSite: http.SameSiteLaxMode})
+	s.setCSRFCookie(c, token, maxAge)
+}
+
+// setCSRFCookie gives a browser the CSRF token of its session,
+// HMAC(secret key, session token) (see requireSession). The cookie is
+// readable by the page's script on purpose: the page copies it into
+// X-CSRF-Token.
+func (s *Server) setCSRFCookie(c *gin.Context, sessionToken string, maxAge int) {
+	http.SetCookie(c.Writer, &http.Cookie{Name: csrfCookie, Value: security.CSRFToken(s.Cfg.SecretKey, sessionToken), Path: "/",
+		MaxAge: maxAge, Secure: s.Cfg.Secure(), SameSite: http.SameSiteLaxMode})
 }
 
 func (s *Server) clearSessionCookies(c *gin.Context) {

@@ -313,6 +313,22 @@ func CodecCookie(key []byte, adminToken string) string {
 	return strings.ToLower(b32.EncodeToString(mac(key, "codec-cookie", adminToken)))
 }
 
+// CSRFToken is the CSRF token of a cookie session: HMAC(key, session
+// token). The API sets it as the authflow_csrf cookie and checks the
+// X-CSRF-Token header against the token recomputed from the session it
+// received, so a cookie pair planted by another site (or a sibling
+// subdomain) does not pass: it cannot be computed without the key and the
+// victim's session token.
+func CSRFToken(key []byte, sessionToken string) string {
+	return strings.ToLower(b32.EncodeToString(mac(key, "csrf-token", sessionToken)))
+}
+
+// CSRFTokenMatches compares a submitted CSRF token with the session's in
+// constant time.
+func CSRFTokenMatches(key []byte, sessionToken, got string) bool {
+	return got != "" && ConstantTimeEqual(got, CSRFToken(key, sessionToken))
+}
+
 // DerivedDigits returns n decimal digits derived from key and the send's
 // idempotency key: a retried send produces the same code.
 func DerivedDigits(key []byte, idemKey string, n int) string {
