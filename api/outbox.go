@@ -78,6 +78,10 @@ var outboxTmpl = template.Must(template.New("outbox").Funcs(outboxFuncs).Parse(`
 
 func (s *Server) outboxPage(c *gin.Context) {
 	c.Header("Content-Security-Policy", pageCSP)
+	// The buttons are plain form posts, and under "no-referrer" a browser
+	// sends a form post's Origin as "null", which the cross-site guard
+	// refuses; "same-origin" sends this page's own origin.
+	c.Header("Referrer-Policy", "same-origin")
 	c.Header("Content-Type", "text/html; charset=utf-8")
 	entries := s.Outbox.Entries()
 	for i := range entries {

@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -82,7 +83,7 @@ func (s *Server) Handler() http.Handler {
 	r := gin.New()
 	// Per-IP throttling must see the real peer, not a forged X-Forwarded-For.
 	_ = r.SetTrustedProxies(nil)
-	r.Use(gin.Recovery(), s.observe, s.logRequests, limitBody, securityHeaders, s.refuseCrossSite)
+	r.Use(gin.Recovery(), s.observe, s.logRequests, limitBody, securityHeaders(s.Cfg.Secure()), s.refuseCrossSite(publicOrigin(s.Cfg.PublicURL)))
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(func(c *gin.Context) { fail(c, newErr(codeNotFound, "no such endpoint")) })
 	r.NoMethod(func(c *gin.Context) {
@@ -168,13 +169,24 @@ func limitBody(c *gin.Context) {
 	c.Next()
 }
 
-func securityHeaders(c *gin.Context) {
-	h := c.Writer.Header()
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Frame-Options", "DENY")
-	c.Next()
+// hstsHeader tells browsers to use https only, for a year, on the public
+// host and its subdomains.
+const hstsHeader = "max-age=31536000; includeSubDomains"
+
+// securityHeaders go on every answer; Strict-Transport-Security only when
+// the public URL is https (on http it would be ignored, and wrong).
+func securityHeaders(hsts bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		h := c.Writer.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Frame-Options", "DENY")
+		if hsts {
+			h.Set("Strict-Transport-Security", hstsHeader)
+		}
+		c.Next()
+	}
 }
 
 // bind decodes a JSON body into v; malformed JSON, wrong types, trailing
@@ -316,33 +328,72 @@ func rpc(c *gin.Context, d time.Duration) (context.Context, context.CancelFunc) 
 
 // refuseCrossSite stops another site's page from making a browser change
 // state here (a form posting text/plain JSON to /v1/login would sign the
-// visitor into the attacker's account). Browsers say where a request comes
-// from; servers (curl, the control panel's backend, Telegram) send neither
-// header and are not affected.
-func (s *Server) refuseCrossSite(c *gin.Context) {
-	switch {
-	case c.Request.Method == http.MethodGet, c.Request.Method == http.MethodHead, c.Request.Method == http.MethodOptions,
-		// The codec is called cross-origin by the Temporal UI by design; it
-		// checks its own origin list and the admin token.
-		strings.HasPrefix(c.Request.URL.Path, "/codec/"):
+// visitor into the attacker's account). A state-changing request that says
+// where it comes from must come from the public URL's exact origin
+// (scheme, host and port, as parsed once from AUTHFLOW_PUBLIC_URL), never
+// merely from the Host it was sent to, which an attacker's DNS controls.
+// "Origin: null" (sandboxed frames, data: URLs, some redirects) is refused.
+// Servers (curl, the control panel's backend, Telegram) send neither
+// Origin nor Sec-Fetch-Site and are not affected.
+func (s *Server) refuseCrossSite(public string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		switch {
+		case c.Request.Method == http.MethodGet, c.Request.Method == http.MethodHead, c.Request.Method == http.MethodOptions,
+			// The codec is called cross-origin by the Temporal UI by design; it
+			// checks its own origin list and the admin token.
+			strings.HasPrefix(c.Request.URL.Path, "/codec/"):
+			c.Next()
+			return
+		}
+		site := c.GetHeader("Sec-Fetch-Site")
+		origins, sent := c.Request.Header["Origin"]
+		refused := site == "cross-site" || site == "same-site"
+		if sent {
+			got := ""
+			if len(origins) == 1 {
+				got = originOf(origins[0])
+			}
+			refused = refused || public == "" || got != public
+		}
+		if refused {
+			fail(c, &apiError{Status: http.StatusForbidden, Code: "forbidden", Message: "cross-site requests are refused"})
+			return
+		}
 		c.Next()
-		return
 	}
-	site := c.GetHeader("Sec-Fetch-Site")
-	origin := c.GetHeader("Origin")
-	if site == "cross-site" || site == "same-site" || (origin != "" && origin != "null" && !s.sameOrigin(origin, c.Request.Host)) {
-		fail(c, &apiError{Status: http.StatusForbidden, Code: "forbidden", Message: "cross-site requests are refused"})
-		return
-	}
-	c.Next()
 }
 
-// sameOrigin accepts the public URL's origin and the host the request was
-// sent to.
-func (s *Server) sameOrigin(origin, host string) bool {
-	if strings.EqualFold(origin, s.Cfg.PublicURL) {
-		return true
+// publicOrigin is the origin of AUTHFLOW_PUBLIC_URL (its path, if any,
+// left out).
+func publicOrigin(publicURL string) string {
+	u, err := url.Parse(publicURL)
+	if err != nil {
+		return ""
 	}
-	_, h, ok := strings.Cut(origin, "://")
-	return ok && strings.EqualFold(h, host)
+	return originOf(u.Scheme + "://" + u.Host)
+}
+
+// originOf is the origin of an http(s) URL as a browser serializes it:
+// lower-case scheme and host, and the port only when it is not the
+// scheme's default. Anything else ("null", a path, user info, another
+// scheme) is "".
+func originOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Opaque != "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || (u.Path != "" && u.Path != "/") {
+		return ""
+	}
+	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	if (scheme != "http" && scheme != "https") || host == "" {
+		return ""
+	}
+	if (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
+		port = ""
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	return scheme + "://" + host
 }
