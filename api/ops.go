@@ -11,10 +11,12 @@ import (
 	"github.com/authflow/authflow/metrics"
 )
 
-// mountOps adds what operators use: /metrics (when Metrics is set) and the
-// payload codec server (when Codec is set).
+// mountOps adds what operators use: /metrics (when Metrics is set and
+// AUTHFLOW_METRICS is not off; behind AUTHFLOW_METRICS_TOKEN, which
+// config requires outside dev) and the payload codec server (when Codec is
+// set).
 func (s *Server) mountOps(r *gin.Engine) {
-	if s.Metrics != nil {
+	if s.Metrics != nil && !s.Cfg.MetricsOff {
 		r.GET("/metrics", gin.WrapH(metrics.Protect(s.Metrics.Handler(), s.Cfg.MetricsToken)))
 	}
 	if s.Codec != nil {

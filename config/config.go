@@ -65,8 +65,12 @@ type Config struct {
 	// address.
 	MetricsAddr string
 	// MetricsToken, when set, is the bearer token /metrics requires
-	// (AUTHFLOW_METRICS_TOKEN; unset: /metrics is open).
+	// (AUTHFLOW_METRICS_TOKEN). Required outside dev unless MetricsOff;
+	// unset in dev: /metrics is open.
 	MetricsToken string
+	// MetricsOff serves no /metrics at all (AUTHFLOW_METRICS=off; default
+	// on).
+	MetricsOff bool
 	// HashInProcess runs argon2id in this process instead of in hashing
 	// child processes (AUTHFLOW_HASH_ISOLATION=off; default on). See
 	// security.NewIsolatedHasher.
@@ -109,7 +113,7 @@ func LoadFrom(getenv Getenv, mode Mode, dataDir string) (Config, error) {
 		return def
 	}
 	c := Config{
-		HTTPAddr:              get("AUTHFLOW_HTTP_ADDR", ":8080"),
+		HTTPAddr:              get("AUTHFLOW_HTTP_ADDR", defaultHTTPAddr(mode)),
 		PublicURL:             strings.TrimRight(get("AUTHFLOW_PUBLIC_URL", "http://localhost:8080"), "/"),
 		AdminToken:            get("AUTHFLOW_ADMIN_TOKEN", ""),
 		TemporalAddress:       get("TEMPORAL_ADDRESS", "localhost:7233"),
@@ -137,6 +141,23 @@ func LoadFrom(getenv Getenv, mode Mode, dataDir string) (Config, error) {
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
 		bad("AUTHFLOW_METRICS_TOKEN must be at least 16 characters")
+	}
+	switch m := strings.ToLower(get("AUTHFLOW_METRICS", "on")); m {
+	case "on":
+		if mode == Production && c.MetricsToken == "" {
+			// /metrics names routes, outcomes and rates: not for anyone who
+			// reaches the port.
+			bad("AUTHFLOW_METRICS_TOKEN is required outside dev mode: /metrics would be open to anyone who reaches the port; " +
+				"set it to a long random string (try: openssl rand -hex 24) and give Prometheus the same bearer token, " +
+				"or set AUTHFLOW_METRICS=off to serve no /metrics")
+		}
+	case "off":
+		c.MetricsOff = true
+		if c.MetricsAddr != "" {
+			bad("AUTHFLOW_METRICS_ADDR is set but AUTHFLOW_METRICS=off serves no /metrics: unset one of them")
+		}
+	default:
+		bad("AUTHFLOW_METRICS must be on or off (got %q)", m)
 	}
 	switch iso := strings.ToLower(get("AUTHFLOW_HASH_ISOLATION", "on")); iso {
 	case "on":
@@ -283,8 +304,22 @@ func httpURL(raw string) bool {
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
-// Secure reports whether cookies must carry the Secure flag.
-func (c Config) Secure() bool { return strings.HasPrefix(c.PublicURL, "https://") }
+// Secure reports whether cookies must carry the Secure flag (and answers
+// Strict-Transport-Security): the public URL is https.
+func (c Config) Secure() bool {
+	return len(c.PublicURL) >= 8 && strings.EqualFold(c.PublicURL[:8], "https://")
+}
+
+// defaultHTTPAddr is where the API listens without AUTHFLOW_HTTP_ADDR: in
+// dev only on loopback, so a laptop's dev server (open /metrics, the dev
+// outbox with every code) is not reachable from the network; in production
+// every interface, for a container or a proxy in front.
+func defaultHTTPAddr(mode Mode) string {
+	if mode == Dev {
+		return "127.0.0.1:8080"
+	}
+	return ":8080"
+}
 
 // ParseSecretKey decodes 32 bytes given as 64 hex characters or standard
 // base64.

@@ -22,7 +22,7 @@ func TestLoad(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.HTTPAddr != ":8080" || c.RPID != "localhost" || len(c.SecretKey) != 32 || c.AdminToken == "" ||
+		if c.HTTPAddr != "127.0.0.1:8080" || c.RPID != "localhost" || len(c.SecretKey) != 32 || c.AdminToken == "" ||
 			c.DatabaseURL != "sqlite://"+filepath.Join(dir, "authflow.db") {
 			t.Fatalf("defaults %+v", c)
 		}
@@ -43,7 +43,8 @@ func TestLoad(t *testing.T) {
 		}
 	})
 	t.Run("case=the secret key is 64 hex characters or base64 of 32 bytes", func(t *testing.T) {
-		base := map[string]string{"AUTHFLOW_DATABASE_URL": "postgres://x/y", "AUTHFLOW_ADMIN_TOKEN": "0123456789abcdef0123"}
+		base := map[string]string{"AUTHFLOW_DATABASE_URL": "postgres://x/y", "AUTHFLOW_ADMIN_TOKEN": "0123456789abcdef0123",
+			"AUTHFLOW_METRICS_TOKEN": "0123456789abcdef-metrics"}
 		for _, good := range []string{key, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAE="} {
 			base["AUTHFLOW_SECRET_KEY"] = good
 			if _, err := load(config.Production, "", base); err != nil {
@@ -89,6 +90,75 @@ func TestLoad(t *testing.T) {
 		c, err := load(config.Dev, t.TempDir(), map[string]string{"AUTHFLOW_PUBLIC_URL": "https://panel.example.com/"})
 		if err != nil || !c.Secure() || c.RPID != "panel.example.com" || c.PublicURL != "https://panel.example.com" {
 			t.Fatalf("%+v %v", c, err)
+		}
+	})
+}
+
+func TestMetricsTokenAndListenAddress(t *testing.T) {
+	prod := func(extra map[string]string) map[string]string {
+		env := map[string]string{"AUTHFLOW_DATABASE_URL": "postgres://x/y", "AUTHFLOW_ADMIN_TOKEN": "0123456789abcdef0123", "AUTHFLOW_SECRET_KEY": key}
+		for k, v := range extra {
+			env[k] = v
+		}
+		return env
+	}
+	t.Run("case=server, api and worker refuse to start without AUTHFLOW_METRICS_TOKEN, naming the way out", func(t *testing.T) {
+		_, err := load(config.Production, "", prod(nil))
+		if err == nil || !strings.Contains(err.Error(), "AUTHFLOW_METRICS_TOKEN is required") || !strings.Contains(err.Error(), "AUTHFLOW_METRICS=off") {
+			t.Fatalf("error %v, want AUTHFLOW_METRICS_TOKEN and AUTHFLOW_METRICS=off named", err)
+		}
+	})
+	t.Run("case=a metrics token is enough", func(t *testing.T) {
+		c, err := load(config.Production, "", prod(map[string]string{"AUTHFLOW_METRICS_TOKEN": "0123456789abcdef-metrics"}))
+		if err != nil || c.MetricsOff || c.MetricsToken != "0123456789abcdef-metrics" {
+			t.Fatalf("%+v %v", c, err)
+		}
+	})
+	t.Run("case=AUTHFLOW_METRICS=off starts without a token and serves no metrics", func(t *testing.T) {
+		for _, off := range []string{"off", "OFF"} {
+			c, err := load(config.Production, "", prod(map[string]string{"AUTHFLOW_METRICS": off}))
+			if err != nil || !c.MetricsOff {
+				t.Fatalf("AUTHFLOW_METRICS=%s: off %v, %v", off, c.MetricsOff, err)
+			}
+		}
+	})
+	t.Run("case=AUTHFLOW_METRICS is on or off; off with a metrics address is a contradiction", func(t *testing.T) {
+		if _, err := load(config.Production, "", prod(map[string]string{"AUTHFLOW_METRICS": "maybe", "AUTHFLOW_METRICS_TOKEN": "0123456789abcdef-metrics"})); err == nil ||
+			!strings.Contains(err.Error(), "AUTHFLOW_METRICS must be on or off") {
+			t.Fatalf("error %v", err)
+		}
+		if _, err := load(config.Production, "", prod(map[string]string{"AUTHFLOW_METRICS": "off", "AUTHFLOW_METRICS_ADDR": ":9090"})); err == nil ||
+			!strings.Contains(err.Error(), "AUTHFLOW_METRICS_ADDR") {
+			t.Fatalf("error %v", err)
+		}
+	})
+	t.Run("case=dev may keep /metrics open", func(t *testing.T) {
+		c, err := load(config.Dev, t.TempDir(), nil)
+		if err != nil || c.MetricsOff || c.MetricsToken != "" {
+			t.Fatalf("%+v %v", c, err)
+		}
+	})
+	t.Run("case=dev listens on 127.0.0.1:8080 unless AUTHFLOW_HTTP_ADDR says otherwise", func(t *testing.T) {
+		c, err := load(config.Dev, t.TempDir(), nil)
+		if err != nil || c.HTTPAddr != "127.0.0.1:8080" || c.PublicURL != "http://localhost:8080" {
+			t.Fatalf("dev: addr %q, public URL %q, %v", c.HTTPAddr, c.PublicURL, err)
+		}
+		c, err = load(config.Dev, t.TempDir(), map[string]string{"AUTHFLOW_HTTP_ADDR": ":8080"})
+		if err != nil || c.HTTPAddr != ":8080" {
+			t.Fatalf("dev with AUTHFLOW_HTTP_ADDR: addr %q, %v", c.HTTPAddr, err)
+		}
+	})
+	t.Run("case=production keeps listening on every interface", func(t *testing.T) {
+		c, err := load(config.Production, "", prod(map[string]string{"AUTHFLOW_METRICS": "off"}))
+		if err != nil || c.HTTPAddr != ":8080" {
+			t.Fatalf("production: addr %q, %v", c.HTTPAddr, err)
+		}
+	})
+	t.Run("case=the https test of the public URL ignores case", func(t *testing.T) {
+		for u, want := range map[string]bool{"HTTPS://panel.example.com": true, "https://panel.example.com": true, "http://panel.example.com": false} {
+			if got := (config.Config{PublicURL: u}).Secure(); got != want {
+				t.Errorf("Secure(%q) = %v", u, got)
+			}
 		}
 	})
 }

@@ -32,8 +32,9 @@ import (
 // variables the compose file marks as required, with well-formed values.
 func testEnv() map[string]string {
 	return map[string]string{
-		"AUTHFLOW_SECRET_KEY":  strings.Repeat("ab", 32),
-		"AUTHFLOW_ADMIN_TOKEN": "compose-test-admin-token",
+		"AUTHFLOW_SECRET_KEY":    strings.Repeat("ab", 32),
+		"AUTHFLOW_ADMIN_TOKEN":   "compose-test-admin-token",
+		"AUTHFLOW_METRICS_TOKEN": "compose-test-metrics-token",
 	}
 }
 
@@ -105,7 +106,7 @@ func args(t *testing.T, name string, s types.ServiceConfig) []string {
 }
 
 func TestComposeRequiresSecrets(t *testing.T) {
-	for _, name := range []string{"AUTHFLOW_SECRET_KEY", "AUTHFLOW_ADMIN_TOKEN"} {
+	for _, name := range []string{"AUTHFLOW_SECRET_KEY", "AUTHFLOW_ADMIN_TOKEN", "AUTHFLOW_METRICS_TOKEN"} {
 		t.Run(name, func(t *testing.T) {
 			env := testEnv()
 			delete(env, name)

@@ -116,10 +116,7 @@ users, sessions and flows in progress. --ephemeral keeps everything in memory.`,
 
 // announce waits for /readyz, then prints what a person needs.
 func announce(ln net.Listener, ts *devserver.Server, cfg config.Config, dir string, started time.Time, outbox bool) {
-	base := "http://" + ln.Addr().String()
-	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
-		base = fmt.Sprintf("http://localhost:%d", tcp.Port)
-	}
+	base := listenURL(ln.Addr())
 	for range 300 {
 		resp, err := http.Get(base + "/readyz")
 		if err == nil {
@@ -151,6 +148,17 @@ authflow dev is ready in %s
 
 `, time.Since(started).Round(time.Millisecond), base, base, outboxURL, ts.FrontendHostPort(), ts.Namespace(),
 		orNone(sameSiteUI(ts.UIURL(), cfg.PublicURL)), store, cfg.AdminToken, base, cfg.AdminToken)
+}
+
+// listenURL names the API's address as a person should open it: a
+// loopback or every-interface listener (dev's default is 127.0.0.1:8080) as
+// localhost, the default public URL's host. The pages refuse requests from
+// any origin but the public URL's, and http://127.0.0.1:8080 is another.
+func listenURL(addr net.Addr) string {
+	if tcp, ok := addr.(*net.TCPAddr); ok && (tcp.IP.IsUnspecified() || tcp.IP.IsLoopback()) {
+		return fmt.Sprintf("http://localhost:%d", tcp.Port)
+	}
+	return "http://" + addr.String()
 }
 
 func orNone(s string) string {
