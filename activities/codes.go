@@ -135,7 +135,9 @@ func codeEmail(to, code, purpose, key string) channels.Email {
 	}
 	text := fmt.Sprintf("Your code to %s: %s\n\nIt expires in 10 minutes. If it was not you, change your password.\n", what, code)
 	html := fmt.Sprintf(`<p>Your code to %s:</p><p style="font-size:28px;font-weight:bold;letter-spacing:4px">%s</p><p>It expires in 10 minutes. If it was not you, change your password.</p>`, what, code)
-	return channels.Email{To: to, Subject: "Your authflow code: " + code, Text: text, HTML: html, Key: key}
+	// Never the code in the subject: mail lists, notification previews and
+	// lock screens show subjects (docs/security.md).
+	return channels.Email{To: to, Subject: "Your authflow code", Text: text, HTML: html, Key: key}
 }
 
 // checkSendLimits stops the system from texting or calling in a loop: per

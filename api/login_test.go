@@ -217,10 +217,10 @@ func TestLoginSecondStepEmail(t *testing.T) {
 		}
 		flow := r.Str("flow_id")
 		ch := apitest.Expect(t, challenge(t, flow, map[string]any{"method": "email"}), 200)
-		if strings.Contains(string(ch.Raw), outboxTo(t, "email", a.email).Subject[len("Your authflow code: "):]) {
+		code := digits6.FindString(outboxTo(t, "email", a.email).Text)
+		if strings.Contains(string(ch.Raw), code) {
 			t.Fatal("the code leaked into the challenge answer")
 		}
-		code := digits6.FindString(outboxTo(t, "email", a.email).Text)
 		apitest.Expect(t, verify(t, flow, code), 200)
 		// Valid once.
 		apitest.ExpectError(t, verify(t, flow, code), 409, "wrong_state")
