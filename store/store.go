@@ -253,6 +253,41 @@ type SentMessage struct {
 	Recipient  string // address, number or chat id
 	ProviderID string // the provider's message/call id, when it gives one
 	SentAt     time.Time
+	// Kind says which send budgets the message counts against; empty is
+	// SentKindCode.
+	Kind SentKind
+	// IP is the client that asked for it, when known (phone enrollment).
+	IP string
+}
+
+// SentKind is what a sent message was, for the send budgets
+// (docs/security.md "Send budgets").
+type SentKind string
+
+// Kinds of sent messages.
+const (
+	// SentKindCode is a code to the account's own email or verified phone.
+	SentKindCode SentKind = "code"
+	// SentKindEnroll is a code to a number not yet verified (phone
+	// enrollment): it has budgets of its own and never uses up the budget
+	// of the account that owns the number.
+	SentKindEnroll SentKind = "enroll"
+	// SentKindPrompt is a Telegram login prompt.
+	SentKindPrompt SentKind = "prompt"
+	// SentKindNotice is a notice (a factor changed, a downgrade, a lock)
+	// or a once-only record: no budget counts it.
+	SentKindNotice SentKind = "notice"
+)
+
+// SentQuery selects sent messages to count. Empty fields match every
+// message; Since is required.
+type SentQuery struct {
+	UserID    string
+	Recipient string
+	IP        string
+	Kinds     []SentKind // any of these kinds
+	Channels  []string   // any of these channels
+	Since     time.Time  // sent at or after
 }
 
 // SentMessages makes sends idempotent and rate-limitable.
@@ -261,9 +296,11 @@ type SentMessages interface {
 	SentMessage(ctx context.Context, key string) (SentMessage, error)
 	// RecordSentMessage stores m; recording the same key twice is a no-op.
 	RecordSentMessage(ctx context.Context, m SentMessage) error
-	// CountSent counts messages to a user (recipient "") or to a recipient
-	// (userID "") since a time.
+	// CountSent counts messages of every kind to a user (recipient "") or
+	// to a recipient (userID "") since a time.
 	CountSent(ctx context.Context, userID, recipient string, since time.Time) (int, error)
+	// CountSends counts the messages q selects (the send budgets).
+	CountSends(ctx context.Context, q SentQuery) (int, error)
 }
 
 // Event is an audit event shown to the user.

@@ -239,6 +239,80 @@ func testCountSent(t *testing.T, s store.Store) {
 	}
 }
 
+// testCountSendsByKind: each send budget counts only its own kind, so
+// notices never use up a code budget and another account's enrollment
+// sends to a number never use up its owner's login codes.
+func testCountSendsByKind(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	owner, other := newUser(t, s), newUser(t, s)
+	now := time.Now()
+	const number, email, ip = "+380501112299", "kinds@example.com", "203.0.113.9"
+	for i, m := range []store.SentMessage{
+		{UserID: owner.ID, Channel: "sms", Recipient: number},                                    // a login code; no kind is a code
+		{UserID: owner.ID, Channel: "call_dictate", Recipient: number, Kind: store.SentKindCode}, // another
+		{UserID: other.ID, Channel: "sms", Recipient: number, Kind: store.SentKindEnroll, IP: ip},
+		{UserID: other.ID, Channel: "sms", Recipient: number, Kind: store.SentKindEnroll, IP: ip},
+		{UserID: other.ID, Channel: "sms", Recipient: "+380501112298", Kind: store.SentKindEnroll, IP: "198.51.100.1"},
+		{Channel: "email_notice", Recipient: email, Kind: store.SentKindNotice},
+		{UserID: owner.ID, Channel: "email", Recipient: email, Kind: store.SentKindCode},
+		{UserID: owner.ID, Channel: "telegram", Recipient: "telegram:" + owner.ID, Kind: store.SentKindPrompt},
+		{UserID: owner.ID, Channel: "sms", Recipient: number, Kind: store.SentKindCode, SentAt: now.Add(-2 * time.Hour)},
+	} {
+		m.Key = "kinds/" + RandomString() + "/" + string(rune('a'+i))
+		if m.SentAt.IsZero() {
+			m.SentAt = now
+		}
+		mustNil(t, s.RecordSentMessage(ctx, m))
+		got, err := s.SentMessage(ctx, m.Key)
+		mustNil(t, err)
+		wantKind := m.Kind
+		if wantKind == "" {
+			wantKind = store.SentKindCode
+		}
+		if got.Kind != wantKind || got.IP != m.IP {
+			t.Errorf("message %d read back with kind %q ip %q, want %q %q", i, got.Kind, got.IP, wantKind, m.IP)
+		}
+	}
+	since := now.Add(-time.Hour)
+	codes := []store.SentKind{store.SentKindCode}
+	enroll := []store.SentKind{store.SentKindEnroll}
+	for _, c := range []struct {
+		name string
+		q    store.SentQuery
+		want int
+	}{
+		{"codes to the number", store.SentQuery{Recipient: number, Kinds: codes}, 2},
+		{"everything to the number", store.SentQuery{Recipient: number}, 4},
+		{"enrollment sends to the number", store.SentQuery{Recipient: number, Kinds: enroll}, 2},
+		{"the other account's enrollment sends", store.SentQuery{UserID: other.ID, Kinds: enroll}, 3},
+		{"enrollment sends from one IP", store.SentQuery{IP: ip, Kinds: enroll}, 2},
+		{"codes to the email (the notice is not one)", store.SentQuery{Recipient: email, Kinds: codes}, 1},
+		{"the owner's codes and prompts", store.SentQuery{UserID: owner.ID, Kinds: []store.SentKind{store.SentKindCode, store.SentKindPrompt}}, 4},
+		{"the owner's codes since 3 hours", store.SentQuery{UserID: owner.ID, Kinds: codes, Since: now.Add(-3 * time.Hour)}, 4},
+		{"phone sends of the number's two accounts", store.SentQuery{Recipient: number, Channels: []string{"sms", "call_dictate", "call_flash"}}, 4},
+		{"notices only", store.SentQuery{Recipient: email, Kinds: []store.SentKind{store.SentKindNotice}}, 1},
+	} {
+		if c.q.Since.IsZero() {
+			c.q.Since = since
+		}
+		n, err := s.CountSends(ctx, c.q)
+		mustNil(t, err)
+		if n != c.want {
+			t.Errorf("CountSends(%s) = %d, want %d", c.name, n, c.want)
+		}
+	}
+	// Phone sends of every account together (the hourly cap): at least the
+	// five phone sends of this hour recorded here, other tests' too.
+	n, err := s.CountSends(ctx, store.SentQuery{Channels: []string{"sms", "call_dictate", "call_flash"}, Since: since})
+	mustNil(t, err)
+	if n < 5 {
+		t.Errorf("CountSends(every phone send) = %d, want at least 5", n)
+	}
+	if _, err := s.CountSends(ctx, store.SentQuery{Recipient: number}); err == nil {
+		t.Error("CountSends without Since succeeded")
+	}
+}
+
 func testEvents(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	u, other := newUser(t, s), newUser(t, s)

@@ -103,6 +103,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"nothing sent under key is not found", testSentMessageNotFound},
 		{"record sent message is idempotent", testRecordSentIdempotent},
 		{"count sent by user and by recipient since a time", testCountSent},
+		{"count sends by kind, IP and channel", testCountSendsByKind},
 
 		{"events newest first with detail round trip", testEvents},
 		{"events of one instant newest added first", testEventsSameInstant},

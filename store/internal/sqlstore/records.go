@@ -68,13 +68,13 @@ func (s *Store) ResetAttempts(ctx context.Context, scope, key string) error {
 	return nil
 }
 
-const sentMessageCols = `key, COALESCE(user_id, ''), channel, recipient, provider_id, sent_at`
+const sentMessageCols = `key, COALESCE(user_id, ''), channel, recipient, provider_id, sent_at, kind, ip`
 
 // SentMessage returns ErrNotFound when nothing was sent under key.
 func (s *Store) SentMessage(ctx context.Context, key string) (store.SentMessage, error) {
 	var m store.SentMessage
 	err := s.db.Reader().QueryRow(ctx, `SELECT `+sentMessageCols+` FROM sent_messages WHERE key = $1`, key).
-		Scan(&m.Key, &m.UserID, &m.Channel, &m.Recipient, &m.ProviderID, timeDest{&m.SentAt})
+		Scan(&m.Key, &m.UserID, &m.Channel, &m.Recipient, &m.ProviderID, timeDest{&m.SentAt}, &m.Kind, &m.IP)
 	if err != nil {
 		return store.SentMessage{}, s.wrap("sent message", err)
 	}
@@ -88,33 +88,64 @@ func (s *Store) RecordSentMessage(ctx context.Context, m store.SentMessage) erro
 	if m.Key == "" {
 		return s.invalid(op, "empty key")
 	}
+	if m.Kind == "" {
+		m.Kind = store.SentKindCode
+	}
 	_, err := s.db.Writer().Exec(ctx,
-		`INSERT INTO sent_messages (key, user_id, channel, recipient, provider_id, sent_at)
-		 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING`,
-		m.Key, nullString(m.UserID), m.Channel, m.Recipient, m.ProviderID, s.stamp(m.SentAt))
+		`INSERT INTO sent_messages (key, user_id, channel, recipient, provider_id, sent_at, kind, ip)
+		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (key) DO NOTHING`,
+		m.Key, nullString(m.UserID), m.Channel, m.Recipient, m.ProviderID, s.stamp(m.SentAt), string(m.Kind), m.IP)
 	if err != nil {
 		return s.wrap(op, err)
 	}
 	return nil
 }
 
-// CountSent counts messages sent at or after since to a user (recipient
-// "") or to a recipient (userID ""); given both, messages matching both.
+// CountSent counts messages of every kind sent at or after since to a user
+// (recipient "") or to a recipient (userID ""); given both, messages
+// matching both.
 func (s *Store) CountSent(ctx context.Context, userID, recipient string, since time.Time) (int, error) {
+	if userID == "" && recipient == "" {
+		return 0, s.invalid("count sent", "neither user id nor recipient")
+	}
+	return s.CountSends(ctx, store.SentQuery{UserID: userID, Recipient: recipient, Since: since})
+}
+
+// CountSends counts the messages q selects: every condition given must
+// hold; a list matches any of its values.
+func (s *Store) CountSends(ctx context.Context, q store.SentQuery) (int, error) {
 	const op = "count sent"
+	if q.Since.IsZero() {
+		return 0, s.invalid(op, "no since")
+	}
 	where := []string{"sent_at >= $1"}
-	args := []any{ts(since)}
-	if userID != "" {
-		args = append(args, userID)
-		where = append(where, "user_id = $"+strconv.Itoa(len(args)))
+	args := []any{ts(q.Since)}
+	eq := func(col, v string) {
+		if v != "" {
+			args = append(args, v)
+			where = append(where, col+" = $"+strconv.Itoa(len(args)))
+		}
 	}
-	if recipient != "" {
-		args = append(args, recipient)
-		where = append(where, "recipient = $"+strconv.Itoa(len(args)))
+	in := func(col string, vs []string) {
+		if len(vs) == 0 {
+			return
+		}
+		ps := make([]string, len(vs))
+		for i, v := range vs {
+			args = append(args, v)
+			ps[i] = "$" + strconv.Itoa(len(args))
+		}
+		where = append(where, col+" IN ("+strings.Join(ps, ", ")+")")
 	}
-	if len(args) == 1 {
-		return 0, s.invalid(op, "neither user id nor recipient")
+	eq("user_id", q.UserID)
+	eq("recipient", q.Recipient)
+	eq("ip", q.IP)
+	kinds := make([]string, len(q.Kinds))
+	for i, k := range q.Kinds {
+		kinds[i] = string(k)
 	}
+	in("kind", kinds)
+	in("channel", q.Channels)
 	var n int
 	err := s.db.Reader().QueryRow(ctx,
 		`SELECT count(*) FROM sent_messages WHERE `+strings.Join(where, " AND "), args...).Scan(&n)
