@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/authflow/authflow/channels"
+	"github.com/authflow/authflow/phone"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/store"
 )
@@ -38,6 +39,9 @@ type Activities struct {
 
 	// FlashCallNumbers is the pool a flash call's caller is picked from.
 	FlashCallNumbers []string
+	// PhonePolicy says which numbers get codes (type, region:
+	// AUTHFLOW_PHONE_REGIONS); the zero value allows mobiles of every region.
+	PhonePolicy phone.Policy
 	// SessionTTL is how long a login session lives.
 	SessionTTL time.Duration
 	// Limits bound failures and sends.
@@ -60,9 +64,19 @@ type Limits struct {
 	// LockBase is the first back-off; it doubles up to LockMax.
 	LockBase, LockMax time.Duration
 	// SendsPerAccount and SendsPerRecipient bound codes, calls and prompts
-	// within SendWindow (ASVS 5.0 6.6.3/6.6.4).
+	// within SendWindow (ASVS 5.0 6.6.3/6.6.4). Notices never count.
 	SendsPerAccount, SendsPerRecipient int
 	SendWindow                         time.Duration
+	// EnrollSendsPerAccount and EnrollSendsPerIP bound codes to numbers
+	// not yet verified (phone enrollment) within SendWindow, on budgets of
+	// their own: such sends never use up the budget of the account that
+	// owns the number (per recipient, they count apart from its codes).
+	EnrollSendsPerAccount, EnrollSendsPerIP int
+	// PhoneSendsPerHour caps every SMS and call of every account together
+	// in the last hour (AUTHFLOW_PHONE_SENDS_PER_HOUR): past it, phone
+	// sends fail as unavailable, the worker logs an ERROR and counts the
+	// refusal. 0: no cap.
+	PhoneSendsPerHour int
 }
 
 // DefaultLimits are API.md's numbers: 10 failures, then 60 s doubling to 1 h.
@@ -74,6 +88,10 @@ var DefaultLimits = Limits{
 	SendsPerAccount:      10,
 	SendsPerRecipient:    5,
 	SendWindow:           time.Hour,
+
+	EnrollSendsPerAccount: 5,
+	EnrollSendsPerIP:      10,
+	PhoneSendsPerHour:     phone.DefaultSendsPerHour,
 }
 
 // lockFor is the back-off after the n-th failure in a row.
@@ -107,6 +125,10 @@ const (
 	ErrTypeNoRecipient       = "NoRecipient"
 	ErrTypeMethodUnusable    = "MethodUnusable"
 	ErrTypeWebAuthnFailure   = "WebAuthnFailure"
+
+	// ErrTypePhoneSendsCapped: the hourly cap on all phone sends
+	// (Limits.PhoneSendsPerHour) is reached; the API answers 503.
+	ErrTypePhoneSendsCapped = "PhoneSendsCapped"
 )
 
 // RateLimited is the detail of an ErrTypeRateLimited failure.

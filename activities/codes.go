@@ -40,6 +40,9 @@ type SendCodeInput struct {
 	Number string
 	// Purpose words the message ("login", "enroll").
 	Purpose string
+	// IP is the client that asked for the send, when known: a number
+	// being enrolled counts against its IP's budget.
+	IP string `json:",omitempty"`
 }
 
 // SentCode is what the workflow keeps of a code: a MAC, never the code.
@@ -99,7 +102,11 @@ func (a *Activities) SendCode(ctx context.Context, in SendCodeInput) (SentCode, 
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return SentCode{}, storeErr("sent message", err)
 	}
-	if err := a.checkSendLimits(ctx, in.UserID, to); err != nil {
+	send := outgoing{userID: in.UserID, to: to, ip: in.IP, channel: in.Channel, kind: store.SentKindCode}
+	if in.Number != "" {
+		send.kind = store.SentKindEnroll
+	}
+	if err := a.checkSendLimits(ctx, send); err != nil {
 		return SentCode{}, err
 	}
 	var providerID string
@@ -118,7 +125,7 @@ func (a *Activities) SendCode(ctx context.Context, in SendCodeInput) (SentCode, 
 		return SentCode{}, sendErr(in.Channel, err)
 	}
 	if err := a.Store.RecordSentMessage(ctx, store.SentMessage{Key: key, UserID: in.UserID, Channel: in.Channel,
-		Recipient: to, ProviderID: providerID, SentAt: now}); err != nil {
+		Recipient: to, ProviderID: providerID, SentAt: now, Kind: send.kind, IP: in.IP}); err != nil {
 		// The provider accepted the message: failing now would make the
 		// retry send it again. Losing the record only loses one count of
 		// the send limit.
@@ -136,32 +143,104 @@ func codeEmail(to, code, purpose, key string) channels.Email {
 	text := fmt.Sprintf("Your code to %s: %s\n\nIt expires in 10 minutes. If it was not you, change your password.\n", what, code)
 	html := fmt.Sprintf(`<p>Your code to %s:</p><p style="font-size:28px;font-weight:bold;letter-spacing:4px">%s</p><p>It expires in 10 minutes. If it was not you, change your password.</p>`, what, code)
 	// Never the code in the subject: mail lists, notification previews and
-	// lock screens show subjects (docs/security.md).
+	// lock screens show subjects to whoever looks (docs/security.md).
 	return channels.Email{To: to, Subject: "Your authflow code", Text: text, HTML: html, Key: key}
 }
 
-// checkSendLimits stops the system from texting or calling in a loop: per
-// account, and per recipient when to is set.
-func (a *Activities) checkSendLimits(ctx context.Context, userID, to string) error {
-	since := a.now().Add(-a.Limits.SendWindow)
-	if userID != "" {
-		n, err := a.Store.CountSent(ctx, userID, "", since)
+// outgoing is a send about to be made, as the budgets see it.
+type outgoing struct {
+	userID, to, ip, channel string
+	kind                    store.SentKind
+}
+
+// phoneChannels are the sends the hourly phone cap counts.
+var phoneChannels = []string{ChannelSMS, ChannelCallDictate, ChannelCallFlash}
+
+// phoneUse is what a phone channel asks of a number.
+func phoneUse(channel string) (phone.Use, bool) {
+	switch channel {
+	case ChannelSMS:
+		return phone.UseSMS, true
+	case ChannelCallDictate, ChannelCallFlash:
+		return phone.UseCall, true
+	}
+	return "", false
+}
+
+// checkSendLimits stops the system from texting or calling in a loop, and
+// from sending codes where SMS pumping and toll fraud earn
+// (docs/security.md "Send budgets"):
+//   - a phone send goes only to a number whose type and region may get
+//     codes (PhonePolicy);
+//   - codes and prompts count per account, codes per recipient;
+//   - codes to a number not yet verified count per account, per IP and per
+//     number on budgets of their own, so another account enrolling a
+//     victim's number never uses up the victim's login codes;
+//   - notices count nowhere;
+//   - every phone send of every account counts against the hourly cap.
+func (a *Activities) checkSendLimits(ctx context.Context, o outgoing) error {
+	use, isPhone := phoneUse(o.channel)
+	if isPhone {
+		if err := a.PhonePolicy.Check(o.to, use); err != nil {
+			rule := phone.RuleType
+			if r, ok := errors.AsType[*phone.Refusal](err); ok {
+				rule = r.Rule
+			}
+			a.metrics().PhoneSendRefused(rule)
+			a.log(ctx).Warn("code not sent: the number may not get codes", "channel", o.channel, "to", maskRecipient(o.to), "rule", rule)
+			return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeMethodUnusable, nil)
+		}
+	}
+	now := a.now()
+	since := now.Add(-a.Limits.SendWindow)
+	type budget struct {
+		q     store.SentQuery
+		limit int
+	}
+	var budgets []budget
+	if o.kind == store.SentKindEnroll {
+		enroll := []store.SentKind{store.SentKindEnroll}
+		budgets = append(budgets, budget{store.SentQuery{UserID: o.userID, Kinds: enroll}, a.Limits.EnrollSendsPerAccount})
+		if o.ip != "" {
+			budgets = append(budgets, budget{store.SentQuery{IP: o.ip, Kinds: enroll}, a.Limits.EnrollSendsPerIP})
+		}
+		budgets = append(budgets, budget{store.SentQuery{Recipient: o.to, Kinds: enroll}, a.Limits.SendsPerRecipient})
+	} else {
+		if o.userID != "" {
+			budgets = append(budgets, budget{store.SentQuery{UserID: o.userID,
+				Kinds: []store.SentKind{store.SentKindCode, store.SentKindPrompt}}, a.Limits.SendsPerAccount})
+		}
+		if o.to != "" {
+			budgets = append(budgets, budget{store.SentQuery{Recipient: o.to, Kinds: []store.SentKind{store.SentKindCode}}, a.Limits.SendsPerRecipient})
+		}
+	}
+	for _, b := range budgets {
+		if b.limit <= 0 || (b.q.UserID == "" && b.q.Recipient == "" && b.q.IP == "") {
+			continue
+		}
+		b.q.Since = since
+		n, err := a.Store.CountSends(ctx, b.q)
 		if err != nil {
 			return storeErr("count sends", err)
 		}
-		if n >= a.Limits.SendsPerAccount {
-			return rateLimited(a.Limits.SendWindow / time.Duration(a.Limits.SendsPerAccount))
+		if n >= b.limit {
+			return rateLimited(a.Limits.SendWindow / time.Duration(b.limit))
 		}
 	}
-	if to == "" {
-		return nil
-	}
-	n, err := a.Store.CountSent(ctx, "", to, since)
-	if err != nil {
-		return storeErr("count sends", err)
-	}
-	if n >= a.Limits.SendsPerRecipient {
-		return rateLimited(a.Limits.SendWindow / time.Duration(a.Limits.SendsPerRecipient))
+	if capped := a.Limits.PhoneSendsPerHour; isPhone && capped > 0 {
+		n, err := a.Store.CountSends(ctx, store.SentQuery{Channels: phoneChannels, Since: now.Add(-time.Hour)})
+		if err != nil {
+			return storeErr("count phone sends", err)
+		}
+		if n >= capped {
+			a.metrics().PhoneSendRefused("cap")
+			a.log(ctx).Error("phone send refused: the hourly cap on all phone sends (AUTHFLOW_PHONE_SENDS_PER_HOUR) is reached; "+
+				"an SMS pumping wave may be under way", "cap", capped, "sent_last_hour", n, "channel", o.channel,
+				"to", maskRecipient(o.to), "kind", string(o.kind), "ip", o.ip)
+			return temporal.NewNonRetryableApplicationError(
+				"codes by phone are paused: too many were sent in the last hour; use another method or try again later",
+				ErrTypePhoneSendsCapped, nil)
+		}
 	}
 	return nil
 }

@@ -177,7 +177,8 @@ func (a *Activities) notify(ctx context.Context, userID, key, subject, text stri
 }
 
 // once runs send unless key was recorded, then records it. Notices are not
-// rate-limited: they go to the account's own channels and are not codes.
+// rate-limited: they go to the account's own channels and are not codes,
+// and their records are of kind notice, which no send budget counts.
 func (a *Activities) once(ctx context.Context, key, userID, channel, to string, send func() (string, error)) error {
 	if _, err := a.Store.SentMessage(ctx, key); err == nil {
 		return nil
@@ -189,8 +190,7 @@ func (a *Activities) once(ctx context.Context, key, userID, channel, to string, 
 		}
 		return sendErr(channel, err)
 	}
-	// No user id on the record: notices must not use up the account's
-	// budget for codes (checkSendLimits counts by user).
+	// No user id on the record either: a notice counts against nothing.
 	return storeErr("record send", a.Store.RecordSentMessage(ctx, store.SentMessage{
-		Key: key, Channel: channel, Recipient: to, ProviderID: providerID, SentAt: a.now()}))
+		Key: key, Channel: channel, Recipient: to, ProviderID: providerID, SentAt: a.now(), Kind: store.SentKindNotice}))
 }

@@ -105,6 +105,10 @@ type PhoneOption struct {
 	ID           string
 	NumberMasked string
 	Kind         phone.Kind
+	// CallOnly: the number takes calls but no SMS (a fixed line): offer it
+	// for call only. The zero value (SMS too) is what flows recorded before
+	// the field existed meant.
+	CallOnly bool `json:",omitempty"`
 }
 
 // LoginOptions is what a user can use as a second step.
@@ -152,9 +156,13 @@ func (a *Activities) loginOptions(ctx context.Context, userID string) (LoginOpti
 		return o, storeErr("phones", err)
 	}
 	for _, p := range phones {
-		if p.Verified {
-			o.Phones = append(o.Phones, PhoneOption{ID: p.ID, NumberMasked: phone.Mask(p.Number), Kind: phone.KindOf(p.Number)})
+		// A number that may get no code (its type or region; verified
+		// before the rule) is not offered: SendCode would refuse it.
+		if !p.Verified || a.PhonePolicy.Check(p.Number, phone.UseCall) != nil {
+			continue
 		}
+		o.Phones = append(o.Phones, PhoneOption{ID: p.ID, NumberMasked: phone.Mask(p.Number), Kind: phone.KindOf(p.Number),
+			CallOnly: a.PhonePolicy.Check(p.Number, phone.UseSMS) != nil})
 	}
 	return o, nil
 }

@@ -60,7 +60,7 @@ func (a *Activities) SendTelegramPrompts(ctx context.Context, in SendTelegramPro
 	key := idemKey(ctx)
 	// Prompts cost nothing and go to the account's own chats: only the
 	// per-account budget applies.
-	if err := a.checkSendLimits(ctx, in.UserID, ""); err != nil {
+	if err := a.checkSendLimits(ctx, outgoing{userID: in.UserID, channel: ChannelTelegram, kind: store.SentKindPrompt}); err != nil {
 		return 0, err
 	}
 	buttons := make([]channels.Button, 0, len(in.Numbers)+1)
@@ -97,7 +97,7 @@ func (a *Activities) SendTelegramPrompts(ctx context.Context, in SendTelegramPro
 			return 0, storeErr("record prompt", err)
 		}
 		if err := a.Store.RecordSentMessage(ctx, store.SentMessage{Key: chatKey, UserID: in.UserID, Channel: ChannelTelegram,
-			Recipient: "telegram:" + in.UserID, ProviderID: itoa64(msgID), SentAt: now}); err != nil {
+			Recipient: "telegram:" + in.UserID, ProviderID: itoa64(msgID), SentAt: now, Kind: store.SentKindPrompt}); err != nil {
 			return 0, storeErr("record send", err)
 		}
 		sent++

@@ -28,6 +28,7 @@ type Metrics struct {
 	sagaRuns      prometheus.Counter
 	sagaCompleted prometheus.Counter
 	sagaCompens   prometheus.Counter
+	phoneRefused  *prometheus.CounterVec
 
 	sdkMu  sync.Mutex
 	sdkVec map[string]*sdkFamily
@@ -67,9 +68,13 @@ func New() *Metrics {
 			Name: "authflow_saga_compensations_total",
 			Help: "Phone downgrade sagas compensated (2FA restored after a step failed for good).",
 		}),
+		phoneRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authflow_phone_sends_refused_total",
+			Help: "Codes not sent to a phone, by reason: cap (AUTHFLOW_PHONE_SENDS_PER_HOUR reached: a pumping wave may be under way), type, region, invalid.",
+		}, []string{"reason"}),
 		sdkVec: map[string]*sdkFamily{},
 	}
-	m.reg.MustRegister(m.logins, m.httpLatency, m.rateLimited, m.sagaRuns, m.sagaCompleted, m.sagaCompens,
+	m.reg.MustRegister(m.logins, m.httpLatency, m.rateLimited, m.sagaRuns, m.sagaCompleted, m.sagaCompens, m.phoneRefused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -129,6 +134,13 @@ func (m *Metrics) SagaCompleted() {
 func (m *Metrics) SagaCompensated() {
 	if m != nil {
 		m.sagaCompens.Inc()
+	}
+}
+
+// PhoneSendRefused counts a code not sent to a phone, by reason.
+func (m *Metrics) PhoneSendRefused(reason string) {
+	if m != nil {
+		m.phoneRefused.WithLabelValues(reason).Inc()
 	}
 }
 

@@ -42,7 +42,9 @@ func TestAppFamilies(t *testing.T) {
 	m.HTTP("GET", "", 404, time.Millisecond)
 	m.SagaStarted()
 	m.SagaCompensated()
+	m.PhoneSendRefused("cap")
 	var nilM *Metrics
+	nilM.PhoneSendRefused("cap")
 	nilM.Login("totp", "success") // a nil registry records nothing and does not panic
 	nilM.HTTP("GET", "/", 200, 0)
 
@@ -57,6 +59,7 @@ func TestAppFamilies(t *testing.T) {
 		`authflow_saga_runs_total 1`,
 		`authflow_saga_compensations_total 1`,
 		`authflow_saga_completions_total 0`,
+		`authflow_phone_sends_refused_total{reason="cap"} 1`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %s", want)
