@@ -51,6 +51,12 @@ type Config struct {
 	// TwilioCallVoice is the dictating call's voice (TWILIO_CALL_VOICE);
 	// empty means a Google uk-UA voice for Ukrainian, Twilio's default otherwise.
 	TwilioCallVoice string
+	// PhoneRegions limit where codes go by phone (AUTHFLOW_PHONE_REGIONS:
+	// comma-separated ISO 3166-1 alpha-2 codes, upper-cased; empty: all).
+	PhoneRegions []string
+	// PhoneSendsPerHour caps every SMS and call together per hour
+	// (AUTHFLOW_PHONE_SENDS_PER_HOUR; default phone.DefaultSendsPerHour).
+	PhoneSendsPerHour int
 
 	SMTPURL  string // SMTP_URL
 	SMTPFrom string // SMTP_FROM
@@ -271,6 +277,17 @@ func LoadFrom(getenv Getenv, mode Mode, dataDir string) (Config, error) {
 			}
 			c.TwilioFlashCallNumbers = append(c.TwilioFlashCallNumbers, n)
 		}
+	}
+	if regions, err := phone.ParseRegions(get("AUTHFLOW_PHONE_REGIONS", "")); err != nil {
+		bad("AUTHFLOW_PHONE_REGIONS: %v; leave it empty to allow every region", err)
+	} else {
+		c.PhoneRegions = regions
+	}
+	phoneSends := get("AUTHFLOW_PHONE_SENDS_PER_HOUR", strconv.Itoa(phone.DefaultSendsPerHour))
+	if n, err := strconv.Atoi(phoneSends); err != nil || n < 1 {
+		bad("AUTHFLOW_PHONE_SENDS_PER_HOUR must be a whole number of SMS and calls per hour, at least 1 (got %q)", phoneSends)
+	} else {
+		c.PhoneSendsPerHour = n
 	}
 	if c.SMTPURL != "" {
 		u, err := url.Parse(c.SMTPURL)

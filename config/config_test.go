@@ -162,3 +162,31 @@ func TestMetricsTokenAndListenAddress(t *testing.T) {
 		}
 	})
 }
+
+func TestPhoneSettings(t *testing.T) {
+	t.Run("case=every region and a cap of 1000 phone sends an hour by default", func(t *testing.T) {
+		c, err := load(config.Dev, t.TempDir(), nil)
+		if err != nil || len(c.PhoneRegions) != 0 || c.PhoneSendsPerHour != 1000 {
+			t.Fatalf("regions %v, cap %d, %v", c.PhoneRegions, c.PhoneSendsPerHour, err)
+		}
+	})
+	t.Run("case=regions are read in any case and the cap as a number", func(t *testing.T) {
+		c, err := load(config.Dev, t.TempDir(), map[string]string{"AUTHFLOW_PHONE_REGIONS": "ua, pl", "AUTHFLOW_PHONE_SENDS_PER_HOUR": "250"})
+		if err != nil || strings.Join(c.PhoneRegions, ",") != "UA,PL" || c.PhoneSendsPerHour != 250 {
+			t.Fatalf("regions %v, cap %d, %v", c.PhoneRegions, c.PhoneSendsPerHour, err)
+		}
+	})
+	t.Run("case=an unknown region or a bad cap stops the start and names the variable", func(t *testing.T) {
+		for name, env := range map[string]map[string]string{
+			"AUTHFLOW_PHONE_REGIONS":        {"AUTHFLOW_PHONE_REGIONS": "UA,UK"},
+			"AUTHFLOW_PHONE_SENDS_PER_HOUR": {"AUTHFLOW_PHONE_SENDS_PER_HOUR": "0"},
+		} {
+			if _, err := load(config.Dev, t.TempDir(), env); err == nil || !strings.Contains(err.Error(), name) {
+				t.Errorf("%v: %v", env, err)
+			}
+		}
+		if _, err := load(config.Dev, t.TempDir(), map[string]string{"AUTHFLOW_PHONE_SENDS_PER_HOUR": "lots"}); err == nil {
+			t.Error("a cap of \"lots\" accepted")
+		}
+	})
+}

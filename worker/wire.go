@@ -15,6 +15,7 @@ import (
 	"github.com/authflow/authflow/channels/telegram"
 	"github.com/authflow/authflow/channels/twilio"
 	"github.com/authflow/authflow/config"
+	"github.com/authflow/authflow/phone"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/store"
 )
@@ -56,6 +57,12 @@ func NewActivities(cfg config.Config, st store.Store, outbox *channels.Outbox, h
 		Store: st, Hasher: hasher, Sealer: sealer, SecretKey: cfg.SecretKey, WebAuthn: wa,
 		FlashCallNumbers: cfg.TwilioFlashCallNumbers, SessionTTL: SessionTTL,
 		Limits: activities.DefaultLimits, Log: log,
+	}
+	// Which numbers get codes, and the hourly cap on all phone sends
+	// (AUTHFLOW_PHONE_REGIONS, AUTHFLOW_PHONE_SENDS_PER_HOUR).
+	a.PhonePolicy = phone.Policy{Regions: cfg.PhoneRegions}
+	if cfg.PhoneSendsPerHour > 0 {
+		a.Limits.PhoneSendsPerHour = cfg.PhoneSendsPerHour
 	}
 	if cfg.BillingWebhookURL != "" {
 		a.Billing = &activities.BillingWebhook{URL: cfg.BillingWebhookURL}

@@ -165,3 +165,19 @@ func TestChannelConfig(t *testing.T) {
 		}
 	})
 }
+
+func TestNewActivitiesPhoneRules(t *testing.T) {
+	t.Run("case=AUTHFLOW_PHONE_REGIONS and AUTHFLOW_PHONE_SENDS_PER_HOUR reach the activities", func(t *testing.T) {
+		cfg, err := loadConfig(t, config.Dev, map[string]string{"AUTHFLOW_PHONE_REGIONS": "UA,PL", "AUTHFLOW_PHONE_SENDS_PER_HOUR": "42"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := NewActivities(cfg, nil, channels.NewOutbox(), security.NewHasher(security.DefaultArgon2), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(a.PhonePolicy.Regions, ",") != "UA,PL" || a.Limits.PhoneSendsPerHour != 42 {
+			t.Fatalf("regions %v, cap %d", a.PhonePolicy.Regions, a.Limits.PhoneSendsPerHour)
+		}
+	})
+}
