@@ -172,7 +172,8 @@ func (e *enroll) begin(ctx workflow.Context) (EnrollView, error) {
 }
 
 func (e *enroll) sendCode(ctx workflow.Context, in activities.SendCodeInput) error {
-	in.FlowID, in.UserID, in.Purpose = e.in.FlowID, e.in.UserID, "enroll"
+	// The IP: a number not yet verified counts against its client's budget.
+	in.FlowID, in.UserID, in.Purpose, in.IP = e.in.FlowID, e.in.UserID, "enroll", e.in.IP
 	var sent activities.SentCode
 	if err := workflow.ExecuteActivity(activityCtx(ctx), a.SendCode, in).Get(ctx, &sent); err != nil {
 		return err
