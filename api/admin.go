@@ -133,6 +133,12 @@ func (s *Server) adminAddPhone(c *gin.Context) {
 		fail(c, badRequest(err.Error()))
 		return
 	}
+	// A seeded phone is offered at login for calls and SMS: it must take
+	// at least a call (a fixed line is offered for calls only).
+	if err := s.phonePolicy().Check(n, phone.UseCall); err != nil {
+		fail(c, badRequest(err.Error()))
+		return
+	}
 	u, ok := s.adminUser(c)
 	if !ok {
 		return

@@ -193,6 +193,13 @@ func (s *Server) startEnrollment(c *gin.Context) {
 			fail(c, badRequest(err.Error()))
 			return
 		}
+		// The enrollment code goes by SMS: only a number that takes SMS
+		// codes, in AUTHFLOW_PHONE_REGIONS (premium-rate and the like
+		// never: SMS pumping, docs/security.md).
+		if err := s.phonePolicy().Check(n, phone.UseSMS); err != nil {
+			fail(c, badRequest(err.Error()))
+			return
+		}
 		phones, err := s.Store.ListPhones(ctx, cur.UserID)
 		if err != nil {
 			fail(c, err)
@@ -223,6 +230,10 @@ func (s *Server) startEnrollment(c *gin.Context) {
 	}
 	s.respondEnroll(c, v, true)
 }
+
+// phonePolicy says which numbers may get codes (AUTHFLOW_PHONE_REGIONS);
+// the worker's SendCode applies the same policy.
+func (s *Server) phonePolicy() phone.Policy { return phone.Policy{Regions: s.Cfg.PhoneRegions} }
 
 // enrollWithStart starts an Enroll flow and makes its challenge in one round
 // trip, returning the challenge.

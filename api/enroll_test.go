@@ -339,7 +339,7 @@ func TestEnrollPhone(t *testing.T) {
 	})
 
 	t.Run("case=several phones; a foreign one is foreign", func(t *testing.T) {
-		number := "+4477009" + strconv.FormatInt(10_000+time.Now().UnixNano()%89_999, 10)
+		number := "+4474009" + strconv.FormatInt(10_000+time.Now().UnixNano()%89_999, 10) // a GB mobile
 		flow := started(t, u.enroll(t, map[string]any{"method": "phone", "number": number}), "phone").Str("flow_id")
 		d := apitest.Expect(t, u.confirm(t, flow, map[string]any{"code": digits6.FindString(outboxTo(t, "sms", number).Text)}), 200)
 		if d.Str("phone.kind") != "foreign" || len(u.me(t).Get("phones").([]any)) != 2 {
