@@ -242,7 +242,31 @@ type Attempts interface {
 	// AddFailure counts one failure atomically and locks the key for
 	// lockFor(failures) (no lock when it returns 0).
 	AddFailure(ctx context.Context, scope, key string, now time.Time, lockFor func(failures int) time.Duration) (AttemptState, error)
+	// ReserveAttempt counts an attempt before it is checked, so that
+	// concurrent attempts can never overshoot a limit (docs/security.md
+	// "Counters are exact"): while the key is locked (LockedUntil after
+	// now) nothing is counted and the reservation is refused; otherwise
+	// failures grows by one and the key is locked for lockFor(failures)
+	// (a lock is never shortened). The attempt counts as a failure unless
+	// it is released.
+	ReserveAttempt(ctx context.Context, scope, key string, now time.Time, lockFor func(failures int) time.Duration) (Reservation, error)
+	// ReleaseAttempt gives back a granted reservation whose attempt
+	// succeeded: failures shrinks by one, and a lock the reservation set is
+	// undone.
+	ReleaseAttempt(ctx context.Context, scope, key string, r Reservation) error
 	ResetAttempts(ctx context.Context, scope, key string) error
+}
+
+// Reservation is what ReserveAttempt decided.
+type Reservation struct {
+	// State is the counter after the reservation (before it, when refused).
+	State AttemptState
+	// Granted is false when the key was locked: the attempt must not run.
+	Granted bool
+	// PrevLockedUntil is the lock before the reservation; LockSet says the
+	// reservation itself moved the lock (to State.LockedUntil).
+	PrevLockedUntil time.Time
+	LockSet         bool
 }
 
 // SentMessage records one code, call, notice or prompt sent to a person.
@@ -253,6 +277,9 @@ type SentMessage struct {
 	Recipient  string // address, number or chat id
 	ProviderID string // the provider's message/call id, when it gives one
 	SentAt     time.Time
+	// CodeMAC is the keyed MAC of the code it carried (security.CodeMAC),
+	// never the code: a retried send answers with the code it sent.
+	CodeMAC []byte
 	// Kind says which send budgets the message counts against; empty is
 	// SentKindCode.
 	Kind SentKind

@@ -2,83 +2,24 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"fmt"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/authflow/authflow/store"
 	"github.com/authflow/authflow/store/migrations"
 	"github.com/authflow/authflow/store/postgres"
+	"github.com/authflow/authflow/store/postgres/pgtest"
 	"github.com/authflow/authflow/store/storetest"
 )
 
-const envURL = "AUTHFLOW_TEST_DATABASE_URL"
-
-// databaseURL returns the test database URL or skips the test.
-func databaseURL(t testing.TB) string {
-	t.Helper()
-	url := os.Getenv(envURL)
-	if url == "" {
-		t.Skip("AUTHFLOW_TEST_DATABASE_URL is unset: PostgreSQL store tests skipped (set it to e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
-	}
-	return url
-}
-
-// newSchema creates a schema with a random name, dropped when the test
-// ends, and returns its name.
-func newSchema(t testing.TB, url string) string {
-	t.Helper()
-	ctx := context.Background()
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	schema := fmt.Sprintf("authflow_test_%x", b)
-	exec := func(sql string) error {
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			return err
-		}
-		defer conn.Close(ctx)
-		_, err = conn.Exec(ctx, sql)
-		return err
-	}
-	if err := exec(`CREATE SCHEMA ` + pgx.Identifier{schema}.Sanitize()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := exec(`DROP SCHEMA ` + pgx.Identifier{schema}.Sanitize() + ` CASCADE`); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return schema
-}
-
-// open returns a migrated store in a fresh schema of its own.
-func open(t testing.TB) *postgres.Store {
-	t.Helper()
-	ctx := context.Background()
-	url := databaseURL(t)
-	schema := newSchema(t, url)
-	cfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.ConnConfig.RuntimeParams["search_path"] = schema
-	s, err := postgres.OpenConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() }) // runs before the schema is dropped
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
+var (
+	databaseURL = pgtest.DatabaseURL
+	newSchema   = pgtest.NewSchema
+	open        = pgtest.Open
+)
 
 func TestStore(t *testing.T) {
 	databaseURL(t)

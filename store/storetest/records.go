@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"bytes"
 	"reflect"
 	"slices"
 	"sync"
@@ -166,7 +167,7 @@ func testSentMessageNotFound(t *testing.T, s store.Store) {
 func sameSent(t *testing.T, what string, got, want store.SentMessage) {
 	t.Helper()
 	if got.Key != want.Key || got.UserID != want.UserID || got.Channel != want.Channel ||
-		got.Recipient != want.Recipient || got.ProviderID != want.ProviderID {
+		got.Recipient != want.Recipient || got.ProviderID != want.ProviderID || !bytes.Equal(got.CodeMAC, want.CodeMAC) {
 		t.Errorf("%s = %+v, want %+v", what, got, want)
 	}
 	sameTime(t, what+".SentAt", got.SentAt, want.SentAt)
@@ -176,10 +177,10 @@ func testRecordSentIdempotent(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	u := newUser(t, s)
 	m := store.SentMessage{Key: "login/f1/send-sms", UserID: u.ID, Channel: "sms", Recipient: "+380501234567",
-		ProviderID: "SM123", SentAt: time.Now()}
+		ProviderID: "SM123", SentAt: time.Now(), CodeMAC: []byte{1, 2, 3, 0, 255}}
 	mustNil(t, s.RecordSentMessage(ctx, m))
 	again := m
-	again.ProviderID, again.SentAt = "SM999", m.SentAt.Add(time.Minute)
+	again.ProviderID, again.SentAt, again.CodeMAC = "SM999", m.SentAt.Add(time.Minute), []byte{9}
 	mustNil(t, s.RecordSentMessage(ctx, again))
 	got, err := s.SentMessage(ctx, m.Key)
 	mustNil(t, err)
@@ -444,4 +445,106 @@ func testTelegramPrompts(t *testing.T, s store.Store) {
 	if len(got) != 0 {
 		t.Errorf("TelegramPrompts(unknown flow) = %+v", got)
 	}
+}
+
+func testReserveAttempt(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	now := time.Now()
+	for i := 1; i <= 3; i++ {
+		r, err := s.ReserveAttempt(ctx, "password", "a@example.com", now, lockAfter(3))
+		mustNil(t, err)
+		if !r.Granted || r.State.Failures != i {
+			t.Fatalf("reservation %d = %+v, want granted with %d failures", i, r, i)
+		}
+		if r.LockSet != (i == 3) {
+			t.Errorf("reservation %d LockSet = %v, want %v", i, r.LockSet, i == 3)
+		}
+	}
+	// The third reservation locked the key: the fourth is refused and
+	// changes nothing.
+	r, err := s.ReserveAttempt(ctx, "password", "a@example.com", now.Add(time.Second), lockAfter(3))
+	mustNil(t, err)
+	if r.Granted {
+		t.Fatalf("reservation while locked was granted: %+v", r)
+	}
+	a, err := s.GetAttempts(ctx, "password", "a@example.com")
+	mustNil(t, err)
+	if a.Failures != 3 {
+		t.Errorf("Failures after a refused reservation = %d, want 3", a.Failures)
+	}
+	sameTime(t, "LockedUntil", a.LockedUntil, now.Add(3*time.Minute))
+	// Once the lock has passed, the next reservation is granted and locks
+	// for longer.
+	later := now.Add(4 * time.Minute)
+	r, err = s.ReserveAttempt(ctx, "password", "a@example.com", later, lockAfter(3))
+	mustNil(t, err)
+	if !r.Granted || r.State.Failures != 4 || !r.LockSet {
+		t.Fatalf("reservation after the lock = %+v, want granted, 4 failures, a new lock", r)
+	}
+	sameTime(t, "LockedUntil", r.State.LockedUntil, later.Add(4*time.Minute))
+}
+
+func testReserveConcurrent(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const n, limit = 40, 10
+	now := time.Now()
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		granted []int
+		refused int
+	)
+	for range n {
+		wg.Go(func() {
+			r, err := s.ReserveAttempt(ctx, "password", "victim@example.com", now, lockAfter(limit))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
+				t.Error(err)
+			case r.Granted:
+				granted = append(granted, r.State.Failures)
+			default:
+				refused++
+			}
+		})
+	}
+	wg.Wait()
+	slices.Sort(granted)
+	want := make([]int, limit)
+	for i := range want {
+		want[i] = i + 1
+	}
+	if !slices.Equal(granted, want) || refused != n-limit {
+		t.Errorf("40 concurrent reservations: granted with counts %v and %d refused, want each of 1..%d once and %d refused",
+			granted, refused, limit, n-limit)
+	}
+}
+
+func testReleaseAttempt(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	now := time.Now()
+	r1, err := s.ReserveAttempt(ctx, "password_ip", "192.0.2.1", now, lockAfter(2))
+	mustNil(t, err)
+	r2, err := s.ReserveAttempt(ctx, "password_ip", "192.0.2.1", now, lockAfter(2))
+	mustNil(t, err)
+	if !r2.LockSet {
+		t.Fatalf("second reservation did not lock: %+v", r2)
+	}
+	// The attempt that locked the key succeeded: its count and its lock go.
+	mustNil(t, s.ReleaseAttempt(ctx, "password_ip", "192.0.2.1", r2))
+	a, err := s.GetAttempts(ctx, "password_ip", "192.0.2.1")
+	mustNil(t, err)
+	if a.Failures != 1 || !a.LockedUntil.IsZero() {
+		t.Errorf("after releasing the locking reservation: %+v, want 1 failure and no lock", a)
+	}
+	mustNil(t, s.ReleaseAttempt(ctx, "password_ip", "192.0.2.1", r1))
+	mustNil(t, s.ReleaseAttempt(ctx, "password_ip", "192.0.2.1", r1)) // never below zero
+	a, err = s.GetAttempts(ctx, "password_ip", "192.0.2.1")
+	mustNil(t, err)
+	if a.Failures != 0 {
+		t.Errorf("Failures after releasing both = %d, want 0", a.Failures)
+	}
+	// A refused reservation has nothing to give back.
+	mustNil(t, s.ReleaseAttempt(ctx, "password_ip", "192.0.2.1", store.Reservation{}))
 }

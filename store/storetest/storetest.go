@@ -99,6 +99,9 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"reset attempts", testResetAttempts},
 		{"attempts are separate per scope and key", testAttemptsSeparate},
 		{"concurrent failures are each counted once", testFailuresConcurrent},
+		{"reserve attempt counts before the check and refuses while locked", testReserveAttempt},
+		{"40 concurrent reservations grant exactly the limit", testReserveConcurrent},
+		{"release gives back a reservation and undoes its lock", testReleaseAttempt},
 
 		{"nothing sent under key is not found", testSentMessageNotFound},
 		{"record sent message is idempotent", testRecordSentIdempotent},

@@ -60,6 +60,68 @@ func (s *Store) AddFailure(ctx context.Context, scope, key string, now time.Time
 	return a, nil
 }
 
+// ReserveAttempt counts an attempt before it is checked (see
+// store.Attempts). The first statement takes the row lock, so concurrent
+// reservations of one key are decided one after the other: the limit can
+// never be overshot.
+func (s *Store) ReserveAttempt(ctx context.Context, scope, key string, now time.Time, lockFor func(failures int) time.Duration) (store.Reservation, error) {
+	now = ts(now)
+	var r store.Reservation
+	err := s.db.Tx(ctx, func(q Querier) error {
+		r = store.Reservation{}
+		var a store.AttemptState
+		err := q.QueryRow(ctx,
+			`INSERT INTO attempts (scope, key, failures, updated_at) VALUES ($1, $2, 0, $3)
+			 ON CONFLICT (scope, key) DO UPDATE SET updated_at = attempts.updated_at
+			 RETURNING failures, locked_until`, scope, key, now).
+			Scan(&a.Failures, timeDest{&a.LockedUntil})
+		if err != nil {
+			return err
+		}
+		if a.LockedUntil.After(now) {
+			r.State = a
+			return nil
+		}
+		r.Granted, r.PrevLockedUntil = true, a.LockedUntil
+		a.Failures++
+		if lockFor != nil {
+			if d := lockFor(a.Failures); d > 0 {
+				if until := ts(now.Add(d)); until.After(a.LockedUntil) {
+					a.LockedUntil, r.LockSet = until, true
+				}
+			}
+		}
+		r.State = a
+		_, err = q.Exec(ctx, `UPDATE attempts SET failures = $3, locked_until = $4, updated_at = $5 WHERE scope = $1 AND key = $2`,
+			scope, key, a.Failures, nullTime(&a.LockedUntil), now)
+		return err
+	})
+	if err != nil {
+		return store.Reservation{}, s.wrap("reserve attempt", err)
+	}
+	return r, nil
+}
+
+// ReleaseAttempt gives a granted reservation back (see store.Attempts).
+func (s *Store) ReleaseAttempt(ctx context.Context, scope, key string, r store.Reservation) error {
+	if !r.Granted {
+		return nil
+	}
+	q := `UPDATE attempts SET failures = CASE WHEN failures > 0 THEN failures - 1 ELSE 0 END WHERE scope = $1 AND key = $2`
+	args := []any{scope, key}
+	if r.LockSet {
+		// No other attempt can have moved the lock since: the lock this
+		// reservation set refused them all.
+		q = `UPDATE attempts SET failures = CASE WHEN failures > 0 THEN failures - 1 ELSE 0 END, locked_until = $3
+			 WHERE scope = $1 AND key = $2`
+		args = append(args, nullTime(&r.PrevLockedUntil))
+	}
+	if _, err := s.db.Writer().Exec(ctx, q, args...); err != nil {
+		return s.wrap("release attempt", err)
+	}
+	return nil
+}
+
 // ResetAttempts forgets a counter and its lock.
 func (s *Store) ResetAttempts(ctx context.Context, scope, key string) error {
 	if _, err := s.db.Writer().Exec(ctx, `DELETE FROM attempts WHERE scope = $1 AND key = $2`, scope, key); err != nil {
@@ -68,13 +130,13 @@ func (s *Store) ResetAttempts(ctx context.Context, scope, key string) error {
 	return nil
 }
 
-const sentMessageCols = `key, COALESCE(user_id, ''), channel, recipient, provider_id, sent_at, kind, ip`
+const sentMessageCols = `key, COALESCE(user_id, ''), channel, recipient, provider_id, sent_at, code_mac, kind, ip`
 
 // SentMessage returns ErrNotFound when nothing was sent under key.
 func (s *Store) SentMessage(ctx context.Context, key string) (store.SentMessage, error) {
 	var m store.SentMessage
 	err := s.db.Reader().QueryRow(ctx, `SELECT `+sentMessageCols+` FROM sent_messages WHERE key = $1`, key).
-		Scan(&m.Key, &m.UserID, &m.Channel, &m.Recipient, &m.ProviderID, timeDest{&m.SentAt}, &m.Kind, &m.IP)
+		Scan(&m.Key, &m.UserID, &m.Channel, &m.Recipient, &m.ProviderID, timeDest{&m.SentAt}, &m.CodeMAC, &m.Kind, &m.IP)
 	if err != nil {
 		return store.SentMessage{}, s.wrap("sent message", err)
 	}
@@ -92,9 +154,9 @@ func (s *Store) RecordSentMessage(ctx context.Context, m store.SentMessage) erro
 		m.Kind = store.SentKindCode
 	}
 	_, err := s.db.Writer().Exec(ctx,
-		`INSERT INTO sent_messages (key, user_id, channel, recipient, provider_id, sent_at, kind, ip)
-		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (key) DO NOTHING`,
-		m.Key, nullString(m.UserID), m.Channel, m.Recipient, m.ProviderID, s.stamp(m.SentAt), string(m.Kind), m.IP)
+		`INSERT INTO sent_messages (key, user_id, channel, recipient, provider_id, sent_at, code_mac, kind, ip)
+		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (key) DO NOTHING`,
+		m.Key, nullString(m.UserID), m.Channel, m.Recipient, m.ProviderID, s.stamp(m.SentAt), nullBytes(m.CodeMAC), string(m.Kind), m.IP)
 	if err != nil {
 		return s.wrap(op, err)
 	}
