@@ -158,15 +158,20 @@ func TestPhoneNumberRules(t *testing.T) {
 			t.Fatalf("enrollment SMS to a premium-rate number: %v", err)
 		}
 	})
-	t.Run("case=a fixed line gets calls but no SMS", func(t *testing.T) {
+	t.Run("case=a fixed-line-or-mobile number gets calls but no SMS, a fixed line nothing", func(t *testing.T) {
 		f := newEnrollFixture(t)
-		id := f.phone(f.user.ID, "+380442345678")
+		id := f.phone(f.user.ID, "+14155550123")
 		if err := f.send(activities.SendCodeInput{Channel: activities.ChannelCallDictate, UserID: f.user.ID, PhoneID: id}); err != nil {
-			t.Fatalf("call to a fixed line: %v", err)
+			t.Fatalf("call to a fixed-line-or-mobile number: %v", err)
 		}
 		err := f.send(activities.SendCodeInput{Channel: activities.ChannelSMS, UserID: f.user.ID, PhoneID: id})
 		if errType(t, err) != activities.ErrTypeMethodUnusable || !strings.Contains(err.Error(), "cannot receive SMS") {
-			t.Fatalf("SMS to a fixed line: %v", err)
+			t.Fatalf("SMS to a fixed-line-or-mobile number: %v", err)
+		}
+		fixed := f.phone(f.user.ID, "+380442345678")
+		err = f.send(activities.SendCodeInput{Channel: activities.ChannelCallDictate, UserID: f.user.ID, PhoneID: fixed})
+		if errType(t, err) != activities.ErrTypeMethodUnusable || !strings.Contains(err.Error(), "fixed-line numbers cannot receive codes") {
+			t.Fatalf("call to a fixed line: %v", err)
 		}
 	})
 	t.Run("case=a number outside AUTHFLOW_PHONE_REGIONS gets no code", func(t *testing.T) {
@@ -186,11 +191,12 @@ func TestPhoneNumberRules(t *testing.T) {
 			t.Fatalf("SMS to UA with regions UA: %v", err)
 		}
 	})
-	t.Run("case=login offers a fixed line for calls only and a number that may get nothing not at all", func(t *testing.T) {
+	t.Run("case=login offers a fixed-line-or-mobile number for calls only and a number that may get nothing not at all", func(t *testing.T) {
 		f := newEnrollFixture(t)
-		f.acts.PhonePolicy = phone.Policy{Regions: []string{"UA"}}
+		f.acts.PhonePolicy = phone.Policy{Regions: []string{"UA", "US"}}
 		mobile := f.phone(f.user.ID, "+380501234567")
-		fixed := f.phone(f.user.ID, "+380442345678")
+		fixed := f.phone(f.user.ID, "+14155550123")
+		f.phone(f.user.ID, "+380442345678") // a fixed line, stored before the rule
 		f.phone(f.user.ID, "+380800123456") // toll-free, stored before the rule
 		f.phone(f.user.ID, "+48501234567")  // outside the regions
 		v, err := f.env.ExecuteActivity(f.acts.LoadLoginOptions, f.user.ID)
@@ -206,7 +212,7 @@ func TestPhoneNumberRules(t *testing.T) {
 			got[p.ID] = p.CallOnly
 		}
 		if len(o.Phones) != 2 || got[mobile] || !got[fixed] {
-			t.Fatalf("phones %+v: want the mobile (SMS too) and the fixed line (call only)", o.Phones)
+			t.Fatalf("phones %+v: want the mobile (SMS too) and the fixed-line-or-mobile number (call only)", o.Phones)
 		}
 	})
 }

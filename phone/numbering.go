@@ -44,16 +44,17 @@ var types = map[phonenumbers.PhoneNumberType]Type{
 
 // what names a type in a refusal: "premium-rate numbers cannot receive codes".
 var what = map[Type]string{
-	FixedLine:      "fixed-line",
-	TollFree:       "toll-free",
-	PremiumRate:    "premium-rate",
-	SharedCost:     "shared-cost",
-	VoIP:           "VoIP",
-	PersonalNumber: "personal (forwarding)",
-	Pager:          "pager",
-	UAN:            "universal access (UAN)",
-	Voicemail:      "voicemail access",
-	Unknown:        "unknown-type",
+	FixedLine:         "fixed-line",
+	FixedLineOrMobile: "fixed-line-or-mobile",
+	TollFree:          "toll-free",
+	PremiumRate:       "premium-rate",
+	SharedCost:        "shared-cost",
+	VoIP:              "VoIP",
+	PersonalNumber:    "personal (forwarding)",
+	Pager:             "pager",
+	UAN:               "universal access (UAN)",
+	Voicemail:         "voicemail access",
+	Unknown:           "unknown-type",
 }
 
 // Info is what the numbering plan says of a number.
@@ -95,15 +96,18 @@ const (
 )
 
 // Takes reports whether numbers of type t can receive use: SMS goes only to
-// mobiles (and the +1 plan's fixed-line-or-mobile numbers), calls also to
-// fixed lines. Every other type — premium-rate, shared-cost, UAN, VoIP,
-// pager, personal, toll-free, unknown — gets nothing: those are the ranges
-// SMS pumping and toll fraud earn from (docs/security.md).
+// numbers the plan says are mobiles; calls also to fixed-line-or-mobile
+// numbers (plans such as +1's, which do not tell the two apart: a call
+// reaches either, while an SMS to a landline is lost or read out by a
+// paid gateway). Every other type — fixed lines, premium-rate, shared-cost,
+// UAN, VoIP, pager, personal, toll-free, unknown — gets nothing: those are
+// the ranges SMS pumping and toll fraud earn from (docs/security.md "SMS
+// pumping").
 func Takes(t Type, use Use) bool {
 	switch t {
-	case Mobile, FixedLineOrMobile:
+	case Mobile:
 		return true
-	case FixedLine:
+	case FixedLineOrMobile:
 		return use == UseCall
 	}
 	return false

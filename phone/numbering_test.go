@@ -8,9 +8,9 @@ import (
 	"github.com/authflow/authflow/phone"
 )
 
-// TestNumberTypes: only mobile numbers (and the +1 plan's fixed-line-or-
-// mobile ones) get SMS, fixed lines get calls too, every other type gets
-// nothing and the refusal says why (docs/security.md "SMS pumping").
+// TestNumberTypes: only mobile numbers get SMS, fixed-line-or-mobile ones
+// (the +1 plan's) get calls only, every other type — fixed lines included —
+// gets nothing and the refusal says why (docs/security.md "SMS pumping").
 func TestNumberTypes(t *testing.T) {
 	for _, c := range []struct {
 		name, number string
@@ -21,8 +21,8 @@ func TestNumberTypes(t *testing.T) {
 	}{
 		{"case=a UA mobile gets SMS and calls", "+380501234567", phone.Mobile, "UA", true, true, ""},
 		{"case=a GB mobile gets SMS and calls", "+447400123456", phone.Mobile, "GB", true, true, ""},
-		{"case=a US fixed-line-or-mobile gets SMS and calls", "+14155550123", phone.FixedLineOrMobile, "US", true, true, ""},
-		{"case=a UA fixed line gets calls only", "+380442345678", phone.FixedLine, "UA", false, true, "fixed-line numbers cannot receive SMS codes"},
+		{"case=a US fixed-line-or-mobile gets calls only", "+14155550123", phone.FixedLineOrMobile, "US", false, true, "fixed-line-or-mobile numbers cannot receive SMS codes"},
+		{"case=a UA fixed line gets nothing", "+380442345678", phone.FixedLine, "UA", false, false, "fixed-line numbers cannot receive codes"},
 		{"case=a GB premium-rate 09xx gets nothing", "+449012345678", phone.PremiumRate, "GB", false, false, "premium-rate numbers cannot receive codes"},
 		{"case=a shared-cost number gets nothing", "+48801234567", phone.SharedCost, "PL", false, false, "shared-cost numbers cannot receive codes"},
 		{"case=a UAN gets nothing", "+445512345678", phone.UAN, "GB", false, false, "(UAN) numbers cannot receive codes"},

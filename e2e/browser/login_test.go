@@ -170,7 +170,7 @@ func TestLoginByPhoneWarnsAndNeedsConfirmation(t *testing.T) {
 	t.Run("case=sms shows the warning, sends nothing until confirmed, then disables 2FA and unlinks the cards", func(t *testing.T) {
 		a := newAccount(t, "ui-sms")
 		a.withTOTP(t)
-		number := uniqueNumber("+1415", 5, "23")
+		number := uniqueNumber("+447400", 4, "23") // a GB mobile: +1 numbers take calls only
 		a.withPhone(t, number)
 		a.withCard(t, "4242")
 		a.withCard(t, "1881")
@@ -239,7 +239,7 @@ func TestLoginByPhoneWarnsAndNeedsConfirmation(t *testing.T) {
 	t.Run("case=a call to a foreign number asks for the last 4 digits of the caller", func(t *testing.T) {
 		a := newAccount(t, "ui-flash")
 		a.withEmail(t)
-		number := uniqueNumber("+44", 8, "50")
+		number := uniqueNumber("+447400", 4, "50")
 		a.withPhone(t, number)
 		p := open(t)
 		p.signIn(a.email, pw)
