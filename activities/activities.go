@@ -37,8 +37,9 @@ type Activities struct {
 	Telegram channels.TelegramSender
 	Billing  BillingNotifier
 
-	// FlashCallNumbers is the pool a flash call's caller is picked from.
-	FlashCallNumbers []string
+	// FlashCalls is the pool a flash call's caller is drawn from; empty:
+	// every number's call dictates its code.
+	FlashCalls phone.FlashPool
 	// PhonePolicy says which numbers get codes (type, region:
 	// AUTHFLOW_PHONE_REGIONS); the zero value allows mobiles of every region.
 	PhonePolicy phone.Policy
@@ -63,6 +64,10 @@ type Limits struct {
 	IPFailuresBeforeLock int
 	// LockBase is the first back-off; it doubles up to LockMax.
 	LockBase, LockMax time.Duration
+	// HardCap wrong second-step answers in a row lock the account's second
+	// step for good: no more back-off cycles until the password is changed
+	// or an admin unlocks it (NIST 800-63B §5.2.2 allows at most 100).
+	HardCap int
 	// SendsPerAccount and SendsPerRecipient bound codes, calls and prompts
 	// within SendWindow (ASVS 5.0 6.6.3/6.6.4). Notices never count.
 	SendsPerAccount, SendsPerRecipient int
@@ -85,6 +90,7 @@ var DefaultLimits = Limits{
 	IPFailuresBeforeLock: 100,
 	LockBase:             time.Minute,
 	LockMax:              time.Hour,
+	HardCap:              20,
 	SendsPerAccount:      10,
 	SendsPerRecipient:    5,
 	SendWindow:           time.Hour,
@@ -94,8 +100,22 @@ var DefaultLimits = Limits{
 	PhoneSendsPerHour:     phone.DefaultSendsPerHour,
 }
 
-// lockFor is the back-off after the n-th failure in a row.
-func (l Limits) lockFor(n int) time.Duration { return l.backoff(n, l.FailuresBeforeLock) }
+// HardLock is how long the hard cap locks an account's second step: for
+// good, in practice; only a password change or an admin unlock ends it.
+const HardLock = 100 * 365 * 24 * time.Hour
+
+// lockFor is the second step's back-off after the n-th wrong answer in a
+// row, or the hard lock from the hard cap on.
+func (l Limits) lockFor(n int) time.Duration {
+	if l.HardCap > 0 && n >= l.HardCap {
+		return HardLock
+	}
+	return l.backoff(n, l.FailuresBeforeLock)
+}
+
+// lockPasswordFor is the back-off after the n-th wrong password in a row
+// (passwords have no hard cap: a locked-out owner could not log in).
+func (l Limits) lockPasswordFor(n int) time.Duration { return l.backoff(n, l.FailuresBeforeLock) }
 
 // lockIPFor is lockFor for client IPs.
 func (l Limits) lockIPFor(n int) time.Duration { return l.backoff(n, l.IPFailuresBeforeLock) }

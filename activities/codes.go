@@ -50,6 +50,9 @@ type SentCode struct {
 	MAC       []byte
 	Digits    int
 	ExpiresAt time.Time
+	// OneAnswer: the code takes one answer, right or wrong (a flash call:
+	// its 4 digits are few; docs/security.md "Flash calls").
+	OneAnswer bool `json:",omitempty"`
 }
 
 // SendCode makes a code, sends it and returns its MAC. The code is derived
@@ -85,23 +88,36 @@ func (a *Activities) SendCode(ctx context.Context, in SendCodeInput) (SentCode, 
 		digits = 4
 		code = security.DerivedDigits(a.SecretKey, key, digits)
 	case ChannelCallFlash:
-		if len(a.FlashCallNumbers) == 0 {
+		if a.FlashCalls.Suffixes() == 0 {
 			return SentCode{}, temporal.NewNonRetryableApplicationError("no TWILIO_FLASH_CALL_NUMBERS configured", ErrTypeMethodUnusable, nil)
 		}
 		digits, ttl = 4, 3*time.Minute
-		// The caller is picked uniformly from the pool (SECURITY.md "Flash call").
-		from = a.FlashCallNumbers[security.DerivedIndex(a.SecretKey, key, len(a.FlashCallNumbers))]
-		code = from[len(from)-4:]
 	default:
 		return SentCode{}, temporal.NewNonRetryableApplicationError("unknown channel "+in.Channel, ErrTypeInvalid, nil)
 	}
-	out := SentCode{MAC: security.CodeMAC(a.SecretKey, in.FlowID, code), Digits: digits, ExpiresAt: now.Add(ttl)}
+	out := SentCode{Digits: digits, ExpiresAt: now.Add(ttl), OneAnswer: in.Channel == ChannelCallFlash}
 
-	if _, err := a.Store.SentMessage(ctx, key); err == nil {
-		return out, nil // the first try sent it
+	if sent, err := a.Store.SentMessage(ctx, key); err == nil {
+		// The first try sent it: the same code, from its MAC on record
+		// (a flash call's caller was drawn at random).
+		out.MAC = sent.CodeMAC
+		if len(out.MAC) == 0 {
+			out.MAC = security.CodeMAC(a.SecretKey, in.FlowID, code)
+		}
+		return out, nil
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return SentCode{}, storeErr("sent message", err)
 	}
+	if in.Channel == ChannelCallFlash {
+		// Drawn with crypto/rand, uniformly over the pool's distinct
+		// suffixes: each of them is one possible code.
+		var err error
+		if from, err = a.FlashCalls.Draw(); err != nil {
+			return SentCode{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeMethodUnusable, nil)
+		}
+		code = from[len(from)-4:]
+	}
+	out.MAC = security.CodeMAC(a.SecretKey, in.FlowID, code)
 	send := outgoing{userID: in.UserID, to: to, ip: in.IP, channel: in.Channel, kind: store.SentKindCode}
 	if in.Number != "" {
 		send.kind = store.SentKindEnroll
@@ -125,7 +141,7 @@ func (a *Activities) SendCode(ctx context.Context, in SendCodeInput) (SentCode, 
 		return SentCode{}, sendErr(in.Channel, err)
 	}
 	if err := a.Store.RecordSentMessage(ctx, store.SentMessage{Key: key, UserID: in.UserID, Channel: in.Channel,
-		Recipient: to, ProviderID: providerID, SentAt: now, Kind: send.kind, IP: in.IP}); err != nil {
+		Recipient: to, ProviderID: providerID, SentAt: now, CodeMAC: out.MAC, Kind: send.kind, IP: in.IP}); err != nil {
 		// The provider accepted the message: failing now would make the
 		// retry send it again. Losing the record only loses one count of
 		// the send limit.
@@ -273,19 +289,39 @@ func maskRecipient(to string) string {
 // CheckCodeInput compares a submitted (sealed) code with the MAC the flow
 // keeps.
 type CheckCodeInput struct {
-	FlowID     string
+	FlowID string
+	// UserID is the account the answer counts on.
+	UserID     string
 	CodeSealed []byte
 	MAC        []byte
 }
 
-// CheckCode opens the submitted code and compares it in constant time. It is
-// a local activity: no I/O, just the key the workflow must not hold.
-func (a *Activities) CheckCode(_ context.Context, in CheckCodeInput) (bool, error) {
+// CheckCode reserves the answer on the account (a login's; an enrollment
+// passes no UserID and counts in its flow only), then opens the submitted
+// code and compares it with the flow's MAC in constant time.
+func (a *Activities) CheckCode(ctx context.Context, in CheckCodeInput) (Answer, error) {
 	code, err := a.Sealer.Open(security.PurposeCode, in.CodeSealed)
 	if err != nil {
-		return false, temporal.NewNonRetryableApplicationError("sealed code", ErrTypeInvalid, err)
+		return Answer{}, temporal.NewNonRetryableApplicationError("sealed code", ErrTypeInvalid, err)
 	}
-	return security.CodeMACMatches(a.SecretKey, in.FlowID, string(code), in.MAC), nil
+	var ans Answer
+	if in.UserID != "" {
+		if ans, err = a.reserveAnswer(ctx, in.UserID); err != nil || ans.Refused {
+			return ans, err
+		}
+	}
+	ans.OK = security.CodeMACMatches(a.SecretKey, in.FlowID, string(code), in.MAC)
+	return ans, a.keepIfRight(ctx, in.UserID, ans)
+}
+
+// keepIfRight gives a right answer's reservation back: only wrong answers
+// count (a phone saga may still follow before the session resets the
+// counter).
+func (a *Activities) keepIfRight(ctx context.Context, userID string, ans Answer) error {
+	if !ans.OK || !ans.Counted {
+		return nil
+	}
+	return storeErr("reset attempts", a.Store.ResetAttempts(ctx, scopeSecond, userID))
 }
 
 // TOTP parameters (RFC 6238; SECURITY.md "Codes").
@@ -315,58 +351,39 @@ func MatchTOTPStep(secret, code string, now time.Time) int64 {
 type VerifyTOTPInput struct {
 	UserID     string
 	CodeSealed []byte
-	// CheckLock first reads the account's second-step counter and answers
-	// RetryAfterSeconds without checking the code while it backs off: the
-	// lock check and the answer in one local activity.
-	CheckLock bool `json:",omitempty"`
 }
 
-// TOTPResult says whether the code passed; Replay means it was right but its
-// time step was already used (RFC 6238 §5.2).
-type TOTPResult struct {
-	OK     bool
-	Replay bool
-	// RetryAfterSeconds > 0: the account is locked (CheckLock); the code
-	// was not looked at.
-	RetryAfterSeconds int `json:",omitempty"`
-}
-
-// VerifyTOTP checks a code against the user's secret and uses its time step
-// up, so the same code never passes twice.
-func (a *Activities) VerifyTOTP(ctx context.Context, in VerifyTOTPInput) (TOTPResult, error) {
-	if in.CheckLock {
-		b, err := a.SecondFactorStatus(ctx, in.UserID)
-		if err != nil {
-			return TOTPResult{}, err
-		}
-		if b.RetryAfterSeconds > 0 {
-			return TOTPResult{RetryAfterSeconds: b.RetryAfterSeconds}, nil
-		}
-	}
+// VerifyTOTP reserves the answer on the account, checks the code against
+// the user's secret and uses its time step up, so the same code never
+// passes twice (RFC 6238 §5.2: a replay is Replay, and wrong).
+func (a *Activities) VerifyTOTP(ctx context.Context, in VerifyTOTPInput) (Answer, error) {
 	code, err := a.Sealer.Open(security.PurposeCode, in.CodeSealed)
 	if err != nil {
-		return TOTPResult{}, temporal.NewNonRetryableApplicationError("sealed code", ErrTypeInvalid, err)
+		return Answer{}, temporal.NewNonRetryableApplicationError("sealed code", ErrTypeInvalid, err)
 	}
 	tf, err := a.Store.TwoFactorSettings(ctx, in.UserID)
 	if err != nil {
-		return TOTPResult{}, storeErr("2fa settings", err)
+		return Answer{}, storeErr("2fa settings", err)
 	}
 	if !tf.TOTPEnabled || len(tf.TOTPSecretSealed) == 0 {
-		return TOTPResult{}, temporal.NewNonRetryableApplicationError("totp is off", ErrTypeMethodUnusable, nil)
+		return Answer{}, temporal.NewNonRetryableApplicationError("totp is off", ErrTypeMethodUnusable, nil)
 	}
 	secret, err := a.Sealer.Open(security.PurposeTOTPSecret, tf.TOTPSecretSealed)
 	if err != nil {
-		return TOTPResult{}, temporal.NewNonRetryableApplicationError("totp secret cannot be opened (was AUTHFLOW_SECRET_KEY changed?)", ErrTypeMethodUnusable, err)
+		return Answer{}, temporal.NewNonRetryableApplicationError("totp secret cannot be opened (was AUTHFLOW_SECRET_KEY changed?)", ErrTypeMethodUnusable, err)
 	}
-	step := MatchTOTPStep(string(secret), string(code), a.now())
-	if step < 0 {
-		return TOTPResult{}, nil
+	ans, err := a.reserveAnswer(ctx, in.UserID)
+	if err != nil || ans.Refused {
+		return ans, err
 	}
-	ok, err := a.Store.UseTOTPStep(ctx, in.UserID, step)
-	if err != nil {
-		return TOTPResult{}, storeErr("use totp step", err)
+	if step := MatchTOTPStep(string(secret), string(code), a.now()); step >= 0 {
+		used, err := a.Store.UseTOTPStep(ctx, in.UserID, step)
+		if err != nil {
+			return Answer{}, storeErr("use totp step", err)
+		}
+		ans.OK, ans.Replay = used, !used
 	}
-	return TOTPResult{OK: ok, Replay: !ok}, nil
+	return ans, a.keepIfRight(ctx, in.UserID, ans)
 }
 
 // itoa64 formats chat ids for the sent-message log.

@@ -178,7 +178,7 @@ func TestTOTPEnrollment(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var res activities.TOTPResult
+		var res activities.Answer
 		if err := v.Get(&res); err != nil || res.OK || !res.Replay {
 			t.Fatalf("login with the confirming code: %+v %v", res, err)
 		}

@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/authflow/authflow/phone"
@@ -22,10 +23,6 @@ type VerifyPasswordInput struct {
 	Email          string
 	PasswordSealed []byte
 	IP             string
-	// WithOptions also reads, after a right password, what the user can use
-	// as a second step and the account's second-step budget, so the whole
-	// password step is one local activity (one marker, one store pass).
-	WithOptions bool `json:",omitempty"`
 }
 
 // VerifyPasswordResult says who logged in, or why not.
@@ -33,10 +30,11 @@ type VerifyPasswordResult struct {
 	UserID            string
 	OK                bool
 	RetryAfterSeconds int // > 0: throttled, nothing was checked
-	// Options and Budget are set when WithOptions was asked and OK; Budget
-	// only when a second step is needed (Options.Any()).
-	Options *LoginOptions       `json:",omitempty"`
-	Budget  *SecondFactorBudget `json:",omitempty"`
+	// Options is what the user can use as a second step, and Budget what
+	// the account's second step has left (when Options.Any()): read here so
+	// that the whole password step is one local activity.
+	Options LoginOptions       `json:",omitzero"`
+	Budget  SecondFactorBudget `json:",omitzero"`
 }
 
 // VerifyPassword checks a password with per-account and per-IP throttling.
@@ -44,8 +42,9 @@ type VerifyPasswordResult struct {
 // (ASVS 5.0 6.3.8).
 func (a *Activities) VerifyPassword(ctx context.Context, in VerifyPasswordInput) (VerifyPasswordResult, error) {
 	email := NormalizeEmail(in.Email)
-	guard := a.passwords()
-	retryAfter, counted, err := guard.Check(ctx, email, in.IP)
+	// Counted before the hash runs, so parallel guesses cannot overshoot
+	// the limits (docs/security.md "Counters are exact").
+	attempt, retryAfter, err := a.passwords().Reserve(ctx, email, in.IP)
 	if err != nil {
 		return VerifyPasswordResult{}, err
 	}
@@ -61,41 +60,29 @@ func (a *Activities) VerifyPassword(ctx context.Context, in VerifyPasswordInput)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return VerifyPasswordResult{}, storeErr("user by email", err)
 	}
-	if a.Hasher.Verify(u.PasswordHash, string(pw)) {
-		if counted {
-			// A success resets the account's counter; most logins have
-			// nothing to reset, and skip the write.
-			if err := guard.Succeeded(ctx, email); err != nil {
-				return VerifyPasswordResult{}, err
+	if !a.Hasher.Verify(u.PasswordHash, string(pw)) {
+		// The reservation stands: it is the wrong password's count.
+		if u.ID != "" {
+			if err := a.addEvent(ctx, u.ID, "login_failed", in.IP, map[string]any{"reason": "wrong_password"}); err != nil {
+				return VerifyPasswordResult{}, storeErr("event", err)
 			}
 		}
-		res := VerifyPasswordResult{UserID: u.ID, OK: true}
-		if in.WithOptions {
-			opts, err := a.loginOptions(ctx, u.ID)
-			if err != nil {
-				return VerifyPasswordResult{}, err
-			}
-			res.Options = &opts
-			if opts.Any() {
-				b, err := a.SecondFactorStatus(ctx, u.ID)
-				if err != nil {
-					return VerifyPasswordResult{}, err
-				}
-				res.Budget = &b
-			}
-		}
-		return res, nil
+		a.metrics().Login("", "invalid_credentials")
+		return VerifyPasswordResult{}, nil
 	}
-	if err := guard.Failed(ctx, email, in.IP); err != nil {
+	if err := attempt.Succeeded(ctx); err != nil {
 		return VerifyPasswordResult{}, err
 	}
-	if u.ID != "" {
-		if err := a.addEvent(ctx, u.ID, "login_failed", in.IP, map[string]any{"reason": "wrong_password"}); err != nil {
-			return VerifyPasswordResult{}, storeErr("event", err)
+	res := VerifyPasswordResult{UserID: u.ID, OK: true}
+	if res.Options, err = a.loginOptions(ctx, u.ID); err != nil {
+		return VerifyPasswordResult{}, err
+	}
+	if res.Options.Any() {
+		if res.Budget, err = a.SecondFactorStatus(ctx, u.ID); err != nil {
+			return VerifyPasswordResult{}, err
 		}
 	}
-	a.metrics().Login("", "invalid_credentials")
-	return VerifyPasswordResult{}, nil
+	return res, nil
 }
 
 func ceilSeconds(d time.Duration) int { return int((d + time.Second - 1) / time.Second) }
@@ -105,9 +92,9 @@ type PhoneOption struct {
 	ID           string
 	NumberMasked string
 	Kind         phone.Kind
-	// CallOnly: the number takes calls but no SMS (a fixed line): offer it
-	// for call only. The zero value (SMS too) is what flows recorded before
-	// the field existed meant.
+	// CallOnly: the number takes calls but no SMS (fixed-line-or-mobile, as
+	// in the +1 plan): offer it for call only. The zero value (SMS too) is
+	// what flows recorded before the field existed meant.
 	CallOnly bool `json:",omitempty"`
 }
 
@@ -120,18 +107,22 @@ type LoginOptions struct {
 	Email         bool
 	WebAuthn      bool
 	Phones        []PhoneOption
+	// FlashCalls says a flash-call pool is configured: foreign numbers get
+	// a flash call, else a dictated one like Ukrainian numbers.
+	FlashCalls bool
 }
 
 // Any reports whether 2FA is on (API.md: any method other than the phone).
 func (o LoginOptions) Any() bool { return o.Telegram || o.TOTP || o.Email || o.WebAuthn }
 
-// LoadLoginOptions reads which second factors the user has.
+// LoadLoginOptions reads which second factors the user has (an enrollment
+// reads it before it changes them).
 func (a *Activities) LoadLoginOptions(ctx context.Context, userID string) (LoginOptions, error) {
 	return a.loginOptions(ctx, userID)
 }
 
 func (a *Activities) loginOptions(ctx context.Context, userID string) (LoginOptions, error) {
-	var o LoginOptions
+	o := LoginOptions{FlashCalls: a.FlashCalls.Suffixes() > 0}
 	tf, err := a.Store.TwoFactorSettings(ctx, userID)
 	if err != nil {
 		return o, storeErr("2fa settings", err)
@@ -229,6 +220,9 @@ func truncate(s string, n int) string {
 type SecondFactorBudget struct {
 	Left              int // wrong answers before the account locks
 	RetryAfterSeconds int // > 0: locked now
+	// Locked: the hard cap was reached; only a password change or an
+	// admin unlock ends the lock.
+	Locked bool `json:",omitempty"`
 }
 
 // SecondFactorStatus reads the per-account counter (RFC 4226 §7.3: across
@@ -243,12 +237,46 @@ func (a *Activities) SecondFactorStatus(ctx context.Context, userID string) (Sec
 
 func (a *Activities) budget(st store.AttemptState) SecondFactorBudget {
 	now := a.now()
-	b := SecondFactorBudget{Left: max(1, a.Limits.FailuresBeforeLock-st.Failures)}
+	b := SecondFactorBudget{Left: max(0, a.Limits.FailuresBeforeLock-st.Failures)}
 	if st.LockedUntil.After(now) {
 		b.RetryAfterSeconds = ceilSeconds(st.LockedUntil.Sub(now))
 		b.Left = 0
+		b.Locked = a.Limits.HardCap > 0 && st.Failures >= a.Limits.HardCap
 	}
 	return b
+}
+
+// Answer is what checking one second-step answer found. Its attempt was
+// reserved on the account before the check (docs/security.md "Counters are
+// exact"): a wrong answer is already counted, a right one given back.
+type Answer struct {
+	OK bool
+	// Replay: a TOTP code that was right but whose time step was used.
+	Replay bool `json:",omitempty"`
+	// Refused: the account's second step is locked; the answer was not
+	// looked at and nothing was counted (Budget says for how long).
+	Refused bool `json:",omitempty"`
+	// Counted: the attempt was reserved on the account's counter.
+	Counted bool `json:",omitempty"`
+	// Failures is the account's wrong answers in a row, this one included
+	// (when Counted).
+	Failures int `json:",omitempty"`
+	// Budget is what the account has left should this answer be wrong.
+	Budget SecondFactorBudget
+}
+
+// ReserveSecondFactorAttempt counts an answer on the account before it is
+// checked (passkeys and Telegram buttons, whose check runs elsewhere).
+func (a *Activities) ReserveSecondFactorAttempt(ctx context.Context, userID string) (Answer, error) {
+	return a.reserveAnswer(ctx, userID)
+}
+
+func (a *Activities) reserveAnswer(ctx context.Context, userID string) (Answer, error) {
+	r, err := a.Store.ReserveAttempt(ctx, scopeSecond, userID, a.now(), a.Limits.lockFor)
+	if err != nil {
+		return Answer{}, storeErr("reserve attempt", err)
+	}
+	return Answer{Refused: !r.Granted, Counted: r.Granted, Failures: r.State.Failures, Budget: a.budget(r.State)}, nil
 }
 
 // SecondFactorFailureInput is one wrong answer.
@@ -257,12 +285,25 @@ type SecondFactorFailureInput struct {
 	Method string
 	IP     string
 	Reason string // "wrong_code", "wrong_button", "replay", …
+	// Counted: the answer's attempt was reserved (Answer.Counted), so the
+	// counter holds it already; Failures is the count it reached.
+	Counted  bool `json:",omitempty"`
+	Failures int  `json:",omitempty"`
 }
 
-// RecordSecondFactorFailure counts a wrong answer against the account and
-// records second_factor_failed (or totp_replay_rejected).
+// RecordSecondFactorFailure records second_factor_failed (or
+// totp_replay_rejected), counts the wrong answer unless its attempt was
+// reserved, and tells every channel of the account when it reached the hard
+// cap.
 func (a *Activities) RecordSecondFactorFailure(ctx context.Context, in SecondFactorFailureInput) (SecondFactorBudget, error) {
-	st, err := a.Store.AddFailure(ctx, scopeSecond, in.UserID, a.now(), a.Limits.lockFor)
+	var st store.AttemptState
+	var err error
+	if in.Counted {
+		st, err = a.Store.GetAttempts(ctx, scopeSecond, in.UserID)
+	} else {
+		st, err = a.Store.AddFailure(ctx, scopeSecond, in.UserID, a.now(), a.Limits.lockFor)
+		in.Failures = st.Failures
+	}
 	if err != nil {
 		return SecondFactorBudget{}, storeErr("count failure", err)
 	}
@@ -276,8 +317,21 @@ func (a *Activities) RecordSecondFactorFailure(ctx context.Context, in SecondFac
 	a.metrics().Login(in.Method, in.Reason)
 	b := a.budget(st)
 	if b.RetryAfterSeconds > 0 {
-		if err := a.addEvent(ctx, in.UserID, "rate_limited", in.IP, map[string]any{"retry_after": b.RetryAfterSeconds}); err != nil {
+		detail := map[string]any{"retry_after": b.RetryAfterSeconds}
+		if b.Locked {
+			detail = map[string]any{"locked": true, "failures": in.Failures}
+		}
+		if err := a.addEvent(ctx, in.UserID, "rate_limited", in.IP, detail); err != nil {
 			return SecondFactorBudget{}, storeErr("event", err)
+		}
+	}
+	if a.Limits.HardCap > 0 && in.Failures == a.Limits.HardCap {
+		// Exactly once: the answer that reached the cap tells the owner.
+		a.log(ctx).Error("second step locked at the hard cap", "user_id", in.UserID, "failures", in.Failures)
+		if err := a.notify(ctx, in.UserID, idemKey(ctx)+"/hard-cap", "Two-step sign-in locked",
+			fmt.Sprintf("%d wrong second-step answers in a row were given for your account, so signing in is locked. "+
+				"Someone may know your password: change it (or ask support to unlock the account) to sign in again.", in.Failures)); err != nil {
+			return SecondFactorBudget{}, err
 		}
 	}
 	return b, nil

@@ -9,9 +9,13 @@ import (
 
 // PasswordGuard counts wrong passwords per account (by normalized email, so
 // unknown emails lock too) and per client IP, and locks each with a
-// back-off (SECURITY.md, "Password attempts"). The login's password step
-// and the API's re-authentication (current_password) share it, so a stolen
-// session cannot guess the password where the login would refuse.
+// back-off (docs/security.md "Password attempts"). The login's password
+// step and the API's re-authentication (current_password) share it, so a
+// stolen session cannot guess the password where the login would refuse.
+//
+// An attempt is reserved on both counters before the hash runs and given
+// back when the password was right: 40 parallel wrong passwords for one
+// account run exactly FailuresBeforeLock hashes, the rest are refused.
 type PasswordGuard struct {
 	Store  store.Store
 	Limits Limits
@@ -32,47 +36,65 @@ func (g PasswordGuard) now() time.Time {
 	return time.Now().UTC()
 }
 
-// Check reports how many seconds the IP or the account must still wait
-// (0: go ahead), and whether the account's counter has anything a right
-// password should reset. An empty email or IP is not counted.
-func (g PasswordGuard) Check(ctx context.Context, email, ip string) (retryAfter int, counted bool, err error) {
-	now := g.now()
-	for _, c := range []struct{ scope, key string }{{scopePasswordIP, ip}, {scopePassword, NormalizeEmail(email)}} {
-		if c.key == "" {
-			continue
-		}
-		st, err := g.Store.GetAttempts(ctx, c.scope, c.key)
-		if err != nil {
-			return 0, false, storeErr("password attempts", err)
-		}
-		if st.LockedUntil.After(now) {
-			return ceilSeconds(st.LockedUntil.Sub(now)), false, nil
-		}
-		if c.scope == scopePassword {
-			counted = st.Failures > 0 || !st.LockedUntil.IsZero()
-		}
-	}
-	return 0, counted, nil
+// PasswordAttempt is a reserved password attempt: until Succeeded is
+// called it counts as a wrong password on the IP and the account.
+type PasswordAttempt struct {
+	g            PasswordGuard
+	email, ip    string
+	ipReserved   store.Reservation
+	acctReserved store.Reservation
 }
 
-// Failed counts a wrong password against the IP and the account.
-func (g PasswordGuard) Failed(ctx context.Context, email, ip string) error {
+// Reserve counts an attempt on the IP and the account before the password
+// is checked. retryAfter > 0 means one of them is locked: nothing is
+// counted and the password must not be checked. An empty email or IP is
+// not counted.
+func (g PasswordGuard) Reserve(ctx context.Context, email, ip string) (att PasswordAttempt, retryAfter int, err error) {
 	now := g.now()
-	for _, c := range []struct {
-		scope, key string
-		lock       func(int) time.Duration
-	}{{scopePasswordIP, ip, g.Limits.lockIPFor}, {scopePassword, NormalizeEmail(email), g.Limits.lockFor}} {
-		if c.key == "" {
-			continue
+	att = PasswordAttempt{g: g, email: NormalizeEmail(email), ip: ip}
+	if ip != "" {
+		if att.ipReserved, err = g.Store.ReserveAttempt(ctx, scopePasswordIP, ip, now, g.Limits.lockIPFor); err != nil {
+			return att, 0, storeErr("reserve password attempt", err)
 		}
-		if _, err := g.Store.AddFailure(ctx, c.scope, c.key, now, c.lock); err != nil {
-			return storeErr("count failure", err)
+		if !att.ipReserved.Granted {
+			return att, ceilSeconds(att.ipReserved.State.LockedUntil.Sub(now)), nil
 		}
+	}
+	if att.email != "" {
+		if att.acctReserved, err = g.Store.ReserveAttempt(ctx, scopePassword, att.email, now, g.Limits.lockPasswordFor); err != nil {
+			return att, 0, storeErr("reserve password attempt", err)
+		}
+		if !att.acctReserved.Granted {
+			// The attempt will not run: it must not count on the IP either.
+			if err := g.Store.ReleaseAttempt(ctx, scopePasswordIP, ip, att.ipReserved); err != nil {
+				return att, 0, storeErr("release password attempt", err)
+			}
+			return att, ceilSeconds(att.acctReserved.State.LockedUntil.Sub(now)), nil
+		}
+	}
+	return att, 0, nil
+}
+
+// Succeeded gives the attempt back: a right password resets the account's
+// counter and does not count on the IP.
+func (p PasswordAttempt) Succeeded(ctx context.Context) error {
+	if p.email != "" {
+		if err := p.g.Store.ResetAttempts(ctx, scopePassword, p.email); err != nil {
+			return storeErr("reset attempts", err)
+		}
+	}
+	if p.ip != "" {
+		return storeErr("release password attempt", p.g.Store.ReleaseAttempt(ctx, scopePasswordIP, p.ip, p.ipReserved))
 	}
 	return nil
 }
 
-// Succeeded resets the account's counter after a right password.
-func (g PasswordGuard) Succeeded(ctx context.Context, email string) error {
-	return storeErr("reset attempts", g.Store.ResetAttempts(ctx, scopePassword, NormalizeEmail(email)))
+// Unlock ends the account's lockouts: the second step's (the hard cap
+// included) and the password's. A password change and an admin's unlock
+// call it (docs/security.md "Hard cap").
+func Unlock(ctx context.Context, st store.Store, userID, email string) error {
+	if err := st.ResetAttempts(ctx, scopeSecond, userID); err != nil {
+		return err
+	}
+	return st.ResetAttempts(ctx, scopePassword, NormalizeEmail(email))
 }

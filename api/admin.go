@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/authflow/authflow/activities"
 	"github.com/authflow/authflow/phone"
 	"github.com/authflow/authflow/store"
 	"github.com/authflow/authflow/workflows"
@@ -92,6 +93,25 @@ func (s *Server) adminGetUser(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, m)
+}
+
+// adminUnlock ends the account's lockouts, the second step's hard cap
+// included (docs/security.md "Hard cap"), and records it.
+func (s *Server) adminUnlock(c *gin.Context) {
+	u, ok := s.adminUser(c)
+	if !ok {
+		return
+	}
+	ctx := c.Request.Context()
+	if err := activities.Unlock(ctx, s.Store, u.ID, u.Email); err != nil {
+		fail(c, err)
+		return
+	}
+	if err := s.event(ctx, u.ID, "account_unlocked", clientIP(c), map[string]any{"by": "admin"}); err != nil {
+		fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
 }
 
 func (s *Server) adminAddCard(c *gin.Context) {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -155,6 +156,24 @@ func TestPasswordThrottling(t *testing.T) {
 			apitest.ExpectError(t, env.Login(t, email, "wrong"), 401, "invalid_credentials")
 		}
 		apitest.Expect(t, env.Login(t, email, pw), 200)
+	})
+	t.Run("case=40 parallel wrong passwords are 10 checked and 30 refused", func(t *testing.T) {
+		email := apitest.UniqueEmail("parallel")
+		env.NewUser(t, email, pw)
+		statuses := make(chan int, 40)
+		var wg sync.WaitGroup
+		for i := range 40 {
+			wg.Go(func() { statuses <- env.Login(t, email, fmt.Sprintf("guess %d", i)).Status })
+		}
+		wg.Wait()
+		close(statuses)
+		count := map[int]int{}
+		for s := range statuses {
+			count[s]++
+		}
+		if count[401] != 10 || count[429] != 30 || len(count) != 2 {
+			t.Fatalf("answers by status %v, want 10 × 401 and 30 × 429 (each attempt counted before its hash)", count)
+		}
 	})
 	t.Run("case=unknown emails lock too, so a lock reveals nothing", func(t *testing.T) {
 		email := apitest.UniqueEmail("ghost")
@@ -356,6 +375,7 @@ func TestCrossSiteRequestsAreRefused(t *testing.T) {
 		flow := apitest.Expect(t, env.Login(t, email, pw), 200).Str("flow_id")
 		get := func(site string) []*http.Cookie {
 			req, _ := http.NewRequest("GET", env.URL+"/v1/login/"+flow, nil)
+			req.Header.Set(apitest.FlowSecretHeader, env.FlowSecret(flow))
 			if site != "" {
 				req.Header.Set("Sec-Fetch-Site", site)
 			}

@@ -113,6 +113,7 @@ var workflowErrCodes = map[string]string{
 	workflows.ErrBadRequest:            codeBadRequest,
 	workflows.ErrConflict:              codeConflict,
 	workflows.ErrNotFound:              codeFlowNotFound,
+	workflows.ErrFlowNotFound:          codeFlowNotFound,
 	workflows.ErrUnavailable:           codeUnavailable,
 }
 
@@ -133,6 +134,9 @@ func toAPIError(ctx context.Context, err error) *apiError {
 				var d workflows.RateLimitDetails
 				_ = ae.Details(&d)
 				out = out.with("retry_after", max(1, d.RetryAfterSeconds))
+				if d.Locked {
+					out = out.with("locked", true)
+				}
 			case codeInvalidCode, codeInvalidAssertion:
 				var d workflows.AttemptsDetails
 				_ = ae.Details(&d)
@@ -142,12 +146,17 @@ func toAPIError(ctx context.Context, err error) *apiError {
 		}
 	}
 	var nf *serviceerror.NotFound
+	var qf *serviceerror.QueryFailed
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return newErr(codeNotFound, "not found")
 	case errors.Is(err, store.ErrConflict):
 		return newErr(codeConflict, "already exists")
 	case errors.As(err, &nf):
+		return newErr(codeFlowNotFound, "no such flow")
+	case errors.As(err, &qf):
+		// A login flow's query fails only for a caller without the flow's
+		// secret: to that caller the flow does not exist.
 		return newErr(codeFlowNotFound, "no such flow")
 	case errors.Is(err, context.DeadlineExceeded):
 		return newErr(codeUnavailable, "the request took too long; try again")

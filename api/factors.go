@@ -68,8 +68,7 @@ func (s *Server) passwords() activities.PasswordGuard {
 // could guess the password at the speed of the server.
 func (s *Server) checkCurrentPassword(c *gin.Context, u store.User, password string) error {
 	ctx, ip := c.Request.Context(), clientIP(c)
-	guard := s.passwords()
-	retryAfter, counted, err := guard.Check(ctx, u.Email, ip)
+	attempt, retryAfter, err := s.passwords().Reserve(ctx, u.Email, ip)
 	if err != nil {
 		return err
 	}
@@ -77,16 +76,11 @@ func (s *Server) checkCurrentPassword(c *gin.Context, u store.User, password str
 		return rateLimited(retryAfter)
 	}
 	if !s.Hasher.Verify(u.PasswordHash, password) {
-		if err := guard.Failed(ctx, u.Email, ip); err != nil {
-			return err
-		}
+		// The reservation stands: it is the wrong password's count.
 		_ = s.event(ctx, u.ID, "login_failed", ip, map[string]any{"reason": "wrong_current_password"})
 		return &apiError{Status: http.StatusForbidden, Code: codeInvalidCredentials, Message: "the current password is wrong"}
 	}
-	if counted {
-		return guard.Succeeded(ctx, u.Email)
-	}
-	return nil
+	return attempt.Succeeded(ctx)
 }
 
 // changed records a change the API made as an audit event and tells every

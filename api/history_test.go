@@ -3,7 +3,6 @@ package api_test
 import (
 	"context"
 	"encoding/base64"
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -22,15 +21,10 @@ import (
 // recordHistory writes a finished flow's history to workflows/testdata when
 // AUTHFLOW_RECORD_HISTORIES=1, so the replay test there can check that a
 // changed workflow still replays it (see the README, "Replay histories").
-// A login's name ends with its revision, so recording a new revision keeps
-// the older ones' histories.
 func recordHistory(t *testing.T, workflowID, name string) {
 	t.Helper()
 	if os.Getenv("AUTHFLOW_RECORD_HISTORIES") != "1" {
 		return
-	}
-	if strings.HasPrefix(workflowID, "login/") {
-		name += fmt.Sprintf("-rev%d", workflows.LoginRevision)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

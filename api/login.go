@@ -31,7 +31,9 @@ type sessionJSON struct {
 
 // flowJSON is a login flow as API.md shows it.
 type flowJSON struct {
-	FlowID       string                   `json:"flow_id"`
+	FlowID string `json:"flow_id"`
+	// FlowSecret is only in the answer that starts the flow.
+	FlowSecret   string                   `json:"flow_secret,omitempty"`
 	State        workflows.State          `json:"state"`
 	Method       workflows.Method         `json:"method"`
 	ExpiresAt    time.Time                `json:"expires_at"`
@@ -121,6 +123,49 @@ func (s *Server) updateWithStart(c *gin.Context, in workflows.LoginInput, summar
 	return v, err
 }
 
+// flowSecretCookie carries a login flow's secret for the pages: HttpOnly,
+// SameSite=Strict and scoped to the flow's own path, so that no script and
+// no other site's request carries it (docs/security.md "Flow secret").
+const (
+	flowSecretCookie = "authflow_flow_secret"
+	flowSecretHeader = "X-Flow-Secret"
+)
+
+// newFlowSecret makes the secret of a flow the caller is starting and the
+// MAC the flow keeps of it.
+func (s *Server) newFlowSecret(flowID string) (secret string, mac []byte) {
+	secret = security.RandomToken()
+	return secret, security.FlowSecretMAC(s.Cfg.SecretKey, flowID, secret)
+}
+
+// respondStarted answers the call that started a flow: the flow, its
+// secret, and the secret as a cookie scoped to the flow.
+func (s *Server) respondStarted(c *gin.Context, v workflows.View, secret string) {
+	out := s.flowAnswer(v)
+	out.FlowSecret = secret
+	http.SetCookie(c.Writer, &http.Cookie{Name: flowSecretCookie, Value: secret, Path: "/v1/login/" + v.FlowID,
+		MaxAge: int(workflows.FlowTTL / time.Second), HttpOnly: true, Secure: s.Cfg.Secure(), SameSite: http.SameSiteStrictMode})
+	if out.Session != nil {
+		s.setSessionCookies(c, out.Session.Token, out.Session.ExpiresAt)
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// flowSecretMAC reads the caller's flow secret (header, else the flow's
+// cookie) and returns its MAC for the flow to compare. Without one the
+// answer is the unknown flow's 404: a flow id alone opens nothing.
+func (s *Server) flowSecretMAC(c *gin.Context, flowID string) ([]byte, bool) {
+	secret := c.GetHeader(flowSecretHeader)
+	if secret == "" {
+		secret, _ = c.Cookie(flowSecretCookie)
+	}
+	if secret == "" || len(secret) > 128 {
+		fail(c, newErr(codeFlowNotFound, "no such flow"))
+		return nil, false
+	}
+	return security.FlowSecretMAC(s.Cfg.SecretKey, flowID, secret), true
+}
+
 type loginRequest struct {
 	Email    string `json:"email"`
 	Password string `json:"password"`
@@ -142,7 +187,8 @@ func (s *Server) login(c *gin.Context) {
 		return
 	}
 	flowID := security.RandomToken()
-	in := workflows.LoginInput{FlowID: flowID, IP: clientIP(c), UserAgent: c.Request.UserAgent(), Revision: workflows.LoginRevision}
+	secret, mac := s.newFlowSecret(flowID)
+	in := workflows.LoginInput{FlowID: flowID, IP: clientIP(c), UserAgent: c.Request.UserAgent(), FlowSecretMAC: mac}
 	v, err := s.updateWithStart(c, in, "Login (password)", workflows.UpdateSubmitPassword, workflows.SubmitPasswordInput{
 		Email: email, PasswordSealed: s.Sealer.Seal(security.PurposePassword, []byte(req.Password)),
 	})
@@ -150,7 +196,7 @@ func (s *Server) login(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	s.respondFlow(c, v)
+	s.respondStarted(c, v, secret)
 }
 
 func (s *Server) loginPasskey(c *gin.Context) {
@@ -160,14 +206,16 @@ func (s *Server) loginPasskey(c *gin.Context) {
 		return
 	}
 	flowID := security.RandomToken()
+	secret, mac := s.newFlowSecret(flowID)
 	in := workflows.LoginInput{FlowID: flowID, IP: clientIP(c), UserAgent: c.Request.UserAgent(), Passwordless: true,
-		Revision: workflows.LoginRevision}
-	v, err := s.updateWithStart(c, in, "Login (passkey)", workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodWebAuthn})
+		FlowSecretMAC: mac}
+	v, err := s.updateWithStart(c, in, "Login (passkey)", workflows.UpdateChallenge,
+		workflows.ChallengeInput{FlowSecretMAC: mac, Method: workflows.MethodWebAuthn})
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	s.respondFlow(c, v)
+	s.respondStarted(c, v, secret)
 }
 
 // flowID reads and sanity-checks the path's flow id: a malformed one cannot
@@ -183,11 +231,13 @@ func flowID(c *gin.Context) (string, bool) {
 	return id, true
 }
 
-func (s *Server) queryLogin(c *gin.Context, id string) (workflows.View, error) {
+// queryLogin reads a flow's View; the flow answers only to the MAC of its
+// own secret.
+func (s *Server) queryLogin(c *gin.Context, id string, secretMAC []byte) (workflows.View, error) {
 	ctx, cancel := rpc(c, rpcTimeout)
 	defer cancel()
 	var v workflows.View
-	res, err := s.Temporal.QueryWorkflow(ctx, workflows.LoginWorkflowID(id), "", workflows.QueryState)
+	res, err := s.Temporal.QueryWorkflow(ctx, workflows.LoginWorkflowID(id), "", workflows.QueryState, secretMAC)
 	if err == nil {
 		err = res.Get(&v)
 	}
@@ -199,7 +249,11 @@ func (s *Server) loginState(c *gin.Context) {
 	if !ok {
 		return
 	}
-	v, err := s.queryLogin(c, id)
+	mac, ok := s.flowSecretMAC(c, id)
+	if !ok {
+		return
+	}
+	v, err := s.queryLogin(c, id, mac)
 	if err != nil {
 		fail(c, err)
 		return
@@ -216,12 +270,12 @@ func (s *Server) loginState(c *gin.Context) {
 
 // updateLogin sends an update to a running flow. A flow that has already
 // closed answers with its final state: expired → 410, done/failed → 409.
-func (s *Server) updateLogin(c *gin.Context, id, name string, arg any, timeout time.Duration) (workflows.View, error) {
+func (s *Server) updateLogin(c *gin.Context, id string, secretMAC []byte, name string, arg any, timeout time.Duration) (workflows.View, error) {
 	var v workflows.View
 	err := s.sendUpdate(c, workflows.LoginWorkflowID(id), name, arg, timeout, &v)
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
-		final, qerr := s.queryLogin(c, id)
+		final, qerr := s.queryLogin(c, id, secretMAC)
 		if qerr != nil {
 			return v, qerr
 		}
@@ -263,13 +317,12 @@ type challengeRequest struct {
 	ConfirmDowngrade bool             `json:"confirm_downgrade"`
 }
 
-var loginMethods = map[workflows.Method]bool{
-	workflows.MethodTelegram: true, workflows.MethodTOTP: true, workflows.MethodEmail: true,
-	workflows.MethodWebAuthn: true, workflows.MethodCall: true, workflows.MethodSMS: true,
-}
-
 func (s *Server) loginChallenge(c *gin.Context) {
 	id, ok := flowID(c)
+	if !ok {
+		return
+	}
+	mac, ok := s.flowSecretMAC(c, id)
 	if !ok {
 		return
 	}
@@ -278,16 +331,20 @@ func (s *Server) loginChallenge(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	if !loginMethods[req.Method] {
-		fail(c, badRequest("method must be one of telegram, totp, email, webauthn, call, sms"))
+	if methods := workflows.LoginMethods(); !slices.Contains(methods, req.Method) {
+		names := make([]string, len(methods))
+		for i, m := range methods {
+			names[i] = string(m)
+		}
+		fail(c, badRequest("method must be one of "+strings.Join(names, ", ")))
 		return
 	}
 	if (req.Method == workflows.MethodCall || req.Method == workflows.MethodSMS) && req.PhoneID == "" {
 		fail(c, badRequest("phone_id is required for call and sms"))
 		return
 	}
-	v, err := s.updateLogin(c, id, workflows.UpdateChallenge, workflows.ChallengeInput{
-		Method: req.Method, PhoneID: req.PhoneID, ConfirmDowngrade: req.ConfirmDowngrade}, rpcTimeout)
+	v, err := s.updateLogin(c, id, mac, workflows.UpdateChallenge, workflows.ChallengeInput{
+		FlowSecretMAC: mac, Method: req.Method, PhoneID: req.PhoneID, ConfirmDowngrade: req.ConfirmDowngrade}, rpcTimeout)
 	if err != nil {
 		fail(c, err)
 		return
@@ -305,6 +362,10 @@ func (s *Server) loginVerify(c *gin.Context) {
 	if !ok {
 		return
 	}
+	mac, ok := s.flowSecretMAC(c, id)
+	if !ok {
+		return
+	}
 	var req verifyRequest
 	if err := bind(c, &req); err != nil {
 		fail(c, err)
@@ -315,8 +376,8 @@ func (s *Server) loginVerify(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	in := workflows.VerifyInput{CodeSealed: a.codeSealed, CodeLength: a.codeLength, Credential: a.credential}
-	v, err := s.updateLogin(c, id, workflows.UpdateVerify, in, verifyTimeout)
+	in := workflows.VerifyInput{FlowSecretMAC: mac, CodeSealed: a.codeSealed, CodeLength: a.codeLength, Credential: a.credential}
+	v, err := s.updateLogin(c, id, mac, workflows.UpdateVerify, in, verifyTimeout)
 	if err != nil {
 		fail(c, err)
 		return

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/authflow/authflow/activities"
 	"github.com/authflow/authflow/phone"
 	"github.com/authflow/authflow/store"
 )
@@ -280,6 +281,12 @@ func (s *Server) changePassword(c *gin.Context) {
 		return
 	}
 	if err := s.Store.SetPasswordHash(ctx, u.ID, hash); err != nil {
+		fail(c, err)
+		return
+	}
+	// A new password ends the lockouts, the second step's hard cap too:
+	// whoever guessed at it no longer has the password.
+	if err := activities.Unlock(ctx, s.Store, u.ID, u.Email); err != nil {
 		fail(c, err)
 		return
 	}

@@ -39,7 +39,8 @@ func TestPhoneNumbersThatGetNoCode(t *testing.T) {
 			"+445612345678": "VoIP",
 			"+447600123456": "pager",
 			"+447012345678": "personal",
-			"+380442345678": "fixed-line numbers cannot receive SMS",
+			"+380442345678": "fixed-line numbers cannot receive codes",
+			"+14155550123":  "fixed-line-or-mobile numbers cannot receive SMS",
 			"+447700900123": "does not exist",
 		} {
 			r := apitest.ExpectError(t, u.enroll(t, map[string]any{"method": "phone", "number": n}), 400, "bad_request")
@@ -48,13 +49,13 @@ func TestPhoneNumbersThatGetNoCode(t *testing.T) {
 			}
 		}
 	})
-	t.Run("case=admin seeding refuses a premium-rate number and takes a fixed line", func(t *testing.T) {
+	t.Run("case=admin seeding refuses a premium-rate number and takes a +1 number (calls only)", func(t *testing.T) {
 		a := newAccount(t, "seedtype")
 		r := apitest.ExpectError(t, env.Admin(t, "POST", "/v1/admin/users/"+a.id+"/phones", map[string]string{"number": "+449012345678"}), 400, "bad_request")
 		if !strings.Contains(r.Str("error.message"), "premium-rate") {
 			t.Fatalf("message %q", r.Str("error.message"))
 		}
-		a.withPhone(t, "+380442345678")
+		a.withPhone(t, "+14155550123")
 	})
 	t.Run("case=a number outside AUTHFLOW_PHONE_REGIONS is a bad request", func(t *testing.T) {
 		srv := httptest.NewServer(handlerWith(func(c *config.Config) { c.PhoneRegions = []string{"UA"} }))

@@ -128,6 +128,7 @@ func (s *Server) Handler() http.Handler {
 	admin.GET("/users/:id", s.adminGetUser)
 	admin.POST("/users/:id/bank-cards", s.adminAddCard)
 	admin.POST("/users/:id/phones", s.adminAddPhone)
+	admin.POST("/users/:id/unlock", s.adminUnlock)
 	admin.GET("/flows", s.adminFlows)
 	if s.Codec != nil {
 		admin.POST("/codec-session", s.codecSignIn)

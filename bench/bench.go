@@ -512,23 +512,24 @@ const loginSteps = len(stepNames)
 // with a session.
 func (c *apiClient) login(ctx context.Context, u user, steps int) (string, error) {
 	var r struct {
-		FlowID  string `json:"flow_id"`
-		State   string `json:"state"`
-		Session struct {
+		FlowID     string `json:"flow_id"`
+		FlowSecret string `json:"flow_secret"`
+		State      string `json:"state"`
+		Session    struct {
 			Token string `json:"token"`
 		} `json:"session"`
 	}
-	if err := c.post(ctx, 0, "/v1/login", map[string]string{"email": u.email, "password": password}, &r); err != nil {
+	if err := c.post(ctx, 0, "/v1/login", "", map[string]string{"email": u.email, "password": password}, &r); err != nil {
 		return "", err
 	}
 	if r.State != "choose_method" {
 		return "", &codeError{code: "unexpected_state", msg: r.State}
 	}
-	flow := r.FlowID
+	flow, secret := r.FlowID, r.FlowSecret
 	if steps < 2 {
 		return flow, nil
 	}
-	if err := c.post(ctx, 1, "/v1/login/"+flow+"/challenge", map[string]string{"method": "totp"}, &r); err != nil {
+	if err := c.post(ctx, 1, "/v1/login/"+flow+"/challenge", secret, map[string]string{"method": "totp"}, &r); err != nil {
 		return flow, err
 	}
 	if steps < 3 {
@@ -538,7 +539,7 @@ func (c *apiClient) login(ctx context.Context, u user, steps int) (string, error
 	if err != nil {
 		return flow, err
 	}
-	if err := c.post(ctx, 2, "/v1/login/"+flow+"/verify", map[string]string{"code": code}, &r); err != nil {
+	if err := c.post(ctx, 2, "/v1/login/"+flow+"/verify", secret, map[string]string{"code": code}, &r); err != nil {
 		return flow, err
 	}
 	if r.State != "done" || r.Session.Token == "" {
@@ -547,8 +548,9 @@ func (c *apiClient) login(ctx context.Context, u user, steps int) (string, error
 	return flow, nil
 }
 
-// post sends step's call and times it.
-func (c *apiClient) post(ctx context.Context, step int, path string, body, out any) error {
+// post sends step's call, with the flow's secret when it has one, and
+// times it.
+func (c *apiClient) post(ctx context.Context, step int, path, flowSecret string, body, out any) error {
 	start := time.Now()
 	defer func() { c.steps.add(step, time.Since(start)) }()
 	b, _ := json.Marshal(body)
@@ -557,6 +559,9 @@ func (c *apiClient) post(ctx context.Context, step int, path string, body, out a
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if flowSecret != "" {
+		req.Header.Set("X-Flow-Secret", flowSecret)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return err

@@ -277,6 +277,12 @@ func LoadFrom(getenv Getenv, mode Mode, dataDir string) (Config, error) {
 			}
 			c.TwilioFlashCallNumbers = append(c.TwilioFlashCallNumbers, n)
 		}
+		// The caller's last 4 digits are the code: a small pool makes 2FA a
+		// guess for anyone with the password (docs/security.md "Flash calls").
+		if n := phone.NewFlashPool(c.TwilioFlashCallNumbers).Suffixes(); n < phone.MinFlashSuffixes {
+			bad("TWILIO_FLASH_CALL_NUMBERS has %d distinct last-4 suffixes; at least %d are needed, since the last 4 digits "+
+				"are the whole code. Unset it to have every number's call dictate its code instead", n, phone.MinFlashSuffixes)
+		}
 	}
 	if regions, err := phone.ParseRegions(get("AUTHFLOW_PHONE_REGIONS", "")); err != nil {
 		bad("AUTHFLOW_PHONE_REGIONS: %v; leave it empty to allow every region", err)

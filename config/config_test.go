@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,6 +77,30 @@ func TestLoad(t *testing.T) {
 			if _, err := load(config.Dev, t.TempDir(), env); err == nil || !strings.Contains(err.Error(), name) {
 				t.Errorf("%s: error %v", name, err)
 			}
+		}
+	})
+	t.Run("case=a flash-call pool with fewer than 1000 distinct suffixes is refused", func(t *testing.T) {
+		pool := func(prefix string, n int) string {
+			var ns []string
+			for i := range n {
+				ns = append(ns, fmt.Sprintf("%s%04d", prefix, i))
+			}
+			return strings.Join(ns, ",")
+		}
+		_, err := load(config.Dev, t.TempDir(), map[string]string{"TWILIO_FLASH_CALL_NUMBERS": "+14155550100,+14155550101,+14155550102"})
+		if err == nil || !strings.Contains(err.Error(), "TWILIO_FLASH_CALL_NUMBERS has 3 distinct last-4 suffixes; at least 1000") ||
+			!strings.Contains(err.Error(), "dictate") {
+			t.Errorf("3 numbers: error %v, want the count, the minimum and the way out", err)
+		}
+		// 1,500 numbers sharing 999 suffixes are still too few.
+		shared := pool("+1202555", 999) + "," + pool("+1303555", 501)
+		if _, err := load(config.Dev, t.TempDir(), map[string]string{"TWILIO_FLASH_CALL_NUMBERS": shared}); err == nil ||
+			!strings.Contains(err.Error(), "has 999 distinct") {
+			t.Errorf("999 distinct suffixes over 1500 numbers: error %v", err)
+		}
+		c, err := load(config.Dev, t.TempDir(), map[string]string{"TWILIO_FLASH_CALL_NUMBERS": pool("+1202555", 1000)})
+		if err != nil || len(c.TwilioFlashCallNumbers) != 1000 {
+			t.Errorf("1000 distinct suffixes: %d numbers, error %v", len(c.TwilioFlashCallNumbers), err)
 		}
 	})
 	t.Run("case=hashing runs in child processes unless isolation is off", func(t *testing.T) {

@@ -306,6 +306,14 @@ func SessionToken(key []byte, flowID string) string {
 	return strings.ToLower(b32.EncodeToString(mac(key, "session-token", flowID)))
 }
 
+// FlowSecretMAC is what a login flow keeps of its flow secret: a keyed hash
+// bound to the flow id. The secret proves the caller started the flow (a
+// flow id is not a credential: it shows in logs and the Temporal UI), and
+// the MAC is useless without the key (docs/security.md "Flow secret").
+func FlowSecretMAC(key []byte, flowID, secret string) []byte {
+	return mac(key, "flow-secret", flowID, secret)
+}
+
 // CodecCookie is the value of the cookie that lets a browser call the
 // payload codec (see api): HMAC(key, admin token). It changes when either
 // does, so rotating the admin token signs every browser out.

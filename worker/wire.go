@@ -55,7 +55,7 @@ func NewActivities(cfg config.Config, st store.Store, outbox *channels.Outbox, h
 	}
 	a := &activities.Activities{
 		Store: st, Hasher: hasher, Sealer: sealer, SecretKey: cfg.SecretKey, WebAuthn: wa,
-		FlashCallNumbers: cfg.TwilioFlashCallNumbers, SessionTTL: SessionTTL,
+		FlashCalls: phone.NewFlashPool(cfg.TwilioFlashCallNumbers), SessionTTL: SessionTTL,
 		Limits: activities.DefaultLimits, Log: log,
 	}
 	// Which numbers get codes, and the hourly cap on all phone sends
@@ -114,10 +114,10 @@ func pickChannels(a *activities.Activities, cfg config.Config, outbox *channels.
 		a.SMS, a.Voice = tw, tw
 	} else if useOutbox("Twilio (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM_NUMBER)") {
 		a.SMS, a.Voice = outbox, outbox
-		if len(a.FlashCallNumbers) == 0 {
-			// The outbox needs callers to show; these are the ITU's fictional
-			// range, never dialled.
-			a.FlashCallNumbers = []string{"+15550101234", "+15550105678", "+15550109012"}
+		if a.FlashCalls.Suffixes() == 0 {
+			// The outbox needs callers to show: a pool as large as a real
+			// one must be (every suffix), of fictional numbers never dialled.
+			a.FlashCalls = phone.NewFlashPool(phone.DevFlashPool())
 		}
 	} else {
 		o := off("Twilio (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM_NUMBER)")

@@ -11,6 +11,7 @@ import (
 	"github.com/authflow/authflow/channels/telegram"
 	"github.com/authflow/authflow/channels/twilio"
 	"github.com/authflow/authflow/config"
+	"github.com/authflow/authflow/phone"
 	"github.com/authflow/authflow/security"
 )
 
@@ -20,6 +21,7 @@ func loadConfig(t *testing.T, mode config.Mode, env map[string]string) (config.C
 		"AUTHFLOW_DATABASE_URL": "sqlite://:memory:",
 		"AUTHFLOW_SECRET_KEY":   strings.Repeat("ab", 32),
 		"AUTHFLOW_ADMIN_TOKEN":  "admin-token-0123456789",
+		"AUTHFLOW_METRICS":      "off",
 	}
 	for k, v := range env {
 		base[k] = v
@@ -30,7 +32,7 @@ func loadConfig(t *testing.T, mode config.Mode, env map[string]string) (config.C
 var realChannels = map[string]string{
 	"TELEGRAM_BOT_TOKEN": "1:tok", "TELEGRAM_BOT_USERNAME": "authflow_bot", "TELEGRAM_API_URL": "http://127.0.0.1:1",
 	"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "tok", "TWILIO_FROM_NUMBER": "+15005550006",
-	"TWILIO_API_URL": "http://127.0.0.1:1", "TWILIO_FLASH_CALL_NUMBERS": "+15005550001",
+	"TWILIO_API_URL": "http://127.0.0.1:1", "TWILIO_FLASH_CALL_NUMBERS": strings.Join(phone.DevFlashPool()[:1000], ","),
 	"SMTP_URL": "smtp://127.0.0.1:1", "SMTP_FROM": "no-reply@authflow.test",
 }
 
@@ -47,7 +49,7 @@ func TestNewActivitiesChannels(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if a.Email != out || a.SMS != out || a.Voice != out || a.Telegram != out || len(a.FlashCallNumbers) == 0 {
+		if a.Email != out || a.SMS != out || a.Voice != out || a.Telegram != out || a.FlashCalls.Suffixes() != 10000 {
 			t.Fatalf("channels %T %T %T %T, want the outbox", a.Email, a.SMS, a.Voice, a.Telegram)
 		}
 	})
@@ -73,8 +75,8 @@ func TestNewActivitiesChannels(t *testing.T) {
 		if _, ok := a.Email.(*smtp.Sender); !ok {
 			t.Fatalf("Email is %T", a.Email)
 		}
-		if len(a.FlashCallNumbers) != 1 || a.FlashCallNumbers[0] != "+15005550001" {
-			t.Fatalf("flash numbers %v", a.FlashCallNumbers)
+		if a.FlashCalls.Suffixes() != 1000 {
+			t.Fatalf("flash pool has %d suffixes, want the 1000 configured", a.FlashCalls.Suffixes())
 		}
 	})
 

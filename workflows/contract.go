@@ -31,7 +31,9 @@ const (
 	UpdateVerify = "verify"
 	// SignalTelegramAnswer is a click on a Telegram prompt's button.
 	SignalTelegramAnswer = "telegram-answer"
-	// QueryState returns the flow's View.
+	// QueryState returns the flow's View. A login flow's query takes the
+	// caller's flow secret MAC as its argument and answers ErrFlowNotFound
+	// when it is not the flow's (docs/security.md "Flow secret").
 	QueryState = "state"
 )
 
@@ -121,6 +123,9 @@ const (
 	ErrBadRequest            = "BadRequest"
 	ErrConflict              = "Conflict"
 	ErrNotFound              = "NotFound"
+	// ErrFlowNotFound: no flow, or not the caller's (a wrong or missing
+	// flow secret looks exactly like an unknown flow id).
+	ErrFlowNotFound = "FlowNotFound"
 	// ErrUnavailable: a step failed for good (the saga was compensated) or
 	// a dependency is down; the client may retry later.
 	ErrUnavailable = "Unavailable"
@@ -129,6 +134,9 @@ const (
 // RateLimitDetails rides on ErrRateLimited.
 type RateLimitDetails struct {
 	RetryAfterSeconds int `json:"retry_after"`
+	// Locked: the account's second step reached the hard cap and stays
+	// locked until the password is changed or an admin unlocks it.
+	Locked bool `json:"locked,omitempty"`
 }
 
 // AttemptsDetails rides on ErrInvalidCode and ErrInvalidAssertion.
@@ -143,17 +151,11 @@ type LoginInput struct {
 	UserAgent string
 	// Passwordless starts at the passkey challenge (POST /v1/login/passkey).
 	Passwordless bool
-	// Revision is the Login code revision the flow starts on, set by the API
-	// to LoginRevision. Like a GetVersion marker, it makes a flow replay the
-	// path it started on; unlike one, it costs no search-attribute upsert
-	// (a visibility write per flow). Zero: decided by the lean-login marker.
-	Revision int `json:",omitempty"`
+	// FlowSecretMAC is security.FlowSecretMAC of the flow secret the API
+	// handed to the client that started the flow; every later call must
+	// carry the same MAC. The secret itself never enters history.
+	FlowSecretMAC []byte
 }
-
-// LoginRevision is the revision new Login flows start on: the password
-// step and a TOTP answer each take one local activity. Deploy workers
-// before the API: an older worker would run such a flow on its own path.
-const LoginRevision = revisionCompact
 
 // SubmitPasswordInput is UpdateSubmitPassword's argument.
 type SubmitPasswordInput struct {
@@ -165,6 +167,8 @@ type SubmitPasswordInput struct {
 
 // ChallengeInput is UpdateChallenge's argument.
 type ChallengeInput struct {
+	// FlowSecretMAC proves the caller started the flow (LoginInput).
+	FlowSecretMAC    []byte
 	Method           Method
 	PhoneID          string
 	ConfirmDowngrade bool
@@ -173,7 +177,9 @@ type ChallengeInput struct {
 // VerifyInput is UpdateVerify's argument: a sealed code, or a WebAuthn
 // credential (public data: a signature over a single-use challenge).
 type VerifyInput struct {
-	CodeSealed []byte
+	// FlowSecretMAC proves the caller started the flow (LoginInput).
+	FlowSecretMAC []byte
+	CodeSealed    []byte
 	// CodeLength lets the validator reject a 6-digit answer to a 4-digit
 	// call (and the reverse) without opening the code.
 	CodeLength int
@@ -206,13 +212,8 @@ type Downgrade struct {
 // It carries nothing secret: the session token is derived by the API from the
 // flow id and AUTHFLOW_SECRET_KEY, never stored in history.
 type View struct {
-	FlowID       string
-	UserID       string
-	State        State
-	Method       Method
-	ExpiresAt    time.Time
-	AttemptsLeft int
-	Methods      []MethodOption
+	FlowStatus
+	Methods []MethodOption
 	// Session is set once State is done.
 	Session *SessionInfo
 	// TelegramNumber is the number the page shows for a Telegram challenge.
@@ -220,7 +221,19 @@ type View struct {
 	// WebAuthnOptions is the request options JSON for a passkey challenge.
 	WebAuthnOptions json.RawMessage
 	Downgrade       *Downgrade
-	// Reason says why a flow failed ("attempts", "denied_by_user", "saga").
+}
+
+// FlowStatus is what every flow shows, whatever its kind: the fields of
+// View and EnrollView they share (embedded, so their JSON is unchanged).
+type FlowStatus struct {
+	FlowID       string
+	UserID       string
+	State        State
+	Method       Method
+	ExpiresAt    time.Time
+	AttemptsLeft int
+	// Reason says why a flow failed ("attempts", "denied_by_user", "saga",
+	// "error", …).
 	Reason string
 }
 
@@ -306,12 +319,7 @@ type EnrolledTelegram struct {
 // QueryState. Secrets in it are sealed under AUTHFLOW_SECRET_KEY; the API
 // opens them for the one answer that shows them.
 type EnrollView struct {
-	FlowID       string
-	UserID       string
-	State        State
-	Method       Method
-	ExpiresAt    time.Time
-	AttemptsLeft int
+	FlowStatus
 	// TOTPKeySealed is the otpauth:// URL (it holds the secret), sealed for
 	// security.PurposeTOTPSecret.
 	TOTPKeySealed []byte
@@ -325,8 +333,6 @@ type EnrollView struct {
 	Device          *EnrolledDevice
 	Phone           *EnrolledPhone
 	TelegramAccount *EnrolledTelegram
-	// Reason says why a flow failed ("attempts", "error").
-	Reason string
 }
 
 // NoticeWorkflowName is a one-activity workflow that sends a notice to every

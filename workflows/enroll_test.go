@@ -176,7 +176,7 @@ func TestEnrollMethods(t *testing.T) {
 	t.Run("case=email: a code to the account email, confirmed by it", func(t *testing.T) {
 		r := newEnrollRun(t, MethodEmail)
 		r.sendsCode(activities.ChannelEmail)
-		r.env.OnActivity(a.CheckCode, mock.Anything, activities.CheckCodeInput{FlowID: "flow1", CodeSealed: []byte("sealed"), MAC: []byte("mac")}).Return(true, nil)
+		r.env.OnActivity(a.CheckCode, mock.Anything, activities.CheckCodeInput{FlowID: "flow1", CodeSealed: []byte("sealed"), MAC: []byte("mac")}).Return(activities.Answer{OK: true}, nil)
 		r.before(activities.LoginOptions{TOTP: true})
 		got := r.finishes(activities.EnrollmentResult{}, func(in activities.FinishEnrollmentInput) {
 			if in.Method != "email" || !in.Before.TOTP {
@@ -195,7 +195,7 @@ func TestEnrollMethods(t *testing.T) {
 	t.Run("case=phone: an SMS to the new number, the verified phone in the answer", func(t *testing.T) {
 		r := newEnrollRun(t, MethodPhone)
 		r.sendsCode(activities.ChannelSMS)
-		r.env.OnActivity(a.CheckCode, mock.Anything, mock.Anything).Return(true, nil)
+		r.env.OnActivity(a.CheckCode, mock.Anything, mock.Anything).Return(activities.Answer{OK: true}, nil)
 		r.before(activities.LoginOptions{})
 		r.finishes(activities.EnrollmentResult{Phone: &store.Phone{ID: "p1", Number: "+380501234567", Verified: true}},
 			func(in activities.FinishEnrollmentInput) {
@@ -305,7 +305,7 @@ func TestEnrollAttempts(t *testing.T) {
 	t.Run("case=wrong codes count down and the fifth fails the flow", func(t *testing.T) {
 		r := newEnrollRun(t, MethodEmail)
 		r.sendsCode(activities.ChannelEmail)
-		r.env.OnActivity(a.CheckCode, mock.Anything, mock.Anything).Return(false, nil)
+		r.env.OnActivity(a.CheckCode, mock.Anything, mock.Anything).Return(activities.Answer{}, nil)
 		var b enrollAnswer
 		var wrong [6]enrollAnswer
 		r.begin(&b)
@@ -472,7 +472,7 @@ func TestEnrollValidators(t *testing.T) {
 	t.Run("case=begin twice is wrong_state and a confirm after done is wrong_state", func(t *testing.T) {
 		r := newEnrollRun(t, MethodEmail)
 		r.sendsCode(activities.ChannelEmail)
-		r.env.OnActivity(a.CheckCode, mock.Anything, mock.Anything).Return(true, nil)
+		r.env.OnActivity(a.CheckCode, mock.Anything, mock.Anything).Return(activities.Answer{OK: true}, nil)
 		r.before(activities.LoginOptions{})
 		r.finishes(activities.EnrollmentResult{}, nil)
 		var b, again, c, after enrollAnswer

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -45,7 +46,22 @@ type answer struct {
 	rejected bool
 }
 
+// update sends an update at the given offset. A challenge or a verify
+// without a flow secret MAC carries the flow's own, as the API adds it from
+// the caller's secret.
 func (s *scenario) update(after time.Duration, name string, arg any, out *answer) {
+	switch in := arg.(type) {
+	case workflows.ChallengeInput:
+		if in.FlowSecretMAC == nil {
+			in.FlowSecretMAC = flowMAC
+		}
+		arg = in
+	case workflows.VerifyInput:
+		if in.FlowSecretMAC == nil {
+			in.FlowSecretMAC = flowMAC
+		}
+		arg = in
+	}
 	s.at += after
 	s.env.RegisterDelayedCallback(func() {
 		s.env.UpdateWorkflow(name, "", &testsuite.TestUpdateCallback{
@@ -101,21 +117,26 @@ func attemptsLeft(t *testing.T, err error) int {
 }
 
 var (
-	loginIn  = workflows.LoginInput{FlowID: "flow1", IP: "203.0.113.7", UserAgent: "test", Revision: workflows.LoginRevision}
+	flowMAC  = []byte("the MAC of the flow secret")
+	loginIn  = workflows.LoginInput{FlowID: "flow1", IP: "203.0.113.7", UserAgent: "test", FlowSecretMAC: flowMAC}
 	password = workflows.SubmitPasswordInput{Email: "u@example.com", PasswordSealed: []byte("sealed")}
 	code6    = workflows.VerifyInput{CodeSealed: []byte("sealed"), CodeLength: 6}
 	code4    = workflows.VerifyInput{CodeSealed: []byte("sealed"), CodeLength: 4}
 	session  = activities.IssuedSession{ID: "s1", ExpiresAt: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 	allOpts  = activities.LoginOptions{Telegram: true, TelegramChats: []int64{111, 222}, TOTP: true, Email: true, WebAuthn: true,
-		Phones: []activities.PhoneOption{{ID: "p-ua", NumberMasked: "+380*******67", Kind: "ukrainian"}, {ID: "p-us", NumberMasked: "+155*****34", Kind: "foreign"}}}
+		Phones:     []activities.PhoneOption{{ID: "p-ua", NumberMasked: "+380*******67", Kind: "ukrainian"}, {ID: "p-us", NumberMasked: "+155*****34", Kind: "foreign"}},
+		FlashCalls: true}
+	// counted is an answer reserved on an account that has 9 wrong answers
+	// left after it.
+	counted = activities.Answer{Counted: true, Failures: 1, Budget: activities.SecondFactorBudget{Left: 9}}
 )
 
 // passwordOK mocks a right password for an account with opts, answered in
 // one activity as a current flow asks for it.
 func (s *scenario) passwordOK(opts activities.LoginOptions) {
 	budget := activities.SecondFactorBudget{Left: 10}
-	s.env.OnActivity(a.VerifyPassword, mock.Anything, mock.MatchedBy(func(in activities.VerifyPasswordInput) bool { return in.WithOptions })).
-		Return(activities.VerifyPasswordResult{UserID: "u1", OK: true, Options: &opts, Budget: &budget}, nil)
+	s.env.OnActivity(a.VerifyPassword, mock.Anything, mock.Anything).
+		Return(activities.VerifyPasswordResult{UserID: "u1", OK: true, Options: opts, Budget: budget}, nil)
 	// A challenge still reads the lock before it sends anything.
 	s.env.OnActivity(a.SecondFactorStatus, mock.Anything, "u1").Return(budget, nil)
 }
@@ -171,23 +192,35 @@ func TestLoginPassword(t *testing.T) {
 			got = append(got, string(m.Type)+":"+m.CallKind)
 		}
 		want := []string{"telegram:", "totp:", "email:", "webauthn:", "call:dictate", "call:flash", "sms:", "sms:"}
-		if len(got) != len(want) {
-			t.Fatalf("methods %v", got)
-		}
-		for i := range want {
-			if got[i] != want[i] {
-				t.Fatalf("methods %v, want %v", got, want)
-			}
+		if !slices.Equal(got, want) {
+			t.Fatalf("methods %v, want %v", got, want)
 		}
 		if pw.view.State != workflows.StateChooseMethod || pw.view.AttemptsLeft != 5 {
 			t.Fatalf("view %+v", pw.view)
 		}
 	})
+	t.Run("case=without a flash-call pool a foreign number's call dictates its code", func(t *testing.T) {
+		s := newScenario(t)
+		opts := allOpts
+		opts.FlashCalls = false
+		s.passwordOK(opts)
+		var pw answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		s.run(loginIn)
+		var got []string
+		for _, m := range pw.view.Methods {
+			if m.Type == workflows.MethodCall {
+				got = append(got, m.PhoneID+":"+m.CallKind)
+			}
+		}
+		if want := []string{"p-ua:dictate", "p-us:dictate"}; !slices.Equal(got, want) {
+			t.Fatalf("calls %v, want %v", got, want)
+		}
+	})
 	t.Run("case=attempts_left is what the account has left when under 5", func(t *testing.T) {
 		s := newScenario(t)
-		s.env.OnActivity(a.VerifyPassword, mock.Anything, mock.Anything).Return(activities.VerifyPasswordResult{UserID: "u1", OK: true}, nil)
-		s.env.OnActivity(a.LoadLoginOptions, mock.Anything, "u1").Return(allOpts, nil)
-		s.env.OnActivity(a.SecondFactorStatus, mock.Anything, "u1").Return(activities.SecondFactorBudget{Left: 2}, nil)
+		s.env.OnActivity(a.VerifyPassword, mock.Anything, mock.Anything).Return(activities.VerifyPasswordResult{UserID: "u1", OK: true,
+			Options: allOpts, Budget: activities.SecondFactorBudget{Left: 2}}, nil)
 		var pw answer
 		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
 		s.run(loginIn)
@@ -202,7 +235,7 @@ func TestLoginTOTP(t *testing.T) {
 		s := newScenario(t)
 		s.passwordOK(allOpts)
 		s.sessionIssued()
-		s.env.OnActivity(a.VerifyTOTP, mock.Anything, mock.Anything).Return(activities.TOTPResult{OK: true}, nil)
+		s.env.OnActivity(a.VerifyTOTP, mock.Anything, mock.Anything).Return(activities.Answer{OK: true, Counted: true}, nil)
 		var pw, ch, vr answer
 		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
 		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodTOTP}, &ch)
@@ -219,7 +252,7 @@ func TestLoginTOTP(t *testing.T) {
 		s := newScenario(t)
 		s.passwordOK(allOpts)
 		s.failuresCounted()
-		s.env.OnActivity(a.VerifyTOTP, mock.Anything, mock.Anything).Return(activities.TOTPResult{}, nil)
+		s.env.OnActivity(a.VerifyTOTP, mock.Anything, mock.Anything).Return(counted, nil)
 		var pw, ch answer
 		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
 		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodTOTP}, &ch)
@@ -248,7 +281,9 @@ func TestLoginTOTP(t *testing.T) {
 		s := newScenario(t)
 		s.passwordOK(allOpts)
 		s.failuresCounted()
-		s.env.OnActivity(a.VerifyTOTP, mock.Anything, mock.Anything).Return(activities.TOTPResult{Replay: true}, nil)
+		replay := counted
+		replay.Replay = true
+		s.env.OnActivity(a.VerifyTOTP, mock.Anything, mock.Anything).Return(replay, nil)
 		var pw, ch, vr answer
 		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
 		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodTOTP}, &ch)
@@ -264,8 +299,8 @@ func TestLoginTOTP(t *testing.T) {
 	t.Run("case=a TOTP answer on an account locked meanwhile is RateLimited, checked in the same activity", func(t *testing.T) {
 		s := newScenario(t)
 		s.passwordOK(allOpts)
-		s.env.OnActivity(a.VerifyTOTP, mock.Anything, mock.MatchedBy(func(in activities.VerifyTOTPInput) bool { return in.CheckLock })).
-			Return(activities.TOTPResult{RetryAfterSeconds: 60}, nil)
+		s.env.OnActivity(a.VerifyTOTP, mock.Anything, mock.Anything).
+			Return(activities.Answer{Refused: true, Budget: activities.SecondFactorBudget{RetryAfterSeconds: 60}}, nil)
 		var pw, ch, vr answer
 		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
 		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodTOTP}, &ch)
@@ -277,10 +312,10 @@ func TestLoginTOTP(t *testing.T) {
 		// The challenge read the lock; the answer did not read it again.
 		s.env.AssertNumberOfCalls(t, "SecondFactorStatus", 1)
 	})
-	t.Run("case=locked account answers RateLimited before checking (options read by their own activities)", func(t *testing.T) {
+	t.Run("case=a locked account's challenge is RateLimited before anything is sent", func(t *testing.T) {
 		s := newScenario(t)
-		s.env.OnActivity(a.VerifyPassword, mock.Anything, mock.Anything).Return(activities.VerifyPasswordResult{UserID: "u1", OK: true}, nil)
-		s.env.OnActivity(a.LoadLoginOptions, mock.Anything, "u1").Return(allOpts, nil)
+		s.env.OnActivity(a.VerifyPassword, mock.Anything, mock.Anything).Return(activities.VerifyPasswordResult{UserID: "u1", OK: true,
+			Options: allOpts}, nil)
 		s.env.OnActivity(a.SecondFactorStatus, mock.Anything, "u1").Return(activities.SecondFactorBudget{RetryAfterSeconds: 120}, nil)
 		var pw, ch answer
 		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
@@ -386,7 +421,7 @@ func TestLoginCodes(t *testing.T) {
 		s.env.OnActivity(a.SendCode, mock.Anything, mock.MatchedBy(func(in activities.SendCodeInput) bool {
 			return in.Channel == activities.ChannelEmail && in.FlowID == "flow1" && in.UserID == "u1"
 		})).Return(sent, nil)
-		s.env.OnActivity(a.CheckCode, mock.Anything, mock.Anything).Return(true, nil)
+		s.env.OnActivity(a.CheckCode, mock.Anything, mock.Anything).Return(activities.Answer{OK: true, Counted: true}, nil)
 		var pw, ch, vr answer
 		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
 		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodEmail}, &ch)
@@ -441,6 +476,7 @@ func TestLoginTelegram(t *testing.T) {
 			return 2, nil
 		})
 		s.env.OnActivity(a.CloseTelegramPrompts, mock.Anything, mock.Anything).Return(nil)
+		s.env.OnActivity(a.ReserveSecondFactorAttempt, mock.Anything, "u1").Return(counted, nil)
 		var pw answer
 		ch := &answer{}
 		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
@@ -490,7 +526,7 @@ func TestLoginTelegram(t *testing.T) {
 		}, s.at)
 		var q workflows.View
 		s.env.RegisterDelayedCallback(func() {
-			res, err := s.env.QueryWorkflow(workflows.QueryState)
+			res, err := s.env.QueryWorkflow(workflows.QueryState, flowMAC)
 			if err == nil {
 				_ = res.Get(&q)
 			}
@@ -593,7 +629,7 @@ func TestLoginPhoneSaga(t *testing.T) {
 		s := newScenario(t)
 		s.passwordOK(allOpts)
 		s.env.OnActivity(a.SendCode, mock.Anything, mock.Anything).Return(sent, nil)
-		s.env.OnActivity(a.CheckCode, mock.Anything, mock.Anything).Return(true, nil)
+		s.env.OnActivity(a.CheckCode, mock.Anything, mock.Anything).Return(activities.Answer{OK: true, Counted: true}, nil)
 		var pw, ch answer
 		vr := &answer{}
 		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
@@ -672,4 +708,197 @@ func TestLoginPhoneSaga(t *testing.T) {
 
 func workflowRegisterOptions() workflow.RegisterOptions {
 	return workflow.RegisterOptions{Name: workflows.LoginWorkflowName}
+}
+
+func TestLoginFlowSecret(t *testing.T) {
+	t.Run("case=a challenge or verify without the flow's secret is FlowNotFound and changes nothing", func(t *testing.T) {
+		s := newScenario(t)
+		s.passwordOK(allOpts)
+		s.sessionIssued()
+		s.env.OnActivity(a.VerifyTOTP, mock.Anything, mock.Anything).Return(activities.Answer{OK: true, Counted: true}, nil)
+		var pw, noSecret, wrongSecret, ch, vrWrong, vr answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{FlowSecretMAC: []byte{}, Method: workflows.MethodTOTP}, &noSecret)
+		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{FlowSecretMAC: []byte("guess"), Method: workflows.MethodTOTP}, &wrongSecret)
+		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodTOTP}, &ch)
+		s.update(time.Second, workflows.UpdateVerify, workflows.VerifyInput{FlowSecretMAC: []byte("guess"), CodeSealed: []byte("sealed"), CodeLength: 6}, &vrWrong)
+		s.update(time.Second, workflows.UpdateVerify, code6, &vr)
+		v := s.run(loginIn)
+		for name, got := range map[string]answer{"no secret": noSecret, "wrong secret": wrongSecret, "verify with a wrong secret": vrWrong} {
+			if !got.rejected || errType(got.err) != workflows.ErrFlowNotFound {
+				t.Errorf("%s: %+v, want rejected by the validator as FlowNotFound", name, got)
+			}
+		}
+		if ch.err != nil || vr.err != nil || v.State != workflows.StateDone {
+			t.Fatalf("the secret's owner: challenge %v verify %v final %+v", ch.err, vr.err, v)
+		}
+		s.env.AssertNumberOfCalls(t, "VerifyTOTP", 1)
+	})
+	t.Run("case=the state query answers only to the flow's secret", func(t *testing.T) {
+		s := newScenario(t)
+		s.passwordOK(allOpts)
+		var pw answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		var good workflows.View
+		var wrongErr, goodErr error
+		s.env.RegisterDelayedCallback(func() {
+			_, wrongErr = s.env.QueryWorkflow(workflows.QueryState, []byte("guess"))
+			var res interface{ Get(any) error }
+			res, goodErr = s.env.QueryWorkflow(workflows.QueryState, flowMAC)
+			if goodErr == nil {
+				goodErr = res.Get(&good)
+			}
+		}, 2*time.Second)
+		s.run(loginIn)
+		if errType(wrongErr) != workflows.ErrFlowNotFound {
+			t.Errorf("query with a wrong secret: %v, want FlowNotFound", wrongErr)
+		}
+		if goodErr != nil || good.State != workflows.StateChooseMethod || good.UserID != "u1" {
+			t.Errorf("query with the secret: %+v %v", good, goodErr)
+		}
+	})
+	t.Run("case=a flow started without a secret MAC answers nobody", func(t *testing.T) {
+		s := newScenario(t)
+		s.passwordOK(allOpts)
+		var pw, ch answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{FlowSecretMAC: []byte{}, Method: workflows.MethodTOTP}, &ch)
+		in := loginIn
+		in.FlowSecretMAC = nil
+		s.run(in)
+		if errType(ch.err) != workflows.ErrFlowNotFound {
+			t.Fatalf("challenge %+v", ch)
+		}
+	})
+}
+
+func TestLoginFlashCall(t *testing.T) {
+	flash := activities.SentCode{MAC: []byte("mac"), Digits: 4, ExpiresAt: time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC), OneAnswer: true}
+	challenge := workflows.ChallengeInput{Method: workflows.MethodCall, PhoneID: "p-us", ConfirmDowngrade: true}
+	t.Run("case=after a wrong answer the call's right digits no longer work", func(t *testing.T) {
+		s := newScenario(t)
+		s.passwordOK(allOpts)
+		s.failuresCounted()
+		s.env.OnActivity(a.SendCode, mock.Anything, mock.MatchedBy(func(in activities.SendCodeInput) bool {
+			return in.Channel == activities.ChannelCallFlash
+		})).Return(flash, nil)
+		checks := 0
+		s.env.OnActivity(a.CheckCode, mock.Anything, mock.Anything).Return(func(context.Context, activities.CheckCodeInput) (activities.Answer, error) {
+			checks++
+			if checks == 1 {
+				return counted, nil // wrong
+			}
+			return activities.Answer{OK: true, Counted: true}, nil // the call's digits
+		})
+		var pw, ch, wrong, right answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		s.update(time.Second, workflows.UpdateChallenge, challenge, &ch)
+		s.update(time.Second, workflows.UpdateVerify, code4, &wrong)
+		s.update(time.Second, workflows.UpdateVerify, code4, &right)
+		v := s.run(loginIn)
+		if errType(wrong.err) != workflows.ErrInvalidCode || attemptsLeft(t, wrong.err) != 4 {
+			t.Fatalf("wrong answer: %v", wrong.err)
+		}
+		if errType(right.err) != workflows.ErrWrongState || checks != 1 {
+			t.Fatalf("the right digits after a wrong answer: %v (%d checks), want WrongState without a check", right.err, checks)
+		}
+		if v.State != workflows.StateExpired || v.Session != nil {
+			t.Fatalf("final %+v", v)
+		}
+	})
+	t.Run("case=a new call after a wrong answer takes an answer again", func(t *testing.T) {
+		s := newScenario(t)
+		s.passwordOK(allOpts)
+		s.failuresCounted()
+		s.sessionIssued()
+		s.env.OnActivity(a.SendCode, mock.Anything, mock.Anything).Return(flash, nil)
+		s.env.OnActivity(a.DisableTwoFactor, mock.Anything, mock.Anything).Return(nil)
+		s.env.OnActivity(a.UnlinkBankCards, mock.Anything, mock.Anything).Return(0, nil)
+		s.env.OnActivity(a.FinishDowngrade, mock.Anything, mock.Anything).Return(nil)
+		checks := 0
+		s.env.OnActivity(a.CheckCode, mock.Anything, mock.Anything).Return(func(context.Context, activities.CheckCodeInput) (activities.Answer, error) {
+			checks++
+			return activities.Answer{OK: checks == 2, Counted: true, Budget: counted.Budget}, nil
+		})
+		var pw, ch, wrong, ch2, right answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		s.update(time.Second, workflows.UpdateChallenge, challenge, &ch)
+		s.update(time.Second, workflows.UpdateVerify, code4, &wrong)
+		s.update(time.Second, workflows.UpdateChallenge, challenge, &ch2)
+		s.update(time.Second, workflows.UpdateVerify, code4, &right)
+		v := s.run(loginIn)
+		if errType(wrong.err) != workflows.ErrInvalidCode || ch2.err != nil || right.err != nil || v.State != workflows.StateDone {
+			t.Fatalf("wrong %v, new call %v, right %v, final %+v", wrong.err, ch2.err, right.err, v)
+		}
+		s.env.AssertNumberOfCalls(t, "SendCode", 2)
+	})
+	t.Run("case=a dictated call's code survives a wrong answer", func(t *testing.T) {
+		s := newScenario(t)
+		s.passwordOK(allOpts)
+		s.failuresCounted()
+		dictate := flash
+		dictate.OneAnswer = false
+		s.env.OnActivity(a.SendCode, mock.Anything, mock.Anything).Return(dictate, nil)
+		s.env.OnActivity(a.CheckCode, mock.Anything, mock.Anything).Return(counted, nil)
+		var pw, ch, first, second answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodCall, PhoneID: "p-ua", ConfirmDowngrade: true}, &ch)
+		s.update(time.Second, workflows.UpdateVerify, code4, &first)
+		s.update(time.Second, workflows.UpdateVerify, code4, &second)
+		s.run(loginIn)
+		if errType(first.err) != workflows.ErrInvalidCode || errType(second.err) != workflows.ErrInvalidCode {
+			t.Fatalf("first %v second %v, want both checked", first.err, second.err)
+		}
+		s.env.AssertNumberOfCalls(t, "CheckCode", 2)
+	})
+}
+
+func TestLoginAccountCounter(t *testing.T) {
+	t.Run("case=a wrong answer reserved on the account is recorded, not counted again", func(t *testing.T) {
+		s := newScenario(t)
+		s.passwordOK(allOpts)
+		s.failuresCounted()
+		wrong := activities.Answer{Counted: true, Failures: 7, Budget: activities.SecondFactorBudget{Left: 3}}
+		s.env.OnActivity(a.VerifyTOTP, mock.Anything, mock.Anything).Return(wrong, nil)
+		var pw, ch, vr answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodTOTP}, &ch)
+		s.update(time.Second, workflows.UpdateVerify, code6, &vr)
+		s.run(loginIn)
+		s.env.AssertCalled(t, "RecordSecondFactorFailure", mock.Anything, mock.MatchedBy(func(in activities.SecondFactorFailureInput) bool {
+			return in.Counted && in.Failures == 7 && in.UserID == "u1" && in.Method == "totp"
+		}))
+	})
+	t.Run("case=the answer that locks the account fails the flow", func(t *testing.T) {
+		s := newScenario(t)
+		s.passwordOK(allOpts)
+		s.failuresCounted()
+		locking := activities.Answer{Counted: true, Failures: 10, Budget: activities.SecondFactorBudget{RetryAfterSeconds: 60}}
+		s.env.OnActivity(a.VerifyTOTP, mock.Anything, mock.Anything).Return(locking, nil)
+		var pw, ch, vr answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodTOTP}, &ch)
+		s.update(time.Second, workflows.UpdateVerify, code6, &vr)
+		v := s.run(loginIn)
+		if errType(vr.err) != workflows.ErrInvalidCode || attemptsLeft(t, vr.err) != 0 || v.State != workflows.StateFailed {
+			t.Fatalf("verify %v final %+v", vr.err, v)
+		}
+	})
+	t.Run("case=a hard-locked account says so", func(t *testing.T) {
+		s := newScenario(t)
+		s.passwordOK(allOpts)
+		s.env.OnActivity(a.VerifyTOTP, mock.Anything, mock.Anything).Return(activities.Answer{Refused: true,
+			Budget: activities.SecondFactorBudget{RetryAfterSeconds: 3153600000, Locked: true}}, nil)
+		var pw, ch, vr answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodTOTP}, &ch)
+		s.update(time.Second, workflows.UpdateVerify, code6, &vr)
+		s.run(loginIn)
+		var ae *temporal.ApplicationError
+		var d workflows.RateLimitDetails
+		if !errors.As(vr.err, &ae) || ae.Type() != workflows.ErrRateLimited || ae.Details(&d) != nil || !d.Locked {
+			t.Fatalf("verify %v details %+v, want RateLimited and locked", vr.err, d)
+		}
+		s.env.AssertNotCalled(t, "RecordSecondFactorFailure", mock.Anything, mock.Anything)
+	})
 }

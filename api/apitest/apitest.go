@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +28,21 @@ import (
 // Env is a running stack (internal/stack) with helpers to call its API.
 type Env struct {
 	*stack.Stack
+	// flowSecrets remembers the flow_secret of every flow this Env started
+	// (flow id → secret) and sends it with the flow's later calls, as a
+	// browser's flow cookie would.
+	flowSecrets sync.Map
+	logs        *logBuffer
+}
+
+// FlowSecretHeader carries a flow's secret (docs/security.md "Flow secret").
+const FlowSecretHeader = "X-Flow-Secret"
+
+// FlowSecret is the secret of a flow this Env started ("" if none).
+func (e *Env) FlowSecret(flowID string) string {
+	v, _ := e.flowSecrets.Load(flowID)
+	s, _ := v.(string)
+	return s
 }
 
 // Options tune Start.
@@ -52,16 +68,39 @@ func Start(ctx context.Context, o Options) (*Env, error) {
 	if dbURL == "" {
 		dbURL = os.Getenv("AUTHFLOW_TEST_STACK_DATABASE_URL")
 	}
+	logs := &logBuffer{}
 	s, err := stack.Start(ctx, stack.Options{DatabaseURL: dbURL, Argon2: o.Argon2, Configure: o.Configure,
 		Limits: o.Limits, EncryptPayloads: o.EncryptPayloads,
-		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		// Warnings to stderr; every line, debug included, to Logs() for
+		// tests that check what a log reader could learn.
+		Log: slog.New(slog.NewMultiHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}),
+			slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
 		// Expected failures (a rate-limited send) are logged by the SDK as
 		// errors; the tests assert them through the API instead.
 		SDKLog: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return nil, err
 	}
-	return &Env{Stack: s}, nil
+	return &Env{Stack: s, logs: logs}, nil
+}
+
+// logBuffer keeps every log line of the stack.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// Logs returns every line the stack logged so far, at every level.
+func (e *Env) Logs() string {
+	e.logs.mu.Lock()
+	defer e.logs.mu.Unlock()
+	return e.logs.buf.String()
 }
 
 // Response is a decoded answer.
@@ -101,8 +140,23 @@ func (r Response) Get(path string) any {
 }
 
 // Do calls the API. token is a Bearer token ("" for none); body is JSON
-// encoded unless it is a string or []byte, which is sent as is.
+// encoded unless it is a string or []byte, which is sent as is. A call
+// under a flow this Env started carries the flow's secret.
 func (e *Env) Do(t testing.TB, method, path, token string, body any) Response {
+	t.Helper()
+	h := http.Header{}
+	if rest, ok := strings.CutPrefix(path, "/v1/login/"); ok {
+		id, _, _ := strings.Cut(rest, "/")
+		if secret := e.FlowSecret(id); secret != "" {
+			h.Set(FlowSecretHeader, secret)
+		}
+	}
+	return e.DoHeaders(t, method, path, token, body, h)
+}
+
+// DoHeaders is Do with exactly the given extra headers (no flow secret
+// added): for tests of what a caller without the secret gets.
+func (e *Env) DoHeaders(t testing.TB, method, path, token string, body any, headers http.Header) Response {
 	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -128,6 +182,11 @@ func (e *Env) Do(t testing.TB, method, path, token string, body any) Response {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	for k, vs := range headers {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
@@ -137,6 +196,9 @@ func (e *Env) Do(t testing.TB, method, path, token string, body any) Response {
 	r := Response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
 	if len(raw) > 0 {
 		_ = json.Unmarshal(raw, &r.Body)
+	}
+	if id, secret := r.Str("flow_id"), r.Str("flow_secret"); id != "" && secret != "" {
+		e.flowSecrets.Store(id, secret)
 	}
 	return r
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,6 +34,7 @@ func TestDevKilledAndRestarted(t *testing.T) {
 		"AUTHFLOW_TEMPORAL_PORT":    fmt.Sprint(freePort(t)),
 		"AUTHFLOW_TEMPORAL_UI_PORT": fmt.Sprint(freePort(t)),
 	}
+	secrets := map[string]string{} // flow id → flow secret
 	call := func(method, path string, body any) answer {
 		t.Helper()
 		var b []byte
@@ -42,6 +44,10 @@ func TestDevKilledAndRestarted(t *testing.T) {
 		req, _ := http.NewRequest(method, base+path, bytes.NewReader(b))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+admin)
+		if rest, ok := strings.CutPrefix(path, "/v1/login/"); ok {
+			id, _, _ := strings.Cut(rest, "/")
+			req.Header.Set("X-Flow-Secret", secrets[id])
+		}
 		resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
 		if err != nil {
 			return answer{err: err}
@@ -94,6 +100,7 @@ func TestDevKilledAndRestarted(t *testing.T) {
 			t.Fatalf("login: %d %s", r.status, r.raw)
 		}
 		l.flow = r.body["flow_id"].(string)
+		secrets[l.flow] = r.body["flow_secret"].(string)
 		if r := call("POST", "/v1/login/"+l.flow+"/challenge", map[string]string{"method": "email"}); r.status != http.StatusOK {
 			t.Fatalf("challenge: %d %s", r.status, r.raw)
 		}

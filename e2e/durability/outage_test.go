@@ -84,7 +84,9 @@ func TestDatabaseUnreachableDuringUnlink(t *testing.T) {
 	code := regexp.MustCompile(`\b\d{6}\b`).FindString(sms.Text)
 
 	verified := make(chan answer, 1)
-	go func() { verified <- post(env.URL+"/v1/login/"+flow+"/verify", map[string]string{"code": code}) }()
+	go func() {
+		verified <- post(env.URL+"/v1/login/"+flow+"/verify", env.FlowSecret(flow), map[string]string{"code": code})
+	}()
 
 	eventually(t, 30*time.Second, "UnlinkBankCards to be retried", func() bool {
 		_, calls := flaky.state()
@@ -238,6 +240,8 @@ func TestTemporalUnreachable(t *testing.T) {
 					defer wg.Done()
 					req, _ := http.NewRequest(call.method, ts.URL+call.path, strings.NewReader(call.body))
 					req.Header.Set("Content-Type", "application/json")
+					// Some secret, so the call goes on to Temporal.
+					req.Header.Set("X-Flow-Secret", "abcdefghijklmnopqrstuvwxyz234567")
 					start := time.Now()
 					resp, err := hc.Do(req)
 					took := time.Since(start)

@@ -22,10 +22,17 @@ type answer struct {
 	err    error
 }
 
-func post(url string, body any) answer {
+// post sends a call of a login flow with the flow's secret.
+func post(url, flowSecret string, body any) answer {
 	b, _ := json.Marshal(body)
 	c := &http.Client{Timeout: 3 * time.Minute}
-	resp, err := c.Post(url, "application/json", bytes.NewReader(b))
+	req, err := http.NewRequest("POST", url, bytes.NewReader(b))
+	if err != nil {
+		return answer{err: err}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Flow-Secret", flowSecret)
+	resp, err := c.Do(req)
 	if err != nil {
 		return answer{err: err}
 	}
@@ -58,6 +65,7 @@ func TestWorkerKilledInThePhoneSaga(t *testing.T) {
 		"AUTHFLOW_DATABASE_URL": env.Config.DatabaseURL,
 		"AUTHFLOW_SECRET_KEY":   secretKeyHex(),
 		"AUTHFLOW_ADMIN_TOKEN":  env.AdminToken,
+		"AUTHFLOW_METRICS":      "off", // the first worker serves no /metrics
 		"AUTHFLOW_PUBLIC_URL":   env.Config.PublicURL,
 		"TEMPORAL_ADDRESS":      env.Server.FrontendHostPort(),
 		"TEMPORAL_NAMESPACE":    env.Server.Namespace(),
@@ -95,7 +103,9 @@ func TestWorkerKilledInThePhoneSaga(t *testing.T) {
 	}
 
 	verified := make(chan answer, 1)
-	go func() { verified <- post(env.URL+"/v1/login/"+flow+"/verify", map[string]string{"code": code}) }()
+	go func() {
+		verified <- post(env.URL+"/v1/login/"+flow+"/verify", env.FlowSecret(flow), map[string]string{"code": code})
+	}()
 
 	select {
 	case <-billing.arrived:
@@ -116,7 +126,8 @@ func TestWorkerKilledInThePhoneSaga(t *testing.T) {
 
 	// The second worker also serves its metrics (a worker has no API).
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	workerEnv["AUTHFLOW_METRICS_ADDR"] = metricsAddr
+	const metricsToken = "metrics-token-for-the-test"
+	workerEnv["AUTHFLOW_METRICS"], workerEnv["AUTHFLOW_METRICS_ADDR"], workerEnv["AUTHFLOW_METRICS_TOKEN"] = "on", metricsAddr, metricsToken
 	w2 := startAuthflow(t, workerEnv, "worker")
 	w2.waitOutput(t, "worker polling", time.Minute)
 
@@ -176,7 +187,9 @@ func TestWorkerKilledInThePhoneSaga(t *testing.T) {
 	if n := sink.count(email); n != 1 {
 		t.Errorf("%d downgrade notices by email, want one", n)
 	}
-	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	req, _ := http.NewRequest("GET", "http://"+metricsAddr+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+metricsToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/authflow/authflow/codec"
+	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/workflows"
 )
 
@@ -164,7 +165,10 @@ func TestPayloadCodec(t *testing.T) {
 		if d := md.GetCurrentDetails(); !strings.Contains(d, "state: done") || !strings.Contains(d, userID) {
 			t.Errorf("current details %q, want the state and the user", d)
 		}
-		res, err = plain.QueryWorkflow(ctx, wid, "", workflows.QueryState)
+		// Even with the flow's secret (its MAC is the query's argument),
+		// the answer is ciphertext to a client without the key.
+		res, err = plain.QueryWorkflow(ctx, wid, "", workflows.QueryState,
+			security.FlowSecretMAC(env.Config.SecretKey, flow, env.FlowSecret(flow)))
 		if err != nil {
 			t.Fatal(err)
 		}

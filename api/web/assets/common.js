@@ -152,7 +152,9 @@ window.AF = (function () {
         return (err.message && err.message.indexOf('password') >= 0 ? err.message + '. ' : 'The passkey was not accepted. ') +
           (d.attempts_left !== undefined ? plural(d.attempts_left, 'attempt', 'attempts') + ' left.' : '');
       case 'invalid_credentials': return err.status === 403 ? 'The current password is wrong.' : 'Wrong email or password.';
-      case 'rate_limited': return 'Too many attempts. Try again in ' + mmss(d.retry_after || 60) + '.';
+      case 'rate_limited':
+        if (d.locked) return 'Too many wrong answers: signing in is locked until the password is changed or support unlocks the account.';
+        return 'Too many attempts. Try again in ' + mmss(d.retry_after || 60) + '.';
       case 'flow_expired': return 'This took too long and has expired. Please start again.';
       case 'flow_not_found': return 'This sign-in is no longer known. Please start again.';
       case 'wrong_state': return 'This step can no longer be completed. Please start again.';
@@ -250,7 +252,8 @@ window.AF = (function () {
   // moment another try can work, then says so.
   function showError(box, err) {
     show(box, 'error', errorText(err));
-    const wait = err.code === 'rate_limited' && (err.data || {}).retry_after;
+    // A hard lock has no end to count down to.
+    const wait = err.code === 'rate_limited' && !(err.data || {}).locked && (err.data || {}).retry_after;
     if (wait > 0) {
       box.stopCountdown = countdown([box], Date.now() + wait * 1000, 'Too many attempts. Try again in', function () {
         box.textContent = 'You can try again now.';
