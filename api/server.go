@@ -96,6 +96,7 @@ func (s *Server) Handler() http.Handler {
 	s.mountOps(r)
 
 	v1 := r.Group("/v1")
+	v1.GET("/openapi.json", serveOpenAPI)
 	v1.POST("/login", s.login)
 	v1.POST("/login/passkey", s.loginPasskey)
 	v1.GET("/login/:flow_id", s.loginState)
