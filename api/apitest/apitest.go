@@ -33,6 +33,8 @@ type Env struct {
 	// browser's flow cookie would.
 	flowSecrets sync.Map
 	logs        *logBuffer
+	// contract checks every answer against api/openapi.yaml (contract.go).
+	contract *contract
 }
 
 // FlowSecretHeader carries a flow's secret (docs/security.md "Flow secret").
@@ -68,6 +70,10 @@ func Start(ctx context.Context, o Options) (*Env, error) {
 	if dbURL == "" {
 		dbURL = os.Getenv("AUTHFLOW_TEST_STACK_DATABASE_URL")
 	}
+	contract, err := loadContract()
+	if err != nil {
+		return nil, err
+	}
 	logs := &logBuffer{}
 	s, err := stack.Start(ctx, stack.Options{DatabaseURL: dbURL, Argon2: o.Argon2, Configure: o.Configure,
 		Limits: o.Limits, EncryptPayloads: o.EncryptPayloads,
@@ -81,7 +87,7 @@ func Start(ctx context.Context, o Options) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Env{Stack: s, logs: logs}, nil
+	return &Env{Stack: s, logs: logs, contract: contract}, nil
 }
 
 // logBuffer keeps every log line of the stack.
@@ -196,6 +202,10 @@ func (e *Env) DoHeaders(t testing.TB, method, path, token string, body any, head
 	r := Response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
 	if len(raw) > 0 {
 		_ = json.Unmarshal(raw, &r.Body)
+	}
+	// An answer the document does not describe fails the test that got it.
+	if err := e.contract.check(method, path, resp.StatusCode, resp.Header, raw); err != nil {
+		t.Errorf("%s %s → %d: the answer does not match api/openapi.yaml: %v\nanswer: %s", method, path, resp.StatusCode, err, truncate(raw))
 	}
 	if id, secret := r.Str("flow_id"), r.Str("flow_secret"); id != "" && secret != "" {
 		e.flowSecrets.Store(id, secret)
