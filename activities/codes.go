@@ -135,7 +135,11 @@ func (a *Activities) SendCode(ctx context.Context, in SendCodeInput) (SentCode, 
 	case ChannelCallDictate:
 		providerID, err = a.Voice.DictateCall(ctx, to, code, key)
 	case ChannelCallFlash:
-		providerID, err = a.Voice.FlashCall(ctx, to, from, key)
+		// The caller is part of the provider's key: a retry that drew
+		// another caller (its first try's record never landed) must place
+		// that call, not be answered with the first one, or the code the
+		// flow keeps would not be the caller the person sees.
+		providerID, err = a.Voice.FlashCall(ctx, to, from, key+"/"+from)
 	}
 	if err != nil {
 		return SentCode{}, sendErr(in.Channel, err)
