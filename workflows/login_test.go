@@ -854,46 +854,34 @@ func TestLoginFlashCall(t *testing.T) {
 }
 
 func TestLoginAccountCounter(t *testing.T) {
-	t.Run("case=a wrong answer reserved on the account is recorded, not counted again", func(t *testing.T) {
+	// totpAnswered runs a login whose one TOTP answer the activity checks
+	// as ans, and returns the scenario, the verify's outcome and the end.
+	totpAnswered := func(t *testing.T, ans activities.Answer) (*scenario, answer, workflows.View) {
 		s := newScenario(t)
 		s.passwordOK(allOpts)
 		s.failuresCounted()
-		wrong := activities.Answer{Counted: true, Failures: 7, Budget: activities.SecondFactorBudget{Left: 3}}
-		s.env.OnActivity(a.VerifyTOTP, mock.Anything, mock.Anything).Return(wrong, nil)
+		s.env.OnActivity(a.VerifyTOTP, mock.Anything, mock.Anything).Return(ans, nil)
 		var pw, ch, vr answer
 		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
 		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodTOTP}, &ch)
 		s.update(time.Second, workflows.UpdateVerify, code6, &vr)
-		s.run(loginIn)
+		return s, vr, s.run(loginIn)
+	}
+	t.Run("case=a wrong answer reserved on the account is recorded, not counted again", func(t *testing.T) {
+		s, _, _ := totpAnswered(t, activities.Answer{Counted: true, Failures: 7, Budget: activities.SecondFactorBudget{Left: 3}})
 		s.env.AssertCalled(t, "RecordSecondFactorFailure", mock.Anything, mock.MatchedBy(func(in activities.SecondFactorFailureInput) bool {
 			return in.Counted && in.Failures == 7 && in.UserID == "u1" && in.Method == "totp"
 		}))
 	})
 	t.Run("case=the answer that locks the account fails the flow", func(t *testing.T) {
-		s := newScenario(t)
-		s.passwordOK(allOpts)
-		s.failuresCounted()
-		locking := activities.Answer{Counted: true, Failures: 10, Budget: activities.SecondFactorBudget{RetryAfterSeconds: 60}}
-		s.env.OnActivity(a.VerifyTOTP, mock.Anything, mock.Anything).Return(locking, nil)
-		var pw, ch, vr answer
-		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
-		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodTOTP}, &ch)
-		s.update(time.Second, workflows.UpdateVerify, code6, &vr)
-		v := s.run(loginIn)
+		_, vr, v := totpAnswered(t, activities.Answer{Counted: true, Failures: 10, Budget: activities.SecondFactorBudget{RetryAfterSeconds: 60}})
 		if errType(vr.err) != workflows.ErrInvalidCode || attemptsLeft(t, vr.err) != 0 || v.State != workflows.StateFailed {
 			t.Fatalf("verify %v final %+v", vr.err, v)
 		}
 	})
 	t.Run("case=a hard-locked account says so", func(t *testing.T) {
-		s := newScenario(t)
-		s.passwordOK(allOpts)
-		s.env.OnActivity(a.VerifyTOTP, mock.Anything, mock.Anything).Return(activities.Answer{Refused: true,
-			Budget: activities.SecondFactorBudget{RetryAfterSeconds: 3153600000, Locked: true}}, nil)
-		var pw, ch, vr answer
-		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
-		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodTOTP}, &ch)
-		s.update(time.Second, workflows.UpdateVerify, code6, &vr)
-		s.run(loginIn)
+		s, vr, _ := totpAnswered(t, activities.Answer{Refused: true,
+			Budget: activities.SecondFactorBudget{RetryAfterSeconds: 3153600000, Locked: true}})
 		var ae *temporal.ApplicationError
 		var d workflows.RateLimitDetails
 		if !errors.As(vr.err, &ae) || ae.Type() != workflows.ErrRateLimited || ae.Details(&d) != nil || !d.Locked {

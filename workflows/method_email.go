@@ -12,10 +12,7 @@ type emailMethod struct{}
 func (emailMethod) method() Method { return MethodEmail }
 
 func (emailMethod) offer(o activities.LoginOptions) []MethodOption {
-	if !o.Email {
-		return nil
-	}
-	return []MethodOption{{Type: MethodEmail}}
+	return offerIf(o.Email, MethodEmail)
 }
 
 func (emailMethod) challenge(ctx workflow.Context, l *login, _ MethodOption) error {

@@ -18,10 +18,7 @@ type telegramMethod struct{}
 func (telegramMethod) method() Method { return MethodTelegram }
 
 func (telegramMethod) offer(o activities.LoginOptions) []MethodOption {
-	if !o.Telegram {
-		return nil
-	}
-	return []MethodOption{{Type: MethodTelegram}}
+	return offerIf(o.Telegram, MethodTelegram)
 }
 
 func (telegramMethod) challenge(ctx workflow.Context, l *login, _ MethodOption) error {

@@ -12,12 +12,7 @@ type totpMethod struct{}
 
 func (totpMethod) method() Method { return MethodTOTP }
 
-func (totpMethod) offer(o activities.LoginOptions) []MethodOption {
-	if !o.TOTP {
-		return nil
-	}
-	return []MethodOption{{Type: MethodTOTP}}
-}
+func (totpMethod) offer(o activities.LoginOptions) []MethodOption { return offerIf(o.TOTP, MethodTOTP) }
 
 func (totpMethod) challenge(workflow.Context, *login, MethodOption) error { return nil }
 

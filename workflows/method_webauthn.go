@@ -14,10 +14,7 @@ type webauthnMethod struct{}
 func (webauthnMethod) method() Method { return MethodWebAuthn }
 
 func (webauthnMethod) offer(o activities.LoginOptions) []MethodOption {
-	if !o.WebAuthn {
-		return nil
-	}
-	return []MethodOption{{Type: MethodWebAuthn}}
+	return offerIf(o.WebAuthn, MethodWebAuthn)
 }
 
 func (webauthnMethod) challenge(ctx workflow.Context, l *login, _ MethodOption) error {

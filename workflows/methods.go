@@ -103,6 +103,14 @@ func enrollMethodNamed(m Method) (enrollMethod, bool) {
 	return nil, false
 }
 
+// offerIf is the one option of a method that is on or off for an account.
+func offerIf(on bool, m Method) []MethodOption {
+	if !on {
+		return nil
+	}
+	return []MethodOption{{Type: m}}
+}
+
 // ---- What code methods share ----
 
 // validateCode checks that an answer is a sealed code of digits digits.
