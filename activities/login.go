@@ -110,10 +110,14 @@ type LoginOptions struct {
 	// FlashCalls says a flash-call pool is configured: foreign numbers get
 	// a flash call, else a dictated one like Ukrainian numbers.
 	FlashCalls bool
+	// RecoveryCodes is how many unused recovery codes the account has.
+	RecoveryCodes int `json:",omitempty"`
 }
 
 // Any reports whether 2FA is on (API.md: any method other than the phone).
-func (o LoginOptions) Any() bool { return o.Telegram || o.TOTP || o.Email || o.WebAuthn }
+func (o LoginOptions) Any() bool {
+	return o.Telegram || o.TOTP || o.Email || o.WebAuthn || o.RecoveryCodes > 0
+}
 
 // LoadLoginOptions reads which second factors the user has (an enrollment
 // reads it before it changes them).
@@ -142,6 +146,9 @@ func (a *Activities) loginOptions(ctx context.Context, userID string) (LoginOpti
 		return o, storeErr("passkeys", err)
 	}
 	o.WebAuthn = len(creds) > 0
+	if o.RecoveryCodes, err = a.Store.RecoveryCodesLeft(ctx, userID); err != nil {
+		return o, storeErr("recovery codes", err)
+	}
 	phones, err := a.Store.ListPhones(ctx, userID)
 	if err != nil {
 		return o, storeErr("phones", err)

@@ -371,7 +371,7 @@ func (s *Server) loginVerify(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	a, err := s.sealAnswer(req, "code must be 6 digits (4 for calls)", 4, 6)
+	a, err := s.sealLoginAnswer(req)
 	if err != nil {
 		fail(c, err)
 		return
@@ -383,6 +383,24 @@ func (s *Server) loginVerify(c *gin.Context) {
 		return
 	}
 	s.respondFlow(c, v)
+}
+
+// sealLoginAnswer is sealAnswer for a login: a code of 6 digits (4 for
+// calls), or a recovery code as shown (any case, spaces and hyphens
+// ignored), sealed normalized with its length 10; the flow's method says
+// which it takes.
+func (s *Server) sealLoginAnswer(req verifyRequest) (answer, error) {
+	if req.Code != nil && !(allDigits(*req.Code) && (len(*req.Code) == 4 || len(*req.Code) == 6)) {
+		n, ok := security.NormalizeRecoveryCode(*req.Code)
+		if !ok {
+			return answer{}, badRequest("code must be 6 digits (4 for calls) or a recovery code (xxxxx-xxxxx)")
+		}
+		if len(req.Credential) > 0 {
+			return answer{}, badRequest("send either code or credential")
+		}
+		return answer{codeSealed: s.Sealer.Seal(security.PurposeCode, []byte(n)), codeLength: len(n)}, nil
+	}
+	return s.sealAnswer(req, "code must be 6 digits (4 for calls) or a recovery code (xxxxx-xxxxx)", 4, 6)
 }
 
 // answer is a checked verify or confirm body: a sealed code, or a passkey

@@ -359,8 +359,13 @@ func TestLoginPhoneDowngrade(t *testing.T) {
 		phoneID := a.withPhone(t, number)
 		a.withCard(t, "4242")
 		a.withCard(t, "1881")
+		// Recovery codes are offered after the other non-phone methods,
+		// and the downgrade takes them too.
+		if err := env.Store.ReplaceRecoveryCodes(context.Background(), a.id, [][]byte{[]byte("h1"), []byte("h2")}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
 		r := a.start(t)
-		if got := methodTypes(r); strings.Join(got, ",") != "telegram,totp,email,call,sms" {
+		if got := methodTypes(r); strings.Join(got, ",") != "telegram,totp,email,recovery_code,call,sms" {
 			t.Fatalf("methods %v: %s", got, r.Raw)
 		}
 		flow := r.Str("flow_id")
@@ -374,7 +379,8 @@ func TestLoginPhoneDowngrade(t *testing.T) {
 			t.Fatalf("verify %s", v.Raw)
 		}
 		me := apitest.Expect(t, env.Do(t, "GET", "/v1/me", v.Str("session.token"), nil), 200)
-		if me.Get("two_factor.enabled") != false || me.Get("two_factor.totp.enabled") != false || me.Get("two_factor.email.enabled") != false || me.Get("two_factor.telegram.enabled") != false {
+		if me.Get("two_factor.enabled") != false || me.Get("two_factor.totp.enabled") != false || me.Get("two_factor.email.enabled") != false ||
+			me.Get("two_factor.telegram.enabled") != false || me.Get("recovery_codes.remaining") != float64(0) {
 			t.Fatalf("2FA still on: %s", me.Raw)
 		}
 		if len(me.Get("two_factor.telegram.accounts").([]any)) != 1 || len(me.Get("phones").([]any)) != 1 {

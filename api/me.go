@@ -63,8 +63,11 @@ type meJSON struct {
 			Devices []deviceJSON `json:"devices"`
 		} `json:"webauthn"`
 	} `json:"two_factor"`
-	Phones    []phoneJSON    `json:"phones"`
-	BankCards []bankCardJSON `json:"bank_cards"`
+	Phones        []phoneJSON    `json:"phones"`
+	BankCards     []bankCardJSON `json:"bank_cards"`
+	RecoveryCodes struct {
+		Remaining int `json:"remaining"`
+	} `json:"recovery_codes"`
 }
 
 func toTelegramJSON(t store.TelegramAccount) telegramAccountJSON {
@@ -127,7 +130,12 @@ func (s *Server) meDocument(ctx context.Context, userID string) (meJSON, error) 
 	for _, d := range creds {
 		m.TwoFactor.WebAuthn.Devices = append(m.TwoFactor.WebAuthn.Devices, toDeviceJSON(d))
 	}
-	m.TwoFactor.Enabled = (tf.TelegramEnabled && len(tg) > 0) || m.TwoFactor.TOTP.Enabled || tf.EmailEnabled || len(creds) > 0
+	if m.RecoveryCodes.Remaining, err = s.Store.RecoveryCodesLeft(ctx, userID); err != nil {
+		return m, err
+	}
+	// Recovery codes count as a factor: a login still asks for one.
+	m.TwoFactor.Enabled = (tf.TelegramEnabled && len(tg) > 0) || m.TwoFactor.TOTP.Enabled || tf.EmailEnabled || len(creds) > 0 ||
+		m.RecoveryCodes.Remaining > 0
 	m.Phones = make([]phoneJSON, 0, len(phones))
 	for _, p := range phones {
 		m.Phones = append(m.Phones, toPhoneJSON(p))

@@ -123,6 +123,7 @@ func (s *Server) Handler() http.Handler {
 	me.PATCH("/webauthn/:id", s.patchDevice)
 	me.DELETE("/webauthn/:id", s.deleteDevice)
 	me.DELETE("/phones/:id", s.deletePhone)
+	me.POST("/recovery-codes", s.newRecoveryCodes)
 
 	admin := v1.Group("/admin", s.requireAdmin)
 	admin.POST("/users", s.adminCreateUser)

@@ -372,3 +372,48 @@ func CodeMACMatches(key []byte, flowID, code string, want []byte) bool {
 func ConstantTimeEqual(a, b string) bool {
 	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }
+
+// Recovery codes: ten per set, each 10 characters of RFC 4648 base32 in
+// lower case (50 bits from crypto/rand), shown as "xxxxx-xxxxx".
+const (
+	RecoveryCodeCount = 10
+	recoveryCodeLen   = 10
+)
+
+// NewRecoveryCodes draws a set of recovery codes, as they are shown.
+func NewRecoveryCodes() []string {
+	out := make([]string, RecoveryCodeCount)
+	for i := range out {
+		b := make([]byte, 7) // 56 bits, of which the first 10 base32 digits keep 50
+		if _, err := rand.Read(b); err != nil {
+			panic(err) // crypto/rand does not fail on supported platforms
+		}
+		c := strings.ToLower(b32.EncodeToString(b))[:recoveryCodeLen]
+		out[i] = c[:5] + "-" + c[5:]
+	}
+	return out
+}
+
+// NormalizeRecoveryCode reads a recovery code as a person may type it:
+// any case, with spaces and hyphens anywhere. ok is false when what is
+// left is not 10 base32 characters.
+func NormalizeRecoveryCode(s string) (code string, ok bool) {
+	var sb strings.Builder
+	for _, r := range strings.ToLower(s) {
+		switch {
+		case r == ' ' || r == '-':
+		case r >= 'a' && r <= 'z', r >= '2' && r <= '7':
+			sb.WriteRune(r)
+		default:
+			return "", false
+		}
+	}
+	code = sb.String()
+	return code, len(code) == recoveryCodeLen
+}
+
+// RecoveryCodeHash is how a recovery code is stored: a MAC bound to the
+// account, so a leaked table is useless without the key (normalized code).
+func RecoveryCodeHash(key []byte, userID, code string) []byte {
+	return mac(key, "recovery-code", userID, code)
+}

@@ -135,3 +135,39 @@ func TestDerivations(t *testing.T) {
 		}
 	})
 }
+
+func TestRecoveryCodes(t *testing.T) {
+	t.Run("case=a set is ten distinct codes of 50 bits, shown in two groups", func(t *testing.T) {
+		codes := security.NewRecoveryCodes()
+		seen := map[string]bool{}
+		for _, c := range codes {
+			n, ok := security.NormalizeRecoveryCode(c)
+			if len(c) != 11 || c[5] != '-' || !ok || len(n) != 10 {
+				t.Fatalf("code %q", c)
+			}
+			seen[n] = true
+		}
+		if len(codes) != 10 || len(seen) != 10 {
+			t.Fatalf("%d codes, %d distinct", len(codes), len(seen))
+		}
+	})
+	t.Run("case=case, spaces and hyphens do not matter; other characters do", func(t *testing.T) {
+		for in, want := range map[string]string{"abcde-fg234": "abcdefg234", " ABCDE FG234 ": "abcdefg234", "ab-cd-efg234": "abcdefg234"} {
+			if got, ok := security.NormalizeRecoveryCode(in); !ok || got != want {
+				t.Errorf("%q → %q %v, want %q", in, got, ok, want)
+			}
+		}
+		for _, in := range []string{"abcde-fg23", "abcde-fg2345", "abcde-fg018", "123456"} {
+			if _, ok := security.NormalizeRecoveryCode(in); ok {
+				t.Errorf("%q was taken for a recovery code", in)
+			}
+		}
+	})
+	t.Run("case=the stored hash is keyed and bound to the account", func(t *testing.T) {
+		k1, k2 := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
+		h := security.RecoveryCodeHash(k1, "u1", "abcdefg234")
+		if bytes.Equal(h, security.RecoveryCodeHash(k2, "u1", "abcdefg234")) || bytes.Equal(h, security.RecoveryCodeHash(k1, "u2", "abcdefg234")) {
+			t.Fatal("the hash does not depend on the key and the account")
+		}
+	})
+}

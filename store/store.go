@@ -41,6 +41,7 @@ type Store interface {
 	Events
 	LinkTokens
 	TelegramPrompts
+	RecoveryCodes
 
 	// Ping checks the database answers.
 	Ping(ctx context.Context) error
@@ -214,11 +215,24 @@ type BankCards interface {
 	UnlinkBankCards(ctx context.Context, userID, key string, now time.Time) (int, error)
 }
 
+// RecoveryCodes stores an account's single-use recovery codes as keyed
+// hashes (the store never sees a code).
+type RecoveryCodes interface {
+	// ReplaceRecoveryCodes stores a new set and forgets every earlier code
+	// of the user; ErrNotFound for an unknown user.
+	ReplaceRecoveryCodes(ctx context.Context, userID string, hashes [][]byte, now time.Time) error
+	// RecoveryCodesLeft counts the unused codes.
+	RecoveryCodesLeft(ctx context.Context, userID string) (int, error)
+	// UseRecoveryCode marks a code used, once; false when the user has no
+	// such unused code.
+	UseRecoveryCode(ctx context.Context, userID string, hash []byte, now time.Time) (bool, error)
+}
+
 // Downgrades implement the phone saga's 2FA step and its compensation.
 // DisableTwoFactor turns every second factor off (TOTP, email, Telegram 2FA;
 // Telegram accounts and phones stay) but keeps the TOTP secret and suspends
-// passkeys (suspended passkeys are invisible to ListCredentials and
-// CredentialByCredentialID), so RestoreTwoFactor can put back exactly what
+// passkeys and recovery codes (suspended ones are invisible to
+// ListCredentials, CredentialByCredentialID and the recovery-code calls), so RestoreTwoFactor can put back exactly what
 // was on before; FinishDowngrade destroys the kept secret and the suspended
 // passkeys once the saga succeeded. All three are idempotent per key: a
 // repeated call with the same key changes nothing more, and RestoreTwoFactor

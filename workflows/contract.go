@@ -95,7 +95,9 @@ const (
 	MethodWebAuthn Method = "webauthn"
 	MethodCall     Method = "call"
 	MethodSMS      Method = "sms"
-	MethodPhone    Method = "phone" // enrollment only
+	// MethodRecoveryCode is one of the account's single-use recovery codes.
+	MethodRecoveryCode Method = "recovery_code"
+	MethodPhone        Method = "phone" // enrollment only
 )
 
 // Limits of a login flow (API.md "Rules behind the calls", SECURITY.md).
@@ -200,6 +202,8 @@ type MethodOption struct {
 	NumberMasked string `json:"number_masked,omitempty"`
 	CallKind     string `json:"call_kind,omitempty"` // dictate | flash
 	Downgrade    bool   `json:"downgrade,omitempty"`
+	// Remaining is how many recovery codes are left (recovery_code).
+	Remaining int `json:"remaining,omitempty"`
 }
 
 // Downgrade reports the phone saga's result.

@@ -48,7 +48,8 @@ type challengeCloser interface {
 
 // loginMethods are the login's methods in the order the contract lists
 // them in a choose_method answer.
-var loginMethods = []loginMethod{telegramMethod{}, totpMethod{}, emailMethod{}, webauthnMethod{}, callMethod{}, smsMethod{}}
+var loginMethods = []loginMethod{telegramMethod{}, totpMethod{}, emailMethod{}, webauthnMethod{}, recoveryCodeMethod{},
+	callMethod{}, smsMethod{}}
 
 func loginMethodNamed(m Method) (loginMethod, bool) {
 	for _, lm := range loginMethods {

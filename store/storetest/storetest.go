@@ -101,6 +101,9 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"concurrent failures are each counted once", testFailuresConcurrent},
 		{"reserve attempt counts before the check and refuses while locked", testReserveAttempt},
 		{"40 concurrent reservations grant exactly the limit", testReserveConcurrent},
+		{"recovery codes: stored, used once, replaced as a set", testRecoveryCodes},
+		{"concurrent uses of one recovery code: one passes", testRecoveryCodeConcurrentUse},
+		{"a downgrade suspends recovery codes, a restore brings them back, a finish destroys them", testRecoveryCodesInDowngrade},
 		{"release gives back a reservation and undoes its lock", testReleaseAttempt},
 
 		{"nothing sent under key is not found", testSentMessageNotFound},

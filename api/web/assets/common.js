@@ -262,8 +262,11 @@ window.AF = (function () {
     }
   }
 
+  // digitsOnly keeps only digits in input, unless its data-free is set
+  // (a recovery code, typed as letters and digits).
   function digitsOnly(input, max) {
     input.addEventListener('input', function () {
+      if (input.dataset.free) { input.removeAttribute('aria-invalid'); return; }
       const v = input.value.replace(/\D/g, '').slice(0, max);
       if (v !== input.value) input.value = v;
       input.removeAttribute('aria-invalid');

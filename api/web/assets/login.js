@@ -12,6 +12,7 @@
     webauthn: { icon: 'key', title: 'Passkey (WebAuthn)', sub: 'Confirm with your device or security key' },
     call: { icon: 'call', title: 'Call', sub: '' },
     sms: { icon: 'sms', title: 'SMS', sub: 'Get a one-time code in a text message' },
+    recovery_code: { icon: 'list', title: 'Recovery code', sub: 'Use one of the codes you saved when you made them' },
   };
 
   const msg = $('msg');
@@ -143,6 +144,8 @@
       m.sub = o.call_kind === 'dictate' ? 'A robot will dictate 4 digits' : 'Enter the last 4 digits of the number that calls you';
     } else if (o.type === 'sms') {
       m.title = 'SMS to ' + o.number_masked;
+    } else if (o.type === 'recovery_code') {
+      m.sub += ' (' + plural(o.remaining, 'code', 'codes') + ' left)';
     }
     return m;
   }
@@ -227,7 +230,7 @@
     const m = describe(o);
     $('challenge-icon').src = '/assets/i-' + m.icon + '.svg';
     $('tg').hidden = o.type !== 'telegram';
-    $('code-form').hidden = ['totp', 'email', 'sms', 'call'].indexOf(o.type) < 0;
+    $('code-form').hidden = ['totp', 'email', 'sms', 'call', 'recovery_code'].indexOf(o.type) < 0;
     $('wa').hidden = o.type !== 'webauthn';
     $('challenge-back').lastChild.textContent = passwordless ? 'Back to sign in' : 'Other methods';
     setAttempts(r.attempts_left);
@@ -250,13 +253,19 @@
       return;
     }
     const four = o.type === 'call';
+    const recovery = o.type === 'recovery_code';
     const code = $('code');
     code.value = '';
-    code.maxLength = four ? 4 : 6;
+    // A recovery code is letters and digits (xxxxx-xxxxx): typed freely.
+    code.dataset.free = recovery ? '1' : '';
+    code.inputMode = recovery ? 'text' : 'numeric';
+    code.autocomplete = recovery ? 'off' : 'one-time-code';
+    if (recovery) code.removeAttribute('pattern'); else code.setAttribute('pattern', '[0-9]*');
+    code.maxLength = recovery ? 13 : four ? 4 : 6;
     code.classList.toggle('four', four);
     code.setAttribute('aria-describedby', 'code-hint');
-    $('code-label').textContent = four ? '4-digit code' : '6-digit code';
-    $('resend').hidden = o.type === 'totp';
+    $('code-label').textContent = recovery ? 'Recovery code' : four ? '4-digit code' : '6-digit code';
+    $('resend').hidden = o.type === 'totp' || recovery;
     $('resend').textContent = o.type === 'call' ? 'Call me again' : 'Send a new code';
     const hint = $('code-hint');
     switch (o.type) {
@@ -274,6 +283,11 @@
         $('h-challenge').textContent = 'Enter the SMS code';
         $('challenge-sub').textContent = 'Sent to ' + o.number_masked;
         hint.textContent = 'We sent a text message with a 6-digit code to ' + o.number_masked + '.';
+        break;
+      case 'recovery_code':
+        $('h-challenge').textContent = 'Use a recovery code';
+        $('challenge-sub').textContent = plural(o.remaining, 'code', 'codes') + ' left';
+        hint.textContent = 'Enter one of the recovery codes you saved (like abcde-fgh23). Each code works once.';
         break;
       case 'call':
         $('h-challenge').textContent = 'Answer the call';
@@ -337,14 +351,20 @@
 
   window.AF.digitsOnly($('code'), 6);
   $('code').addEventListener('input', function () {
-    if (this.value.length === this.maxLength) $('code-form').requestSubmit();
+    if (!this.dataset.free && this.value.length === this.maxLength) $('code-form').requestSubmit();
   });
 
   $('code-form').addEventListener('submit', function (ev) {
     ev.preventDefault();
     const code = $('code').value;
     const want = option && option.type === 'call' ? 4 : 6;
-    if (code.length !== want) {
+    if (option && option.type === 'recovery_code') {
+      if (code.replace(/[\s-]/g, '').length !== 10) {
+        $('code').setAttribute('aria-invalid', 'true');
+        error('A recovery code has 10 letters and digits.');
+        return;
+      }
+    } else if (code.length !== want) {
       $('code').setAttribute('aria-invalid', 'true');
       error('Enter all ' + want + ' digits.');
       return;

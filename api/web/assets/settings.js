@@ -156,6 +156,7 @@
     $('pw-username').value = me.email;
     $('email-addr').textContent = me.email;
     pill($('tf-status'), tf.enabled, 'On', 'Off');
+    renderRecoveryCodes();
 
     // Telegram
     const accounts = tf.telegram.accounts || [];
@@ -496,6 +497,51 @@
       .then(function () { if (!$('email-msg').hidden) $('email-panel').hidden = false; });
   });
 
+  // ---- recovery codes ----
+
+  function renderRecoveryCodes() {
+    const n = (me.recovery_codes || {}).remaining || 0;
+    pill($('rc-pill'), n > 0, plural(n, 'code', 'codes') + ' left', 'None');
+    $('row-rc').hidden = !me.two_factor.enabled && n === 0;
+  }
+  let shownCodes = [];
+  $('rc-new').addEventListener('click', async function () {
+    const had = (me.recovery_codes || {}).remaining || 0;
+    if (had > 0 && !(await confirmDialog('Make new recovery codes?', 'Your ' + plural(had, 'unused code', 'unused codes') + ' will stop working.', 'Make new codes'))) return;
+    const btn = this;
+    await busy(btn, async function () {
+      try {
+        const r = await change('POST', '/v1/me/recovery-codes', {});
+        shownCodes = r.codes;
+        const list = $('rc-codes');
+        list.replaceChildren.apply(list, r.codes.map(function (c) { return h('li', { class: 'mono', text: c }); }));
+        $('rc-panel').hidden = false;
+        $('rc-show').hidden = false;
+        $('rc-msg').hidden = true;
+        await refresh();
+      } catch (err) { $('rc-panel').hidden = false; report($('rc-msg'), err); }
+    });
+  });
+  $('rc-copy').addEventListener('click', async function () {
+    try {
+      await navigator.clipboard.writeText(shownCodes.join('\n'));
+      toast('Copied.');
+    } catch (err) { toast('Copying was refused: select the codes and copy them.'); }
+  });
+  $('rc-download').addEventListener('click', function () {
+    const text = 'authflow recovery codes for ' + me.email + '\nEach code works once.\n\n' + shownCodes.join('\n') + '\n';
+    const a = h('a', { href: URL.createObjectURL(new Blob([text], { type: 'text/plain' })), download: 'authflow-recovery-codes.txt' });
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+  });
+  $('rc-done').addEventListener('click', function () {
+    shownCodes = [];
+    $('rc-codes').replaceChildren();
+    $('rc-show').hidden = true;
+    $('rc-panel').hidden = true;
+  });
+
   async function deletePhone(p, btn) {
     if (!(await confirmDialog('Delete ' + p.number_masked + '?', 'The phone can no longer confirm a login.', 'Delete'))) return;
     await busy(btn, async function () {
@@ -689,9 +735,11 @@
     bank_cards_unlinked: 'Bank cards unlinked',
     sessions_ended: 'Sessions ended',
     password_changed: 'Password changed',
+    recovery_codes_created: 'New recovery codes',
+    account_unlocked: 'Sign-in unlocked',
   };
   const BAD = ['login_failed', 'second_factor_failed', 'totp_replay_rejected', 'login_denied_by_user', 'rate_limited', 'two_factor_downgraded', 'bank_cards_unlinked'];
-  const METHOD = { telegram: 'Telegram', totp: 'GAuth', email: 'Email', webauthn: 'Passkey', call: 'Call', sms: 'SMS', password: 'Password', passwordless: 'Passwordless passkey', phone: 'Phone' };
+  const METHOD = { telegram: 'Telegram', totp: 'GAuth', email: 'Email', webauthn: 'Passkey', call: 'Call', sms: 'SMS', password: 'Password', passwordless: 'Passwordless passkey', phone: 'Phone', recovery_code: 'Recovery code' };
   const REASON = { wrong_current_password: 'wrong current password', password_changed: 'password changed', user: 'by you', two_factor_enabled: '2FA turned on' };
 
   function detailText(e) {
@@ -701,7 +749,10 @@
     if (d.name) parts.push('“' + d.name + '”');
     if (d.username) parts.push('@' + d.username);
     if (d.number_masked) parts.push(d.number_masked);
-    if (typeof d.count === 'number') parts.push(e.type === 'bank_cards_unlinked' ? plural(d.count, 'card', 'cards') : plural(d.count, 'session', 'sessions'));
+    if (typeof d.count === 'number') {
+      const unit = { bank_cards_unlinked: ['card', 'cards'], recovery_codes_created: ['code', 'codes'] }[e.type] || ['session', 'sessions'];
+      parts.push(plural(d.count, unit[0], unit[1]));
+    }
     if (d.reason) parts.push(REASON[d.reason] || String(d.reason).replace(/_/g, ' '));
     return parts.join(' · ');
   }

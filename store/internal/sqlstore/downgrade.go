@@ -129,7 +129,7 @@ func (s *Store) pendingDowngrade(ctx context.Context, q Querier, userID, key str
 
 // DisableTwoFactor turns every second factor off: the switches are recorded
 // under key, the TOTP secret (with its last used step) moves into the
-// downgrade record, passkeys are suspended. Telegram accounts and phones
+// downgrade record, passkeys and recovery codes are suspended. Telegram accounts and phones
 // stay. A repeated call with the same key changes nothing; a key first used
 // for another user is ErrConflict; an unknown user is ErrNotFound.
 func (s *Store) DisableTwoFactor(ctx context.Context, userID, key string, now time.Time) error {
@@ -172,9 +172,13 @@ func (s *Store) DisableTwoFactor(ctx context.Context, userID, key string, now ti
 			 totp_secret = NULL, totp_last_step = 0 WHERE user_id = $1`, userID); err != nil {
 			return err
 		}
-		_, err = q.Exec(ctx,
+		if _, err := q.Exec(ctx,
 			`UPDATE webauthn_credentials SET suspended_by = $2 WHERE user_id = $1 AND suspended_by IS NULL`,
-			userID, key)
+			userID, key); err != nil {
+			return err
+		}
+		_, err = q.Exec(ctx,
+			`UPDATE recovery_codes SET suspended_by = $2 WHERE user_id = $1 AND suspended_by IS NULL`, userID, key)
 		return err
 	})
 	if err != nil {
@@ -217,6 +221,10 @@ func (s *Store) RestoreTwoFactor(ctx context.Context, userID, key string) error 
 			userID, key); err != nil {
 			return err
 		}
+		if _, err := q.Exec(ctx,
+			`UPDATE recovery_codes SET suspended_by = NULL WHERE user_id = $1 AND suspended_by = $2`, userID, key); err != nil {
+			return err
+		}
 		_, err = q.Exec(ctx,
 			`UPDATE downgrades SET state = $2, totp_secret = NULL, totp_last_step = 0 WHERE key = $1`,
 			key, downgradeRestored)
@@ -229,7 +237,7 @@ func (s *Store) RestoreTwoFactor(ctx context.Context, userID, key string) error 
 }
 
 // FinishDowngrade destroys what DisableTwoFactor kept under key: the TOTP
-// secret and the suspended passkeys. It is a no-op for a key never
+// secret, the suspended passkeys and recovery codes. It is a no-op for a key never
 // disabled, restored or finished already.
 func (s *Store) FinishDowngrade(ctx context.Context, userID, key string) error {
 	err := s.db.Tx(ctx, func(q Querier) error {
@@ -243,6 +251,10 @@ func (s *Store) FinishDowngrade(ctx context.Context, userID, key string) error {
 		}
 		if _, err := q.Exec(ctx,
 			`DELETE FROM webauthn_credentials WHERE user_id = $1 AND suspended_by = $2`, userID, key); err != nil {
+			return err
+		}
+		if _, err := q.Exec(ctx,
+			`DELETE FROM recovery_codes WHERE user_id = $1 AND suspended_by = $2`, userID, key); err != nil {
 			return err
 		}
 		_, err := q.Exec(ctx,
