@@ -14,9 +14,9 @@ import (
 
 	"github.com/go-webauthn/webauthn/webauthn"
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/authflow/authflow/channels"
+	"github.com/authflow/authflow/errkind"
 	"github.com/authflow/authflow/phone"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/store"
@@ -131,35 +131,14 @@ func (l Limits) backoff(n, threshold int) time.Duration {
 	return min(d, l.LockMax)
 }
 
-// Error types of non-retryable activity failures. The workflows turn them
-// into the contract's error types.
-const (
-	ErrTypeRateLimited   = "ActivityRateLimited"
-	ErrTypeNotFound      = "StoreNotFound"
-	ErrTypeConflict      = "StoreConflict"
-	ErrTypeInvalid       = "Invalid"
-	ErrTypePermanentSend = "PermanentSend"
-	// ErrTypeProviderThrottled is a retryable send the provider asked to
-	// retry later; the error carries that delay as its NextRetryDelay.
-	ErrTypeProviderThrottled = "ProviderThrottled"
-	ErrTypeNoRecipient       = "NoRecipient"
-	ErrTypeMethodUnusable    = "MethodUnusable"
-	ErrTypeWebAuthnFailure   = "WebAuthnFailure"
+// ErrTypeInvalid is errkind.Internal under the name activities/recovery.go
+// was written with. Activities fail with errkind's kinds, the contract's.
+const ErrTypeInvalid = string(errkind.Internal)
 
-	// ErrTypePhoneSendsCapped: the hourly cap on all phone sends
-	// (Limits.PhoneSendsPerHour) is reached; the API answers 503.
-	ErrTypePhoneSendsCapped = "PhoneSendsCapped"
-)
-
-// RateLimited is the detail of an ErrTypeRateLimited failure.
-type RateLimited struct {
-	RetryAfterSeconds int
-}
-
+// rateLimited is a send refused by a send budget: the flow answers 429.
 func rateLimited(retryAfter time.Duration) error {
-	secs := int((retryAfter + time.Second - 1) / time.Second)
-	return temporal.NewNonRetryableApplicationError(
-		fmt.Sprintf("rate limited for %ds", secs), ErrTypeRateLimited, nil, RateLimited{RetryAfterSeconds: secs})
+	return errkind.New(errkind.RateLimited, "too many messages; try again later",
+		errkind.RateLimitDetails{RetryAfterSeconds: ceilSeconds(retryAfter)})
 }
 
 func (a *Activities) now() time.Time {
@@ -190,15 +169,17 @@ func idemKey(ctx context.Context) string {
 }
 
 // storeErr turns store sentinels into non-retryable failures and leaves
-// everything else (a database that is down) retryable.
+// everything else (a database that is down) retryable. A record a flow
+// needs that is gone (a phone removed meanwhile) makes its method
+// unavailable.
 func storeErr(op string, err error) error {
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, store.ErrNotFound):
-		return temporal.NewNonRetryableApplicationError(op+": not found", ErrTypeNotFound, err)
+		return errkind.Wrap(errkind.MethodUnavailable, op+": not found", err)
 	case errors.Is(err, store.ErrConflict):
-		return temporal.NewNonRetryableApplicationError(op+": conflict", ErrTypeConflict, err)
+		return errkind.Wrap(errkind.Conflict, op+": conflict", err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }

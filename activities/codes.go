@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/authflow/authflow/channels"
+	"github.com/authflow/authflow/errkind"
 	"github.com/authflow/authflow/phone"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/store"
@@ -89,11 +90,11 @@ func (a *Activities) SendCode(ctx context.Context, in SendCodeInput) (SentCode, 
 		code = security.DerivedDigits(a.SecretKey, key, digits)
 	case ChannelCallFlash:
 		if a.FlashCalls.Suffixes() == 0 {
-			return SentCode{}, temporal.NewNonRetryableApplicationError("no TWILIO_FLASH_CALL_NUMBERS configured", ErrTypeMethodUnusable, nil)
+			return SentCode{}, errkind.New(errkind.MethodUnavailable, "no TWILIO_FLASH_CALL_NUMBERS configured")
 		}
 		digits, ttl = 4, 3*time.Minute
 	default:
-		return SentCode{}, temporal.NewNonRetryableApplicationError("unknown channel "+in.Channel, ErrTypeInvalid, nil)
+		return SentCode{}, errkind.New(errkind.Internal, "unknown channel "+in.Channel)
 	}
 	out := SentCode{Digits: digits, ExpiresAt: now.Add(ttl), OneAnswer: in.Channel == ChannelCallFlash}
 
@@ -113,7 +114,7 @@ func (a *Activities) SendCode(ctx context.Context, in SendCodeInput) (SentCode, 
 		// suffixes: each of them is one possible code.
 		var err error
 		if from, err = a.FlashCalls.Draw(); err != nil {
-			return SentCode{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeMethodUnusable, nil)
+			return SentCode{}, errkind.New(errkind.MethodUnavailable, err.Error())
 		}
 		code = from[len(from)-4:]
 	}
@@ -208,7 +209,7 @@ func (a *Activities) checkSendLimits(ctx context.Context, o outgoing) error {
 			}
 			a.metrics().PhoneSendRefused(rule)
 			a.log(ctx).Warn("code not sent: the number may not get codes", "channel", o.channel, "to", maskRecipient(o.to), "rule", rule)
-			return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeMethodUnusable, nil)
+			return errkind.New(errkind.MethodUnavailable, err.Error())
 		}
 	}
 	now := a.now()
@@ -257,9 +258,8 @@ func (a *Activities) checkSendLimits(ctx context.Context, o outgoing) error {
 			a.log(ctx).Error("phone send refused: the hourly cap on all phone sends (AUTHFLOW_PHONE_SENDS_PER_HOUR) is reached; "+
 				"an SMS pumping wave may be under way", "cap", capped, "sent_last_hour", n, "channel", o.channel,
 				"to", maskRecipient(o.to), "kind", string(o.kind), "ip", o.ip)
-			return temporal.NewNonRetryableApplicationError(
-				"codes by phone are paused: too many were sent in the last hour; use another method or try again later",
-				ErrTypePhoneSendsCapped, nil)
+			return errkind.New(errkind.Unavailable,
+				"codes by phone are paused: too many were sent in the last hour; use another method or try again later")
 		}
 	}
 	return nil
@@ -268,13 +268,13 @@ func (a *Activities) checkSendLimits(ctx context.Context, o outgoing) error {
 func sendErr(channel string, err error) error {
 	var perm *channels.PermanentError
 	if errors.As(err, &perm) {
-		return temporal.NewNonRetryableApplicationError(channel+": "+perm.Error(), ErrTypePermanentSend, err)
+		return errkind.Wrap(errkind.MethodUnavailable, channel+": "+perm.Error(), err)
 	}
 	if d := channels.RetryDelay(err); d > 0 {
 		// The provider said when: the next attempt waits that long
 		// instead of the retry policy's back-off (which could come back
 		// sooner and be throttled again, or later than needed).
-		return temporal.NewApplicationErrorWithOptions(channel+": "+err.Error(), ErrTypeProviderThrottled,
+		return temporal.NewApplicationErrorWithOptions(channel+": "+err.Error(), string(errkind.ProviderThrottled),
 			temporal.ApplicationErrorOptions{Cause: err, NextRetryDelay: d})
 	}
 	return fmt.Errorf("%s: %w", channel, err)
@@ -306,7 +306,7 @@ type CheckCodeInput struct {
 func (a *Activities) CheckCode(ctx context.Context, in CheckCodeInput) (Answer, error) {
 	code, err := a.Sealer.Open(security.PurposeCode, in.CodeSealed)
 	if err != nil {
-		return Answer{}, temporal.NewNonRetryableApplicationError("sealed code", ErrTypeInvalid, err)
+		return Answer{}, errkind.Wrap(errkind.Internal, "sealed code", err)
 	}
 	var ans Answer
 	if in.UserID != "" {
@@ -363,18 +363,18 @@ type VerifyTOTPInput struct {
 func (a *Activities) VerifyTOTP(ctx context.Context, in VerifyTOTPInput) (Answer, error) {
 	code, err := a.Sealer.Open(security.PurposeCode, in.CodeSealed)
 	if err != nil {
-		return Answer{}, temporal.NewNonRetryableApplicationError("sealed code", ErrTypeInvalid, err)
+		return Answer{}, errkind.Wrap(errkind.Internal, "sealed code", err)
 	}
 	tf, err := a.Store.TwoFactorSettings(ctx, in.UserID)
 	if err != nil {
 		return Answer{}, storeErr("2fa settings", err)
 	}
 	if !tf.TOTPEnabled || len(tf.TOTPSecretSealed) == 0 {
-		return Answer{}, temporal.NewNonRetryableApplicationError("totp is off", ErrTypeMethodUnusable, nil)
+		return Answer{}, errkind.New(errkind.MethodUnavailable, "totp is off")
 	}
 	secret, err := a.Sealer.Open(security.PurposeTOTPSecret, tf.TOTPSecretSealed)
 	if err != nil {
-		return Answer{}, temporal.NewNonRetryableApplicationError("totp secret cannot be opened (was AUTHFLOW_SECRET_KEY changed?)", ErrTypeMethodUnusable, err)
+		return Answer{}, errkind.Wrap(errkind.MethodUnavailable, "totp secret cannot be opened (was AUTHFLOW_SECRET_KEY changed?)", err)
 	}
 	ans, err := a.reserveAnswer(ctx, in.UserID)
 	if err != nil || ans.Refused {

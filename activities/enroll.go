@@ -12,8 +12,8 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
-	"go.temporal.io/sdk/temporal"
 
+	"github.com/authflow/authflow/errkind"
 	"github.com/authflow/authflow/phone"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/store"
@@ -77,11 +77,11 @@ type CheckTOTPEnrollmentInput struct {
 func (a *Activities) CheckTOTPEnrollment(_ context.Context, in CheckTOTPEnrollmentInput) (int64, error) {
 	code, err := a.Sealer.Open(security.PurposeCode, in.CodeSealed)
 	if err != nil {
-		return -1, temporal.NewNonRetryableApplicationError("sealed code", ErrTypeInvalid, err)
+		return -1, errkind.Wrap(errkind.Internal, "sealed code", err)
 	}
 	key, err := OpenTOTPKey(a.Sealer, in.KeySealed)
 	if err != nil {
-		return -1, temporal.NewNonRetryableApplicationError("sealed totp key", ErrTypeInvalid, err)
+		return -1, errkind.Wrap(errkind.Internal, "sealed totp key", err)
 	}
 	return MatchTOTPStep(key.Secret(), string(code), a.now()), nil
 }
@@ -99,7 +99,7 @@ func (a *Activities) BeginWebAuthnRegistration(ctx context.Context, userID strin
 		webauthn.WithExclusions(webauthn.Credentials(u.wa).CredentialDescriptors()),
 		webauthn.WithResidentKeyRequirement(protocol.ResidentKeyRequirementPreferred))
 	if err != nil {
-		return WebAuthnChallenge{}, temporal.NewNonRetryableApplicationError("begin registration: "+err.Error(), ErrTypeWebAuthnFailure, err)
+		return WebAuthnChallenge{}, errkind.Wrap(errkind.Internal, "begin registration: "+err.Error(), err)
 	}
 	return marshalChallenge(opts, sess)
 }
@@ -124,7 +124,7 @@ type WebAuthnRegistration struct {
 func (a *Activities) VerifyWebAuthnRegistration(ctx context.Context, in VerifyWebAuthnRegistrationInput) (WebAuthnRegistration, error) {
 	var sess webauthn.SessionData
 	if err := json.Unmarshal(in.Session, &sess); err != nil {
-		return WebAuthnRegistration{}, temporal.NewNonRetryableApplicationError("session data", ErrTypeInvalid, err)
+		return WebAuthnRegistration{}, errkind.Wrap(errkind.Internal, "session data", err)
 	}
 	parsed, err := protocol.ParseCredentialCreationResponseBytes(in.Credential)
 	if err != nil {
@@ -224,7 +224,7 @@ func (a *Activities) FinishEnrollment(ctx context.Context, in FinishEnrollmentIn
 	case enrollTOTP:
 		k, err := OpenTOTPKey(a.Sealer, in.TOTPKeySealed)
 		if err != nil {
-			return res, temporal.NewNonRetryableApplicationError("sealed totp key", ErrTypeInvalid, err)
+			return res, errkind.Wrap(errkind.Internal, "sealed totp key", err)
 		}
 		// Storing the new secret replaces the old one: codes of the old
 		// secret stop working at once.
@@ -284,7 +284,7 @@ func (a *Activities) FinishEnrollment(ctx context.Context, in FinishEnrollmentIn
 		subject, text = "Telegram account linked", name+" was linked to your authflow account. "+
 			"Login confirmations will be sent to every linked Telegram account; Telegram two-step authentication is on."
 	default:
-		return res, temporal.NewNonRetryableApplicationError("unknown enrollment method "+in.Method, ErrTypeInvalid, nil)
+		return res, errkind.New(errkind.Internal, "unknown enrollment method "+in.Method)
 	}
 
 	if in.Method != enrollPhone && !in.Before.Any() {
@@ -315,11 +315,11 @@ type pendingEvent struct {
 }
 
 // addCredential stores a verified passkey. A retry finds the passkey the
-// first try stored; a credential of another account is ErrTypeConflict.
+// first try stored; a credential of another account is a Conflict.
 func (a *Activities) addCredential(ctx context.Context, in FinishEnrollmentInput) (store.Credential, error) {
 	var wc webauthn.Credential
 	if err := json.Unmarshal(in.Credential, &wc); err != nil {
-		return store.Credential{}, temporal.NewNonRetryableApplicationError("credential", ErrTypeInvalid, err)
+		return store.Credential{}, errkind.Wrap(errkind.Internal, "credential", err)
 	}
 	c, err := a.Store.AddCredential(ctx, store.Credential{UserID: in.UserID, CredentialID: wc.ID, Data: in.Credential,
 		Name: in.DeviceName, SignCount: wc.Authenticator.SignCount, CreatedAt: a.now()})
@@ -328,6 +328,9 @@ func (a *Activities) addCredential(ctx context.Context, in FinishEnrollmentInput
 			prev.Name == in.DeviceName && bytes.Equal(prev.Data, in.Credential) {
 			c, err = prev, nil
 		}
+	}
+	if errors.Is(err, store.ErrConflict) {
+		return store.Credential{}, errkind.Wrap(errkind.Conflict, "this passkey is registered already; use another authenticator", err)
 	}
 	if err != nil {
 		return store.Credential{}, storeErr("add passkey", err)

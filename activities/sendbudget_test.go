@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/authflow/authflow/activities"
+	"github.com/authflow/authflow/errkind"
 	"github.com/authflow/authflow/phone"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/store"
@@ -85,7 +86,7 @@ func (f *enrollFixture) send(in activities.SendCodeInput) error {
 }
 
 // errType is the type of a non-retryable application error, "" otherwise.
-func errType(t *testing.T, err error) string {
+func errType(t *testing.T, err error) errkind.Kind {
 	t.Helper()
 	if err == nil {
 		return ""
@@ -97,7 +98,7 @@ func errType(t *testing.T, err error) string {
 	if !ae.NonRetryable() {
 		t.Fatalf("err %v is retryable", err)
 	}
-	return ae.Type()
+	return errkind.Kind(ae.Type())
 }
 
 func (f *enrollFixture) outboxCount(channel, to string) int {
@@ -127,8 +128,8 @@ func TestNoticesNeverUseUpCodes(t *testing.T) {
 		if n := f.outboxCount("email", f.user.Email); n != 7 {
 			t.Fatalf("%d emails, want 2 notices and 5 codes", n)
 		}
-		if got := errType(t, f.send(activities.SendCodeInput{Channel: activities.ChannelEmail, UserID: f.user.ID})); got != activities.ErrTypeRateLimited {
-			t.Fatalf("6th code: %q, want %s", got, activities.ErrTypeRateLimited)
+		if got := errType(t, f.send(activities.SendCodeInput{Channel: activities.ChannelEmail, UserID: f.user.ID})); got != errkind.RateLimited {
+			t.Fatalf("6th code: %q, want %s", got, errkind.RateLimited)
 		}
 	})
 }
@@ -140,7 +141,7 @@ func TestPhoneNumberRules(t *testing.T) {
 		id := f.phone(f.user.ID, "+449012345678")
 		for _, ch := range []string{activities.ChannelSMS, activities.ChannelCallDictate} {
 			err := f.send(activities.SendCodeInput{Channel: ch, UserID: f.user.ID, PhoneID: id})
-			if errType(t, err) != activities.ErrTypeMethodUnusable || !strings.Contains(err.Error(), "premium-rate numbers cannot receive codes") {
+			if errType(t, err) != errkind.MethodUnavailable || !strings.Contains(err.Error(), "premium-rate numbers cannot receive codes") {
 				t.Fatalf("%s to a premium-rate number: %v", ch, err)
 			}
 		}
@@ -154,7 +155,7 @@ func TestPhoneNumberRules(t *testing.T) {
 	t.Run("case=a premium-rate number being enrolled gets no SMS", func(t *testing.T) {
 		f := newEnrollFixture(t)
 		err := f.send(activities.SendCodeInput{Channel: activities.ChannelSMS, UserID: f.user.ID, Number: "+449012345678", IP: "203.0.113.1"})
-		if errType(t, err) != activities.ErrTypeMethodUnusable || !strings.Contains(err.Error(), "premium-rate") {
+		if errType(t, err) != errkind.MethodUnavailable || !strings.Contains(err.Error(), "premium-rate") {
 			t.Fatalf("enrollment SMS to a premium-rate number: %v", err)
 		}
 	})
@@ -165,12 +166,12 @@ func TestPhoneNumberRules(t *testing.T) {
 			t.Fatalf("call to a fixed-line-or-mobile number: %v", err)
 		}
 		err := f.send(activities.SendCodeInput{Channel: activities.ChannelSMS, UserID: f.user.ID, PhoneID: id})
-		if errType(t, err) != activities.ErrTypeMethodUnusable || !strings.Contains(err.Error(), "cannot receive SMS") {
+		if errType(t, err) != errkind.MethodUnavailable || !strings.Contains(err.Error(), "cannot receive SMS") {
 			t.Fatalf("SMS to a fixed-line-or-mobile number: %v", err)
 		}
 		fixed := f.phone(f.user.ID, "+380442345678")
 		err = f.send(activities.SendCodeInput{Channel: activities.ChannelCallDictate, UserID: f.user.ID, PhoneID: fixed})
-		if errType(t, err) != activities.ErrTypeMethodUnusable || !strings.Contains(err.Error(), "fixed-line numbers cannot receive codes") {
+		if errType(t, err) != errkind.MethodUnavailable || !strings.Contains(err.Error(), "fixed-line numbers cannot receive codes") {
 			t.Fatalf("call to a fixed line: %v", err)
 		}
 	})
@@ -180,7 +181,7 @@ func TestPhoneNumberRules(t *testing.T) {
 		f.acts.PhonePolicy = phone.Policy{Regions: []string{"UA"}}
 		id := f.phone(f.user.ID, "+48501234567")
 		err := f.send(activities.SendCodeInput{Channel: activities.ChannelSMS, UserID: f.user.ID, PhoneID: id})
-		if errType(t, err) != activities.ErrTypeMethodUnusable || !strings.Contains(err.Error(), "PL") {
+		if errType(t, err) != errkind.MethodUnavailable || !strings.Contains(err.Error(), "PL") {
 			t.Fatalf("SMS to PL with regions UA: %v", err)
 		}
 		if r.count(phone.RuleRegion) != 1 {
@@ -238,8 +239,8 @@ func TestPhoneSendsHourlyCap(t *testing.T) {
 			{Channel: activities.ChannelCallDictate, UserID: f.user.ID, PhoneID: f.phone(f.user.ID, "+380671234506")},
 			{Channel: activities.ChannelSMS, UserID: f.newUser().ID, Number: "+380671234507", IP: "198.51.100.7"},
 		} {
-			if got := errType(t, f.send(in)); got != activities.ErrTypePhoneSendsCapped {
-				t.Fatalf("%s past the cap: %q, want %s", in.Channel, got, activities.ErrTypePhoneSendsCapped)
+			if got := errType(t, f.send(in)); got != errkind.Unavailable {
+				t.Fatalf("%s past the cap: %q, want %s", in.Channel, got, errkind.Unavailable)
 			}
 		}
 		if r.count("cap") != 3 {
@@ -267,7 +268,7 @@ func TestUnverifiedNumberBudgets(t *testing.T) {
 			}
 		}
 		// The number's enrollment budget is spent, for every account.
-		if got := errType(t, f.send(activities.SendCodeInput{Channel: activities.ChannelSMS, UserID: f.newUser().ID, Number: number, IP: "198.51.100.66"})); got != activities.ErrTypeRateLimited {
+		if got := errType(t, f.send(activities.SendCodeInput{Channel: activities.ChannelSMS, UserID: f.newUser().ID, Number: number, IP: "198.51.100.66"})); got != errkind.RateLimited {
 			t.Fatalf("6th enrollment SMS to the number: %q, want rate limited", got)
 		}
 		for _, ch := range []string{activities.ChannelSMS, activities.ChannelCallDictate, activities.ChannelSMS} {
@@ -286,7 +287,7 @@ func TestUnverifiedNumberBudgets(t *testing.T) {
 				t.Fatalf("enrollment SMS %d: %v", i+1, err)
 			}
 		}
-		if got := errType(t, f.send(activities.SendCodeInput{Channel: activities.ChannelSMS, UserID: f.user.ID, Number: "+380671234529", IP: "198.51.100.8"})); got != activities.ErrTypeRateLimited {
+		if got := errType(t, f.send(activities.SendCodeInput{Channel: activities.ChannelSMS, UserID: f.user.ID, Number: "+380671234529", IP: "198.51.100.8"})); got != errkind.RateLimited {
 			t.Fatalf("6th number enrolled by one account in an hour: %q, want rate limited", got)
 		}
 		for i := range 5 {
@@ -303,7 +304,7 @@ func TestUnverifiedNumberBudgets(t *testing.T) {
 				t.Fatalf("enrollment SMS %d: %v", i+1, err)
 			}
 		}
-		if got := errType(t, f.send(activities.SendCodeInput{Channel: activities.ChannelSMS, UserID: f.newUser().ID, Number: "+380671234539", IP: "203.0.113.9"})); got != activities.ErrTypeRateLimited {
+		if got := errType(t, f.send(activities.SendCodeInput{Channel: activities.ChannelSMS, UserID: f.newUser().ID, Number: "+380671234539", IP: "203.0.113.9"})); got != errkind.RateLimited {
 			t.Fatalf("4th enrollment from one IP: %q, want rate limited", got)
 		}
 		if err := f.send(activities.SendCodeInput{Channel: activities.ChannelSMS, UserID: f.newUser().ID, Number: "+380671234539", IP: "203.0.113.10"}); err != nil {

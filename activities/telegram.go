@@ -6,9 +6,8 @@ import (
 	"strconv"
 	"strings"
 
-	"go.temporal.io/sdk/temporal"
-
 	"github.com/authflow/authflow/channels"
+	"github.com/authflow/authflow/errkind"
 	"github.com/authflow/authflow/store"
 )
 
@@ -103,7 +102,7 @@ func (a *Activities) SendTelegramPrompts(ctx context.Context, in SendTelegramPro
 		sent++
 	}
 	if sent == 0 {
-		return 0, temporal.NewNonRetryableApplicationError("no Telegram chat could be reached", ErrTypeNoRecipient, nil)
+		return 0, errkind.New(errkind.MethodUnavailable, "no Telegram chat could be reached")
 	}
 	return sent, nil
 }

@@ -9,8 +9,8 @@ import (
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
-	"go.temporal.io/sdk/temporal"
 
+	"github.com/authflow/authflow/errkind"
 	"github.com/authflow/authflow/store"
 )
 
@@ -75,12 +75,12 @@ func (a *Activities) BeginWebAuthnLogin(ctx context.Context, in BeginWebAuthnLog
 			return WebAuthnChallenge{}, err
 		}
 		if len(u.wa) == 0 {
-			return WebAuthnChallenge{}, temporal.NewNonRetryableApplicationError("no passkeys", ErrTypeMethodUnusable, nil)
+			return WebAuthnChallenge{}, errkind.New(errkind.MethodUnavailable, "no passkeys")
 		}
 		opts, sess, err = a.WebAuthn.BeginLogin(u)
 	}
 	if err != nil {
-		return WebAuthnChallenge{}, temporal.NewNonRetryableApplicationError("begin login: "+err.Error(), ErrTypeWebAuthnFailure, err)
+		return WebAuthnChallenge{}, errkind.Wrap(errkind.Internal, "begin login: "+err.Error(), err)
 	}
 	return marshalChallenge(opts, sess)
 }
@@ -118,7 +118,7 @@ type WebAuthnLoginResult struct {
 func (a *Activities) FinishWebAuthnLogin(ctx context.Context, in FinishWebAuthnLoginInput) (WebAuthnLoginResult, error) {
 	var sess webauthn.SessionData
 	if err := json.Unmarshal(in.Session, &sess); err != nil {
-		return WebAuthnLoginResult{}, temporal.NewNonRetryableApplicationError("session data", ErrTypeInvalid, err)
+		return WebAuthnLoginResult{}, errkind.Wrap(errkind.Internal, "session data", err)
 	}
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(in.Credential)
 	if err != nil {

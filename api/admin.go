@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/authflow/authflow/activities"
+	"github.com/authflow/authflow/errkind"
 	"github.com/authflow/authflow/phone"
 	"github.com/authflow/authflow/store"
 	"github.com/authflow/authflow/workflows"
@@ -59,7 +60,7 @@ func (s *Server) adminCreateUser(c *gin.Context) {
 	u, err := s.Store.CreateUser(c.Request.Context(), email, hash)
 	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			fail(c, newErr(codeConflict, "a user with this email exists"))
+			fail(c, newErr(errkind.Conflict, "a user with this email exists"))
 			return
 		}
 		fail(c, err)
@@ -73,7 +74,7 @@ func (s *Server) adminUser(c *gin.Context) (store.User, bool) {
 	u, err := s.Store.UserByID(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			fail(c, newErr(codeNotFound, "no such user"))
+			fail(c, newErr(errkind.NotFound, "no such user"))
 		} else {
 			fail(c, err)
 		}
@@ -166,7 +167,7 @@ func (s *Server) adminAddPhone(c *gin.Context) {
 	p, err := s.Store.AddPhone(c.Request.Context(), u.ID, n, true)
 	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			fail(c, newErr(codeConflict, "the user has this number already"))
+			fail(c, newErr(errkind.Conflict, "the user has this number already"))
 			return
 		}
 		fail(c, err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/authflow/authflow/errkind"
 	"github.com/authflow/authflow/security"
 )
 
@@ -58,5 +59,5 @@ func (s *Server) requireCodecAuth(c *gin.Context) {
 		c.Next()
 		return
 	}
-	fail(c, newErr(codeUnauthorized, "the codec needs Authorization: Bearer <AUTHFLOW_ADMIN_TOKEN>, or a browser signed in at /admin/codec"))
+	fail(c, newErr(errkind.Unauthorized, "the codec needs Authorization: Bearer <AUTHFLOW_ADMIN_TOKEN>, or a browser signed in at /admin/codec"))
 }

@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/authflow/authflow/activities"
+	"github.com/authflow/authflow/errkind"
 	"github.com/authflow/authflow/phone"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/store"
@@ -207,14 +208,14 @@ func (s *Server) startEnrollment(c *gin.Context) {
 		}
 		for _, p := range phones {
 			if p.Number == n {
-				fail(c, newErr(codeConflict, "this phone is on the account already"))
+				fail(c, newErr(errkind.Conflict, "this phone is on the account already"))
 				return
 			}
 		}
 		in.Number = n
 	case workflows.MethodTelegram:
 		if s.botUsername() == "" {
-			fail(c, newErr(codeMethodUnavailable, "Telegram is not configured on this server"))
+			fail(c, newErr(errkind.MethodUnavailable, "Telegram is not configured on this server"))
 			return
 		}
 	}
@@ -282,7 +283,7 @@ func (s *Server) queryEnroll(c *gin.Context, id, userID string) (workflows.Enrol
 		err = res.Get(&v)
 	}
 	if err == nil && v.UserID != userID {
-		return workflows.EnrollView{}, newErr(codeFlowNotFound, "no such flow")
+		return workflows.EnrollView{}, newErr(errkind.FlowNotFound, "no such flow")
 	}
 	return v, err
 }

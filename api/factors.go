@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/authflow/authflow/activities"
+	"github.com/authflow/authflow/errkind"
 	"github.com/authflow/authflow/phone"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/store"
@@ -39,7 +40,7 @@ func (s *Server) reauth(c *gin.Context, currentPassword *string) error {
 		if now.Sub(cur.AuthenticatedAt) <= recentAuth {
 			return nil
 		}
-		return newErr(codeReauthRequired, "the last sign-in is older than 15 minutes: send current_password")
+		return newErr(errkind.ReauthRequired, "the last sign-in is older than 15 minutes: send current_password")
 	}
 	ctx := c.Request.Context()
 	u, err := s.Store.UserByID(ctx, cur.UserID)
@@ -78,7 +79,7 @@ func (s *Server) checkCurrentPassword(c *gin.Context, u store.User, password str
 	if !s.Hasher.Verify(u.PasswordHash, password) {
 		// The reservation stands: it is the wrong password's count.
 		_ = s.event(ctx, u.ID, "login_failed", ip, map[string]any{"reason": "wrong_current_password"})
-		return &apiError{Status: http.StatusForbidden, Code: codeInvalidCredentials, Message: "the current password is wrong"}
+		return newErr(errkind.WrongCurrentPassword, "the current password is wrong")
 	}
 	return attempt.Succeeded(ctx)
 }
@@ -210,7 +211,7 @@ func (s *Server) setTelegramFactor(c *gin.Context) {
 	}
 	on := *req.Enabled
 	if on && len(before.TwoFactor.Telegram.Accounts) == 0 {
-		fail(c, newErr(codeMethodUnavailable, "link a Telegram account first"))
+		fail(c, newErr(errkind.MethodUnavailable, "link a Telegram account first"))
 		return
 	}
 	if before.TwoFactor.Telegram.Enabled == on {

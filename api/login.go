@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/authflow/authflow/errkind"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/workflows"
 )
@@ -160,7 +161,7 @@ func (s *Server) flowSecretMAC(c *gin.Context, flowID string) ([]byte, bool) {
 		secret, _ = c.Cookie(flowSecretCookie)
 	}
 	if secret == "" || len(secret) > 128 {
-		fail(c, newErr(codeFlowNotFound, "no such flow"))
+		fail(c, newErr(errkind.FlowNotFound, "no such flow"))
 		return nil, false
 	}
 	return security.FlowSecretMAC(s.Cfg.SecretKey, flowID, secret), true
@@ -225,7 +226,7 @@ func flowID(c *gin.Context) (string, bool) {
 	if len(id) < 16 || len(id) > 64 || strings.ContainsFunc(id, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9')
 	}) {
-		fail(c, newErr(codeFlowNotFound, "no such flow"))
+		fail(c, newErr(errkind.FlowNotFound, "no such flow"))
 		return "", false
 	}
 	return id, true
@@ -306,9 +307,9 @@ func (s *Server) sendUpdate(c *gin.Context, workflowID, name string, arg any, ti
 // closedFlowErr answers an update sent to a flow that has already closed.
 func closedFlowErr(final workflows.State, what string) error {
 	if final == workflows.StateExpired {
-		return newErr(codeFlowExpired, what+" expired; start again")
+		return newErr(errkind.FlowExpired, what+" expired; start again")
 	}
-	return newErr(codeWrongState, what+" is "+string(final))
+	return newErr(errkind.WrongState, what+" is "+string(final))
 }
 
 type challengeRequest struct {

@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/authflow/authflow/activities"
+	"github.com/authflow/authflow/errkind"
 	"github.com/authflow/authflow/phone"
 	"github.com/authflow/authflow/store"
 )
@@ -213,7 +214,7 @@ func (s *Server) endSession(c *gin.Context) {
 	id := c.Param("id")
 	if err := s.Store.DeleteSession(c.Request.Context(), cur.UserID, id); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			fail(c, newErr(codeNotFound, "no such session"))
+			fail(c, newErr(errkind.NotFound, "no such session"))
 			return
 		}
 		fail(c, err)

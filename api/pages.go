@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/authflow/authflow/errkind"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/store"
 )
@@ -120,12 +121,12 @@ func pageAsset(c *gin.Context) {
 	name := c.Param("name")
 	typ, ok := assetTypes[path.Ext(name)]
 	if !ok || strings.ContainsAny(name, `/\`) || strings.HasPrefix(name, ".") {
-		fail(c, newErr(codeNotFound, "no such asset"))
+		fail(c, newErr(errkind.NotFound, "no such asset"))
 		return
 	}
 	b, err := fs.ReadFile(webFS, "web/assets/"+name)
 	if err != nil {
-		fail(c, newErr(codeNotFound, "no such asset"))
+		fail(c, newErr(errkind.NotFound, "no such asset"))
 		return
 	}
 	c.Header("Content-Security-Policy", pageCSP)

@@ -24,6 +24,7 @@ import (
 	"github.com/authflow/authflow/activities"
 	"github.com/authflow/authflow/channels"
 	"github.com/authflow/authflow/config"
+	"github.com/authflow/authflow/errkind"
 	"github.com/authflow/authflow/metrics"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/store"
@@ -85,10 +86,8 @@ func (s *Server) Handler() http.Handler {
 	_ = r.SetTrustedProxies(nil)
 	r.Use(gin.Recovery(), s.observe, s.logRequests, limitBody, securityHeaders(s.Cfg.Secure()), s.refuseCrossSite(publicOrigin(s.Cfg.PublicURL)))
 	r.HandleMethodNotAllowed = true
-	r.NoRoute(func(c *gin.Context) { fail(c, newErr(codeNotFound, "no such endpoint")) })
-	r.NoMethod(func(c *gin.Context) {
-		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, gin.H{"error": gin.H{"code": "method_not_allowed", "message": "method not allowed"}})
-	})
+	r.NoRoute(func(c *gin.Context) { fail(c, newErr(errkind.NotFound, "no such endpoint")) })
+	r.NoMethod(func(c *gin.Context) { fail(c, newErr(errkind.MethodNotAllowed, "method not allowed")) })
 
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
@@ -165,7 +164,7 @@ func logFrom(c *gin.Context) *slog.Logger {
 // limitBody answers 413 for bodies over 64 KiB (API.md).
 func limitBody(c *gin.Context) {
 	if c.Request.ContentLength > maxBody {
-		fail(c, newErr(codePayloadTooLarge, "body over 64 KiB"))
+		fail(c, newErr(errkind.PayloadTooLarge, "body over 64 KiB"))
 		return
 	}
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxBody)
@@ -199,7 +198,7 @@ func bind(c *gin.Context, v any) error {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return newErr(codePayloadTooLarge, "body over 64 KiB")
+			return newErr(errkind.PayloadTooLarge, "body over 64 KiB")
 		}
 		return badRequest("cannot read body")
 	}
@@ -234,14 +233,14 @@ func (s *Server) requireSession(c *gin.Context) {
 		token, fromCookie = ck, true
 	}
 	if token == "" {
-		fail(c, newErr(codeUnauthorized, "sign in first"))
+		fail(c, newErr(errkind.Unauthorized, "sign in first"))
 		return
 	}
 	now := s.now()
 	sess, err := s.Store.SessionByTokenHash(c.Request.Context(), security.HashToken(token), now)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			fail(c, newErr(codeUnauthorized, "the session is unknown, ended or expired"))
+			fail(c, newErr(errkind.Unauthorized, "the session is unknown, ended or expired"))
 			return
 		}
 		fail(c, err)
@@ -254,7 +253,7 @@ func (s *Server) requireSession(c *gin.Context) {
 		// session cookie received. A cookie and header pair planted by
 		// another site does not pass.
 		if !security.CSRFTokenMatches(s.Cfg.SecretKey, token, c.GetHeader(csrfHeader)) {
-			fail(c, newErr(codeUnauthorized, "missing or wrong X-CSRF-Token for a cookie session"))
+			fail(c, newErr(errkind.Unauthorized, "missing or wrong X-CSRF-Token for a cookie session"))
 			return
 		}
 	}
@@ -283,7 +282,7 @@ func session(c *gin.Context) store.Session {
 
 func (s *Server) requireAdmin(c *gin.Context) {
 	if !s.adminBearer(c) {
-		fail(c, newErr(codeUnauthorized, "admin calls need Authorization: Bearer <AUTHFLOW_ADMIN_TOKEN>"))
+		fail(c, newErr(errkind.Unauthorized, "admin calls need Authorization: Bearer <AUTHFLOW_ADMIN_TOKEN>"))
 		return
 	}
 	c.Next()
@@ -359,7 +358,7 @@ func (s *Server) refuseCrossSite(public string) gin.HandlerFunc {
 			refused = refused || public == "" || got != public
 		}
 		if refused {
-			fail(c, &apiError{Status: http.StatusForbidden, Code: "forbidden", Message: "cross-site requests are refused"})
+			fail(c, newErr(errkind.Forbidden, "cross-site requests are refused"))
 			return
 		}
 		c.Next()

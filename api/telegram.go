@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/authflow/authflow/activities"
+	"github.com/authflow/authflow/errkind"
 	"github.com/authflow/authflow/workflows"
 )
 
@@ -75,7 +76,7 @@ func (s *Server) telegramWebhook(c *gin.Context) {
 	secret := s.Cfg.TelegramWebhookSecret
 	got := c.GetHeader("X-Telegram-Bot-Api-Secret-Token")
 	if secret == "" || subtle.ConstantTimeCompare([]byte(secret), []byte(got)) != 1 {
-		fail(c, newErr(codeUnauthorized, "wrong or missing X-Telegram-Bot-Api-Secret-Token"))
+		fail(c, newErr(errkind.Unauthorized, "wrong or missing X-Telegram-Bot-Api-Secret-Token"))
 		return
 	}
 	var u TelegramUpdate

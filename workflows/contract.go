@@ -9,6 +9,8 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/authflow/authflow/errkind"
 )
 
 // TaskQueue is the one task queue authflow's workers poll.
@@ -111,40 +113,36 @@ const (
 	MaxFlowAttempts = 5
 )
 
-// Error types of ApplicationErrors the flows return; the API maps each to an
-// HTTP error code in one place (api/errors.go).
+// Error types of the ApplicationErrors the flows return: kinds of errkind,
+// the one list of error kinds (each with its HTTP status and API code,
+// which the API renders in api/errors.go). The activities raise the same
+// kinds, so a flow passes their failures on as they are; a failure of
+// another kind becomes ErrUnavailable.
 const (
-	ErrInvalidCredentials    = "InvalidCredentials"
-	ErrRateLimited           = "RateLimited" // details: RateLimitDetails
-	ErrInvalidCode           = "InvalidCode" // details: AttemptsDetails
-	ErrInvalidAssertion      = "InvalidAssertion"
-	ErrDowngradeNotConfirmed = "DowngradeNotConfirmed"
-	ErrMethodUnavailable     = "MethodUnavailable"
-	ErrWrongState            = "WrongState"
-	ErrFlowExpired           = "FlowExpired"
-	ErrBadRequest            = "BadRequest"
-	ErrConflict              = "Conflict"
-	ErrNotFound              = "NotFound"
+	ErrInvalidCredentials    = errkind.InvalidCredentials
+	ErrRateLimited           = errkind.RateLimited // details: RateLimitDetails
+	ErrInvalidCode           = errkind.InvalidCode // details: AttemptsDetails
+	ErrInvalidAssertion      = errkind.InvalidAssertion
+	ErrDowngradeNotConfirmed = errkind.DowngradeNotConfirmed
+	ErrMethodUnavailable     = errkind.MethodUnavailable
+	ErrWrongState            = errkind.WrongState
+	ErrFlowExpired           = errkind.FlowExpired
+	ErrBadRequest            = errkind.BadRequest
+	ErrConflict              = errkind.Conflict
 	// ErrFlowNotFound: no flow, or not the caller's (a wrong or missing
-	// flow secret looks exactly like an unknown flow id).
-	ErrFlowNotFound = "FlowNotFound"
+	// flow secret, another account's enrollment: each looks exactly like
+	// an unknown flow id).
+	ErrFlowNotFound = errkind.FlowNotFound
 	// ErrUnavailable: a step failed for good (the saga was compensated) or
 	// a dependency is down; the client may retry later.
-	ErrUnavailable = "Unavailable"
+	ErrUnavailable = errkind.Unavailable
 )
 
-// RateLimitDetails rides on ErrRateLimited.
-type RateLimitDetails struct {
-	RetryAfterSeconds int `json:"retry_after"`
-	// Locked: the account's second step reached the hard cap and stays
-	// locked until the password is changed or an admin unlocks it.
-	Locked bool `json:"locked,omitempty"`
-}
+// RateLimitDetails ride on ErrRateLimited.
+type RateLimitDetails = errkind.RateLimitDetails
 
-// AttemptsDetails rides on ErrInvalidCode and ErrInvalidAssertion.
-type AttemptsDetails struct {
-	AttemptsLeft int `json:"attempts_left"`
-}
+// AttemptsDetails ride on ErrInvalidCode and ErrInvalidAssertion.
+type AttemptsDetails = errkind.AttemptsDetails
 
 // LoginInput starts a Login workflow.
 type LoginInput struct {

@@ -2,7 +2,6 @@ package workflows
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -10,6 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/authflow/authflow/activities"
+	"github.com/authflow/authflow/errkind"
 )
 
 // Enroll is the durable enrollment of one second factor (or phone): begin
@@ -104,7 +104,7 @@ func (e *enroll) sendCode(ctx workflow.Context, in activities.SendCodeInput) err
 func (e *enroll) validateConfirm(ctx workflow.Context, in EnrollConfirmInput) error {
 	if in.UserID != e.in.UserID {
 		// Another account's flow does not exist for the caller.
-		return appErr(ErrNotFound, "no such enrollment", nil)
+		return appErr(ErrFlowNotFound, "no such enrollment", nil)
 	}
 	if err := e.f.checkOpen(ctx); err != nil {
 		return err
@@ -142,8 +142,7 @@ func (e *enroll) confirm(ctx workflow.Context, in EnrollConfirmInput) (EnrollVie
 	}
 	res, err := e.finish(ctx, fin)
 	if err != nil {
-		var ae *temporal.ApplicationError
-		if r, ok := m.(rechallenger); ok && errors.As(err, &ae) && ae.Type() == ErrConflict {
+		if r, ok := m.(rechallenger); ok && errkind.Is(err, ErrConflict) {
 			// The authenticator's credential belongs to another account: the
 			// spent challenge is replaced so another authenticator can try.
 			if cerr := r.rechallenge(ctx, e); cerr != nil {
@@ -166,7 +165,7 @@ func (e *enroll) finish(ctx workflow.Context, fin activities.FinishEnrollmentInp
 	}
 	fin.FlowID, fin.UserID, fin.SessionID, fin.IP, fin.Method = e.in.FlowID, e.in.UserID, e.in.SessionID, e.in.IP, string(e.in.Method)
 	if err := workflow.ExecuteActivity(finishEnrollCtx(ctx), a.FinishEnrollment, fin).Get(ctx, &res); err != nil {
-		return res, enrollErr(err)
+		return res, activityErr(err)
 	}
 	return res, nil
 }
@@ -190,16 +189,6 @@ func finishEnrollCtx(ctx workflow.Context) workflow.Context {
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2,
 			MaximumInterval: 30 * time.Second, MaximumAttempts: 12},
 	})
-}
-
-// enrollErr is activityErr that keeps a conflict (a passkey registered on
-// another account) a conflict.
-func enrollErr(err error) error {
-	var ae *temporal.ApplicationError
-	if errors.As(err, &ae) && ae.Type() == activities.ErrTypeConflict {
-		return appErr(ErrConflict, "this passkey is registered already; use another authenticator", nil)
-	}
-	return activityErr(err)
 }
 
 // ---- Notice ----

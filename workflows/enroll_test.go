@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/authflow/authflow/activities"
+	"github.com/authflow/authflow/errkind"
 	"github.com/authflow/authflow/store"
 )
 
@@ -123,10 +124,10 @@ func (r *enrollRun) sendsCode(channel string) {
 	})).Return(activities.SentCode{MAC: []byte("mac"), Digits: 6, ExpiresAt: r.env.Now().Add(10 * time.Minute)}, nil)
 }
 
-func appErrType(err error) string {
+func appErrType(err error) errkind.Kind {
 	var ae *temporal.ApplicationError
 	if errors.As(err, &ae) {
-		return ae.Type()
+		return errkind.Kind(ae.Type())
 	}
 	return ""
 }
@@ -446,7 +447,7 @@ func TestEnrollValidators(t *testing.T) {
 		r.confirm(time.Second, EnrollConfirmInput{UserID: "someone-else", CodeSealed: []byte("x"), CodeLength: 6}, &other)
 		r.confirm(time.Second, code6, &tg)
 		r.run()
-		if !other.rejected || appErrType(other.err) != ErrNotFound {
+		if !other.rejected || appErrType(other.err) != ErrFlowNotFound {
 			t.Fatalf("other account %+v", other)
 		}
 		if !tg.rejected || appErrType(tg.err) != ErrWrongState {
@@ -518,7 +519,7 @@ func TestEnrollErrors(t *testing.T) {
 	t.Run("case=a send that cannot be done fails the flow", func(t *testing.T) {
 		r := newEnrollRun(t, MethodPhone)
 		r.env.OnActivity(a.SendCode, mock.Anything, mock.Anything).Return(activities.SentCode{},
-			temporal.NewNonRetryableApplicationError("rate limited", activities.ErrTypeRateLimited, nil, activities.RateLimited{RetryAfterSeconds: 60}))
+			errkind.New(errkind.RateLimited, "rate limited", errkind.RateLimitDetails{RetryAfterSeconds: 60}))
 		var b enrollAnswer
 		r.begin(&b)
 		v := r.run()
@@ -537,7 +538,7 @@ func TestEnrollErrors(t *testing.T) {
 			func(_ context.Context, _ activities.FinishEnrollmentInput) (activities.EnrollmentResult, error) {
 				n++
 				if n == 1 {
-					return activities.EnrollmentResult{}, temporal.NewNonRetryableApplicationError("conflict", activities.ErrTypeConflict, nil)
+					return activities.EnrollmentResult{}, errkind.New(errkind.Conflict, "conflict")
 				}
 				return activities.EnrollmentResult{Device: &store.Credential{ID: "d2", Name: "Laptop"}}, nil
 			})

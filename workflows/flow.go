@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/authflow/authflow/activities"
+	"github.com/authflow/authflow/errkind"
 )
 
 // flow is the skeleton every workflow kind shares (docs/design.md
@@ -127,7 +128,7 @@ func (f *flow) fail(ctx workflow.Context, reason string, err error) error {
 
 // wrongAnswer counts a wrong answer in the flow (MaxFlowAttempts per flow);
 // the last one fails it. The caller adds what its kind counts elsewhere.
-func (f *flow) wrongAnswer(ctx workflow.Context, errType, msg string) error {
+func (f *flow) wrongAnswer(ctx workflow.Context, errType errkind.Kind, msg string) error {
 	f.st.AttemptsLeft = max(0, f.st.AttemptsLeft-1)
 	if f.st.AttemptsLeft == 0 {
 		_ = f.fail(ctx, "attempts", nil)

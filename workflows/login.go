@@ -3,7 +3,6 @@ package workflows
 import (
 	"crypto/subtle"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/authflow/authflow/activities"
+	"github.com/authflow/authflow/errkind"
 )
 
 // a names activity methods for ExecuteActivity; it is never dereferenced.
@@ -286,7 +286,7 @@ func (l *login) verify(ctx workflow.Context, in VerifyInput) (View, error) {
 // account. ans is the checked answer: when its attempt was reserved
 // (Counted), the account's counter already holds it. An answer that locks
 // the account fails the flow at once.
-func (l *login) wrongAnswer(ctx workflow.Context, reason, errType, msg string, ans activities.Answer) error {
+func (l *login) wrongAnswer(ctx workflow.Context, reason string, errType errkind.Kind, msg string, ans activities.Answer) error {
 	if l.view.UserID != "" {
 		in := activities.SecondFactorFailureInput{UserID: l.view.UserID, Method: string(l.view.Method), IP: l.in.IP,
 			Reason: reason, Counted: ans.Counted, Failures: ans.Failures}
@@ -455,33 +455,21 @@ func finishLocalCtx(ctx workflow.Context) workflow.Context {
 	})
 }
 
-func appErr(typ, msg string, details any) error {
+// appErr is a failure of kind k for the flow's caller.
+func appErr(k errkind.Kind, msg string, details any) error {
 	if details == nil {
-		return temporal.NewNonRetryableApplicationError(msg, typ, nil)
+		return errkind.New(k, msg)
 	}
-	return temporal.NewNonRetryableApplicationError(msg, typ, nil, details)
+	return errkind.New(k, msg, details)
 }
 
-// activityErr maps an activity's failure to the contract's error types.
+// activityErr is what a flow returns for a step that failed: the failure
+// itself when its kind is one a client may see (the activities raise the
+// contract's kinds), else ErrUnavailable — a timeout, a retryable error
+// whose retries ran out, an internal failure.
 func activityErr(err error) error {
-	var ae *temporal.ApplicationError
-	if errors.As(err, &ae) {
-		switch ae.Type() {
-		case activities.ErrTypeRateLimited:
-			var d activities.RateLimited
-			_ = ae.Details(&d)
-			return appErr(ErrRateLimited, "too many messages; try again later", RateLimitDetails{RetryAfterSeconds: d.RetryAfterSeconds})
-		case activities.ErrTypePhoneSendsCapped:
-			return appErr(ErrUnavailable, ae.Message(), nil)
-		case activities.ErrTypeMethodUnusable, activities.ErrTypeNoRecipient, activities.ErrTypePermanentSend:
-			return appErr(ErrMethodUnavailable, ae.Message(), nil)
-		case activities.ErrTypeNotFound:
-			return appErr(ErrMethodUnavailable, ae.Message(), nil)
-		case ErrInvalidCredentials, ErrRateLimited, ErrInvalidCode, ErrInvalidAssertion, ErrDowngradeNotConfirmed,
-			ErrMethodUnavailable, ErrWrongState, ErrFlowExpired, ErrBadRequest, ErrConflict, ErrNotFound, ErrFlowNotFound,
-			ErrUnavailable:
-			return err
-		}
+	if k, ae, ok := errkind.Of(err); ok && k.Public() {
+		return ae
 	}
 	return appErr(ErrUnavailable, "a step of the flow failed; try again", nil)
 }

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/authflow/authflow/activities"
+	"github.com/authflow/authflow/errkind"
 	"github.com/authflow/authflow/workflows"
 )
 
@@ -95,10 +96,10 @@ func (s *scenario) run(in workflows.LoginInput) workflows.View {
 	return v
 }
 
-func errType(err error) string {
+func errType(err error) errkind.Kind {
 	var ae *temporal.ApplicationError
 	if errors.As(err, &ae) {
-		return ae.Type()
+		return errkind.Kind(ae.Type())
 	}
 	return ""
 }
@@ -451,14 +452,14 @@ func TestLoginCodes(t *testing.T) {
 		s := newScenario(t)
 		s.passwordOK(allOpts)
 		s.env.OnActivity(a.SendCode, mock.Anything, mock.Anything).Return(activities.SentCode{},
-			temporal.NewNonRetryableApplicationError("limited", activities.ErrTypeRateLimited, nil, activities.RateLimited{RetryAfterSeconds: 720}))
+			errkind.New(errkind.RateLimited, "limited", errkind.RateLimitDetails{RetryAfterSeconds: 720}))
 		var pw, ch answer
 		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
 		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodEmail}, &ch)
 		s.run(loginIn)
 		var ae *temporal.ApplicationError
 		var d workflows.RateLimitDetails
-		if !errors.As(ch.err, &ae) || ae.Type() != workflows.ErrRateLimited || ae.Details(&d) != nil || d.RetryAfterSeconds != 720 {
+		if !errors.As(ch.err, &ae) || errkind.Kind(ae.Type()) != workflows.ErrRateLimited || ae.Details(&d) != nil || d.RetryAfterSeconds != 720 {
 			t.Fatalf("err %v details %+v", ch.err, d)
 		}
 	})
@@ -675,7 +676,7 @@ func TestLoginPhoneSaga(t *testing.T) {
 		s, vr := setup(t)
 		s.env.OnActivity(a.DisableTwoFactor, mock.Anything, mock.Anything).Return(nil)
 		s.env.OnActivity(a.UnlinkBankCards, mock.Anything, mock.Anything).Return(0,
-			temporal.NewNonRetryableApplicationError("billing refused", activities.ErrTypePermanentSend, nil))
+			errkind.New(errkind.MethodUnavailable, "billing refused"))
 		s.env.OnActivity(a.RestoreTwoFactor, mock.Anything, mock.Anything).Return(nil).Once()
 		v := s.run(loginIn)
 		if errType(vr.err) != workflows.ErrUnavailable || v.State != workflows.StateFailed || v.Reason != "saga" || v.Session != nil {
@@ -884,7 +885,7 @@ func TestLoginAccountCounter(t *testing.T) {
 			Budget: activities.SecondFactorBudget{RetryAfterSeconds: 3153600000, Locked: true}})
 		var ae *temporal.ApplicationError
 		var d workflows.RateLimitDetails
-		if !errors.As(vr.err, &ae) || ae.Type() != workflows.ErrRateLimited || ae.Details(&d) != nil || !d.Locked {
+		if !errors.As(vr.err, &ae) || errkind.Kind(ae.Type()) != workflows.ErrRateLimited || ae.Details(&d) != nil || !d.Locked {
 			t.Fatalf("verify %v details %+v, want RateLimited and locked", vr.err, d)
 		}
 		s.env.AssertNotCalled(t, "RecordSecondFactorFailure", mock.Anything, mock.Anything)

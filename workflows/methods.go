@@ -6,6 +6,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/authflow/authflow/activities"
+	"github.com/authflow/authflow/errkind"
 )
 
 // A second-factor method is one unit (docs/design.md "Methods"): a type
@@ -37,7 +38,8 @@ type checked struct {
 	// reason, errType and msg say why a wrong answer is wrong: the event's
 	// reason, the contract's error type (ErrInvalidCode when empty) and the
 	// message for the person.
-	reason, errType, msg string
+	reason, msg string
+	errType     errkind.Kind
 }
 
 // challengeCloser is a login method whose challenge outlives the flow's
