@@ -8,13 +8,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pquerna/otp"
-	"github.com/pquerna/otp/totp"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/authflow/authflow/channels"
 	"github.com/authflow/authflow/errkind"
 	"github.com/authflow/authflow/phone"
+	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/store"
 )
@@ -325,30 +324,7 @@ func (a *Activities) keepIfRight(ctx context.Context, userID string, ans Answer)
 	if !ans.OK || !ans.Counted {
 		return nil
 	}
-	return storeErr("reset attempts", a.Store.ResetAttempts(ctx, scopeSecond, userID))
-}
-
-// TOTP parameters (RFC 6238; SECURITY.md "Codes").
-const (
-	totpPeriod = 30
-	totpSkew   = 1
-)
-
-// TOTPValidateOpts are RFC 6238 SHA1, 6 digits, 30 s, ±1 step.
-var TOTPValidateOpts = totp.ValidateOpts{Period: totpPeriod, Skew: totpSkew, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
-
-// MatchTOTPStep returns the time step at which code is valid for secret
-// within ±1 step of now, or -1.
-func MatchTOTPStep(secret, code string, now time.Time) int64 {
-	step := now.Unix() / totpPeriod
-	for _, d := range []int64{0, -1, 1} {
-		s := step + d
-		want, err := totp.GenerateCodeCustom(secret, time.Unix(s*totpPeriod, 0).UTC(), TOTPValidateOpts)
-		if err == nil && security.ConstantTimeEqual(want, code) {
-			return s
-		}
-	}
-	return -1
+	return storeErr("reset attempts", a.Store.ResetAttempts(ctx, rules.ScopeSecondFactor, userID))
 }
 
 // VerifyTOTPInput is a TOTP answer.
@@ -380,7 +356,7 @@ func (a *Activities) VerifyTOTP(ctx context.Context, in VerifyTOTPInput) (Answer
 	if err != nil || ans.Refused {
 		return ans, err
 	}
-	if step := MatchTOTPStep(string(secret), string(code), a.now()); step >= 0 {
+	if step := rules.MatchTOTPStep(string(secret), string(code), a.now()); step >= 0 {
 		used, err := a.Store.UseTOTPStep(ctx, in.UserID, step)
 		if err != nil {
 			return Answer{}, storeErr("use totp step", err)

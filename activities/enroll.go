@@ -10,21 +10,13 @@ import (
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
-	"github.com/pquerna/otp"
-	"github.com/pquerna/otp/totp"
 
 	"github.com/authflow/authflow/errkind"
 	"github.com/authflow/authflow/phone"
+	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/store"
 )
-
-// PurposeTelegramLink seals a Telegram deep-link token in an enrollment's
-// answer, so the token never sits in clear in workflow history.
-const PurposeTelegramLink = "telegram-link"
-
-// TOTPIssuer is the issuer authenticator apps show next to the account.
-const TOTPIssuer = "authflow"
 
 // Enrollment methods, as the workflows contract names them.
 const (
@@ -48,21 +40,11 @@ func (a *Activities) BeginTOTPEnrollment(ctx context.Context, userID string) (TO
 	if err != nil {
 		return TOTPEnrollment{}, storeErr("user", err)
 	}
-	key, err := totp.Generate(totp.GenerateOpts{Issuer: TOTPIssuer, AccountName: u.Email, SecretSize: 20,
-		Period: totpPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	key, err := rules.NewTOTPKey(u.Email)
 	if err != nil {
 		return TOTPEnrollment{}, fmt.Errorf("generate totp key: %w", err)
 	}
-	return TOTPEnrollment{KeySealed: a.Sealer.Seal(security.PurposeTOTPSecret, []byte(key.URL()))}, nil
-}
-
-// OpenTOTPKey opens what BeginTOTPEnrollment sealed.
-func OpenTOTPKey(s *security.Sealer, sealed []byte) (*otp.Key, error) {
-	url, err := s.Open(security.PurposeTOTPSecret, sealed)
-	if err != nil {
-		return nil, err
-	}
-	return otp.NewKeyFromURL(string(url))
+	return TOTPEnrollment{KeySealed: rules.SealTOTPKey(a.Sealer, key)}, nil
 }
 
 // CheckTOTPEnrollmentInput is a code for a key not stored yet.
@@ -79,11 +61,11 @@ func (a *Activities) CheckTOTPEnrollment(_ context.Context, in CheckTOTPEnrollme
 	if err != nil {
 		return -1, errkind.Wrap(errkind.Internal, "sealed code", err)
 	}
-	key, err := OpenTOTPKey(a.Sealer, in.KeySealed)
+	key, err := rules.OpenTOTPKey(a.Sealer, in.KeySealed)
 	if err != nil {
 		return -1, errkind.Wrap(errkind.Internal, "sealed totp key", err)
 	}
-	return MatchTOTPStep(key.Secret(), string(code), a.now()), nil
+	return rules.MatchTOTPStep(key.Secret(), string(code), a.now()), nil
 }
 
 // BeginWebAuthnRegistration creates passkey creation options for the user.
@@ -154,7 +136,7 @@ type CreateTelegramLinkInput struct {
 	ExpiresAt time.Time
 }
 
-// TelegramLinkToken is a deep-link token, sealed for PurposeTelegramLink.
+// TelegramLinkToken is a deep-link token, sealed for rules.PurposeTelegramLink.
 type TelegramLinkToken struct {
 	TokenSealed []byte
 }
@@ -169,7 +151,7 @@ func (a *Activities) CreateTelegramLink(ctx context.Context, in CreateTelegramLi
 		FlowID: in.FlowID, ExpiresAt: in.ExpiresAt}); err != nil {
 		return TelegramLinkToken{}, storeErr("create link token", err)
 	}
-	return TelegramLinkToken{TokenSealed: a.Sealer.Seal(PurposeTelegramLink, []byte(token))}, nil
+	return TelegramLinkToken{TokenSealed: a.Sealer.Seal(rules.PurposeTelegramLink, []byte(token))}, nil
 }
 
 // FinishEnrollmentInput is a confirmed enrollment: what to store.
@@ -222,7 +204,7 @@ func (a *Activities) FinishEnrollment(ctx context.Context, in FinishEnrollmentIn
 	)
 	switch in.Method {
 	case enrollTOTP:
-		k, err := OpenTOTPKey(a.Sealer, in.TOTPKeySealed)
+		k, err := rules.OpenTOTPKey(a.Sealer, in.TOTPKeySealed)
 		if err != nil {
 			return res, errkind.Wrap(errkind.Internal, "sealed totp key", err)
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/authflow/authflow/activities"
 	"github.com/authflow/authflow/channels"
 	"github.com/authflow/authflow/internal/webauthntest"
+	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/store"
 	"github.com/authflow/authflow/store/opener"
@@ -58,7 +59,7 @@ func newEnrollFixture(t *testing.T) *enrollFixture {
 	}
 	out := channels.NewOutbox()
 	acts := &activities.Activities{Store: st, Sealer: sealer, SecretKey: key, WebAuthn: wa,
-		Email: out, SMS: out, Voice: out, Telegram: out, Limits: activities.DefaultLimits,
+		Email: out, SMS: out, Voice: out, Telegram: out, Limits: rules.DefaultLimits,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	u, err := st.CreateUser(ctx, "enroll-"+security.RandomToken()[:8]+"@example.com", "hash")
 	if err != nil {
@@ -128,7 +129,7 @@ func TestTOTPEnrollment(t *testing.T) {
 		if err := v.Get(&k); err != nil {
 			t.Fatal(err)
 		}
-		key, err := activities.OpenTOTPKey(f.acts.Sealer, k.KeySealed)
+		key, err := rules.OpenTOTPKey(f.acts.Sealer, k.KeySealed)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -136,7 +137,7 @@ func TestTOTPEnrollment(t *testing.T) {
 			strings.Contains(string(k.KeySealed), key.Secret()) {
 			t.Fatalf("key %s (secret %d base32 chars)", key.URL(), len(key.Secret()))
 		}
-		code, err := totp.GenerateCodeCustom(key.Secret(), time.Now(), activities.TOTPValidateOpts)
+		code, err := totp.GenerateCodeCustom(key.Secret(), time.Now(), rules.TOTPValidateOpts)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,15 +7,9 @@ import (
 	"time"
 
 	"github.com/authflow/authflow/phone"
+	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/store"
-)
-
-// Attempt counter scopes.
-const (
-	scopePassword   = "password"    // key: normalized email, so unknown emails lock too
-	scopePasswordIP = "password_ip" // key: client IP
-	scopeSecond     = "2fa"         // key: user id
 )
 
 // VerifyPasswordInput is the password step.
@@ -41,12 +35,12 @@ type VerifyPasswordResult struct {
 // Unknown emails cost one dummy argon2id verification, like a wrong password
 // (ASVS 5.0 6.3.8).
 func (a *Activities) VerifyPassword(ctx context.Context, in VerifyPasswordInput) (VerifyPasswordResult, error) {
-	email := NormalizeEmail(in.Email)
+	email := rules.NormalizeEmail(in.Email)
 	// Counted before the hash runs, so parallel guesses cannot overshoot
 	// the limits (docs/security.md "Counters are exact").
 	attempt, retryAfter, err := a.passwords().Reserve(ctx, email, in.IP)
 	if err != nil {
-		return VerifyPasswordResult{}, err
+		return VerifyPasswordResult{}, storeErr("password attempt", err)
 	}
 	if retryAfter > 0 {
 		a.metrics().Login("", "rate_limited")
@@ -71,7 +65,7 @@ func (a *Activities) VerifyPassword(ctx context.Context, in VerifyPasswordInput)
 		return VerifyPasswordResult{}, nil
 	}
 	if err := attempt.Succeeded(ctx); err != nil {
-		return VerifyPasswordResult{}, err
+		return VerifyPasswordResult{}, storeErr("password attempt", err)
 	}
 	res := VerifyPasswordResult{UserID: u.ID, OK: true}
 	if res.Options, err = a.loginOptions(ctx, u.ID); err != nil {
@@ -84,8 +78,6 @@ func (a *Activities) VerifyPassword(ctx context.Context, in VerifyPasswordInput)
 	}
 	return res, nil
 }
-
-func ceilSeconds(d time.Duration) int { return int((d + time.Second - 1) / time.Second) }
 
 // PhoneOption is a verified phone offered as a reserve method.
 type PhoneOption struct {
@@ -210,7 +202,7 @@ func (a *Activities) IssueSession(ctx context.Context, in IssueSessionInput) (Is
 	} else if err != nil {
 		return IssuedSession{}, storeErr("session", err)
 	}
-	if err := a.Store.ResetAttempts(ctx, scopeSecond, in.UserID); err != nil {
+	if err := a.Store.ResetAttempts(ctx, rules.ScopeSecondFactor, in.UserID); err != nil {
 		return IssuedSession{}, storeErr("reset attempts", err)
 	}
 	return IssuedSession{ID: s.ID, ExpiresAt: s.ExpiresAt}, nil
@@ -235,7 +227,7 @@ type SecondFactorBudget struct {
 // SecondFactorStatus reads the per-account counter (RFC 4226 §7.3: across
 // login sessions).
 func (a *Activities) SecondFactorStatus(ctx context.Context, userID string) (SecondFactorBudget, error) {
-	st, err := a.Store.GetAttempts(ctx, scopeSecond, userID)
+	st, err := a.Store.GetAttempts(ctx, rules.ScopeSecondFactor, userID)
 	if err != nil {
 		return SecondFactorBudget{}, storeErr("attempts", err)
 	}
@@ -246,9 +238,9 @@ func (a *Activities) budget(st store.AttemptState) SecondFactorBudget {
 	now := a.now()
 	b := SecondFactorBudget{Left: max(0, a.Limits.FailuresBeforeLock-st.Failures)}
 	if st.LockedUntil.After(now) {
-		b.RetryAfterSeconds = ceilSeconds(st.LockedUntil.Sub(now))
+		b.RetryAfterSeconds = rules.CeilSeconds(st.LockedUntil.Sub(now))
 		b.Left = 0
-		b.Locked = a.Limits.HardCap > 0 && st.Failures >= a.Limits.HardCap
+		b.Locked = a.Limits.HardLocked(st.Failures)
 	}
 	return b
 }
@@ -279,7 +271,7 @@ func (a *Activities) ReserveSecondFactorAttempt(ctx context.Context, userID stri
 }
 
 func (a *Activities) reserveAnswer(ctx context.Context, userID string) (Answer, error) {
-	r, err := a.Store.ReserveAttempt(ctx, scopeSecond, userID, a.now(), a.Limits.lockFor)
+	r, err := a.Store.ReserveAttempt(ctx, rules.ScopeSecondFactor, userID, a.now(), a.Limits.LockFor)
 	if err != nil {
 		return Answer{}, storeErr("reserve attempt", err)
 	}
@@ -306,9 +298,9 @@ func (a *Activities) RecordSecondFactorFailure(ctx context.Context, in SecondFac
 	var st store.AttemptState
 	var err error
 	if in.Counted {
-		st, err = a.Store.GetAttempts(ctx, scopeSecond, in.UserID)
+		st, err = a.Store.GetAttempts(ctx, rules.ScopeSecondFactor, in.UserID)
 	} else {
-		st, err = a.Store.AddFailure(ctx, scopeSecond, in.UserID, a.now(), a.Limits.lockFor)
+		st, err = a.Store.AddFailure(ctx, rules.ScopeSecondFactor, in.UserID, a.now(), a.Limits.LockFor)
 		in.Failures = st.Failures
 	}
 	if err != nil {

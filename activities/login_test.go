@@ -14,6 +14,7 @@ import (
 
 	"github.com/authflow/authflow/activities"
 	"github.com/authflow/authflow/channels"
+	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/store"
 	"github.com/authflow/authflow/store/opener"
@@ -65,7 +66,7 @@ func TestVerifyPassword(t *testing.T) {
 		if !res.OK || !res.Options.TOTP {
 			t.Fatalf("%+v", res)
 		}
-		if want := activities.DefaultLimits.FailuresBeforeLock - 3; res.Budget.Left != want {
+		if want := rules.DefaultLimits.FailuresBeforeLock - 3; res.Budget.Left != want {
 			t.Fatalf("budget left %d, want %d", res.Budget.Left, want)
 		}
 	})
@@ -84,11 +85,11 @@ func TestVerifyPassword(t *testing.T) {
 			t.Fatalf("%+v", res)
 		}
 		ctx := context.Background()
-		if st, _ := f.st.GetAttempts(ctx, "password", activities.NormalizeEmail(f.user.Email)); st.Failures != 1 {
+		if st, _ := f.st.GetAttempts(ctx, "password", rules.NormalizeEmail(f.user.Email)); st.Failures != 1 {
 			t.Fatalf("failures %d after a wrong password", st.Failures)
 		}
 		f.verifyPassword("right password")
-		if st, _ := f.st.GetAttempts(ctx, "password", activities.NormalizeEmail(f.user.Email)); st.Failures != 0 {
+		if st, _ := f.st.GetAttempts(ctx, "password", rules.NormalizeEmail(f.user.Email)); st.Failures != 0 {
 			t.Fatalf("account failures %d after a right password", st.Failures)
 		}
 		if st, _ := f.st.GetAttempts(ctx, "password_ip", "203.0.113.9"); st.Failures != 1 {
@@ -153,7 +154,7 @@ func parallelWrongPasswords(t *testing.T, st store.Store, n, conc int, email, ip
 	}
 	out := channels.NewOutbox()
 	acts := &activities.Activities{Store: st, Sealer: sealer, SecretKey: key, Hasher: hasher, Email: out,
-		Limits: activities.DefaultLimits, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		Limits: rules.DefaultLimits, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
@@ -233,7 +234,7 @@ func TestVerifyTOTP(t *testing.T) {
 	t.Run("case=a wrong code is counted on the account before the check", func(t *testing.T) {
 		f, _ := setup(t)
 		res := verify(f, "000000")
-		if res.OK || !res.Counted || res.Failures != 1 || res.Budget.Left != activities.DefaultLimits.FailuresBeforeLock-1 || failures(f) != 1 {
+		if res.OK || !res.Counted || res.Failures != 1 || res.Budget.Left != rules.DefaultLimits.FailuresBeforeLock-1 || failures(f) != 1 {
 			t.Fatalf("%+v, failures %d", res, failures(f))
 		}
 	})
@@ -326,7 +327,7 @@ func TestSecondFactorBackoffAndHardCap(t *testing.T) {
 		t.Fatalf("hard-cap notices: %d emails, %d Telegram messages, want one each: %+v", email, telegram, f.outbox.Entries())
 	}
 	// A password change (or an admin) unlocks it.
-	if err := activities.Unlock(ctx, f.st, f.user.ID, f.user.Email); err != nil {
+	if err := rules.Unlock(ctx, f.st, f.user.ID, f.user.Email); err != nil {
 		t.Fatal(err)
 	}
 	if st, _ := f.st.GetAttempts(ctx, "2fa", f.user.ID); st.Failures != 0 || !st.LockedUntil.IsZero() {

@@ -4,44 +4,12 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"strings"
 
 	"github.com/authflow/authflow/channels"
 	"github.com/authflow/authflow/errkind"
+	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/store"
 )
-
-// Telegram callback data: "l:<flow id>:<number>" for a number button and
-// "n:<flow id>" for "Not me". Every button carries its own number, so the
-// data says nothing about which one is right.
-const (
-	callbackNumber = "l"
-	callbackNotMe  = "n"
-)
-
-// LoginCallbackData is the callback data of a number button.
-func LoginCallbackData(flowID string, number int) string {
-	return callbackNumber + ":" + flowID + ":" + strconv.Itoa(number)
-}
-
-// NotMeCallbackData is the callback data of the "Not me" button.
-func NotMeCallbackData(flowID string) string { return callbackNotMe + ":" + flowID }
-
-// ParseCallbackData reads what LoginCallbackData or NotMeCallbackData made.
-func ParseCallbackData(data string) (flowID string, number int, notMe bool, err error) {
-	parts := strings.Split(data, ":")
-	switch {
-	case len(parts) == 3 && parts[0] == callbackNumber:
-		n, err := strconv.Atoi(parts[2])
-		if err != nil || n < 10 || n > 99 {
-			return "", 0, false, errors.New("bad number")
-		}
-		return parts[1], n, false, nil
-	case len(parts) == 2 && parts[0] == callbackNotMe:
-		return parts[1], 0, true, nil
-	}
-	return "", 0, false, errors.New("not an authflow button")
-}
 
 // SendTelegramPromptsInput asks every linked chat to confirm a login.
 type SendTelegramPromptsInput struct {
@@ -64,9 +32,9 @@ func (a *Activities) SendTelegramPrompts(ctx context.Context, in SendTelegramPro
 	}
 	buttons := make([]channels.Button, 0, len(in.Numbers)+1)
 	for _, n := range in.Numbers {
-		buttons = append(buttons, channels.Button{Text: strconv.Itoa(n), Data: LoginCallbackData(in.FlowID, n)})
+		buttons = append(buttons, channels.Button{Text: strconv.Itoa(n), Data: rules.LoginCallbackData(in.FlowID, n)})
 	}
-	buttons = append(buttons, channels.Button{Text: "Not me", Data: NotMeCallbackData(in.FlowID)})
+	buttons = append(buttons, channels.Button{Text: "Not me", Data: rules.NotMeCallbackData(in.FlowID)})
 	text := "Someone is signing in to your account"
 	if in.IP != "" {
 		text += " from " + in.IP

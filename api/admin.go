@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/mail"
 	"strconv"
 	"strings"
 	"time"
@@ -14,25 +13,12 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/authflow/authflow/activities"
 	"github.com/authflow/authflow/errkind"
 	"github.com/authflow/authflow/phone"
+	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/store"
 	"github.com/authflow/authflow/workflows"
 )
-
-// normalizeEmail trims and lower-cases, and checks the address parses.
-func normalizeEmail(raw string) (string, error) {
-	e := strings.ToLower(strings.TrimSpace(raw))
-	if len(e) > 254 {
-		return "", badRequest("email is too long")
-	}
-	a, err := mail.ParseAddress(e)
-	if err != nil || a.Address != e || !strings.Contains(e, "@") {
-		return "", badRequest("email is not a valid address")
-	}
-	return e, nil
-}
 
 func (s *Server) adminCreateUser(c *gin.Context) {
 	var req struct {
@@ -43,12 +29,12 @@ func (s *Server) adminCreateUser(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	email, err := normalizeEmail(req.Email)
+	email, err := rules.ParseEmail(req.Email)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	if err := checkPassword(req.Password); err != nil {
+	if err := rules.CheckNewPassword(req.Password); err != nil {
 		fail(c, err)
 		return
 	}
@@ -104,7 +90,7 @@ func (s *Server) adminUnlock(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	if err := activities.Unlock(ctx, s.Store, u.ID, u.Email); err != nil {
+	if err := rules.Unlock(ctx, s.Store, u.ID, u.Email); err != nil {
 		fail(c, err)
 		return
 	}

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authflow/authflow/activities"
 	"github.com/authflow/authflow/api/apitest"
+	"github.com/authflow/authflow/rules"
 )
 
 // env is the one stack shared by every test of this binary.
@@ -403,7 +403,7 @@ func TestWrongCurrentPasswordsAreThrottledLikeLogins(t *testing.T) {
 		return env.Do(t, "POST", "/v1/me/password", cur, map[string]string{"current_password": current, "new_password": "another horse"})
 	}
 	// A stolen session must not guess the password faster than a login may.
-	for range activities.DefaultLimits.FailuresBeforeLock {
+	for range rules.DefaultLimits.FailuresBeforeLock {
 		apitest.ExpectError(t, change("guess"), 403, "invalid_credentials")
 	}
 	w := apitest.ExpectError(t, change(pw), 429, "rate_limited")

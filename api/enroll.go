@@ -19,9 +19,9 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/authflow/authflow/activities"
 	"github.com/authflow/authflow/errkind"
 	"github.com/authflow/authflow/phone"
+	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/store"
 	"github.com/authflow/authflow/workflows"
@@ -102,7 +102,7 @@ func (s *Server) enrollAnswer(v workflows.EnrollView, reveal bool) (enrollJSON, 
 	case workflows.StateChallenge:
 		out.WebAuthn = v.WebAuthnOptions
 		if reveal && len(v.TOTPKeySealed) > 0 {
-			key, err := activities.OpenTOTPKey(s.Sealer, v.TOTPKeySealed)
+			key, err := rules.OpenTOTPKey(s.Sealer, v.TOTPKeySealed)
 			if err != nil {
 				return out, fmt.Errorf("open totp key: %w", err)
 			}
@@ -117,7 +117,7 @@ func (s *Server) enrollAnswer(v workflows.EnrollView, reveal bool) (enrollJSON, 
 			out.TOTP = totpSetupJSON{Secret: key.Secret(), OTPAuthURL: key.URL(), QRPNGBase64: base64.StdEncoding.EncodeToString(buf.Bytes())}
 		}
 		if reveal && len(v.TelegramTokenSealed) > 0 {
-			tok, err := s.Sealer.Open(activities.PurposeTelegramLink, v.TelegramTokenSealed)
+			tok, err := s.Sealer.Open(rules.PurposeTelegramLink, v.TelegramTokenSealed)
 			if err != nil {
 				return out, fmt.Errorf("open telegram link token: %w", err)
 			}

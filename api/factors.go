@@ -9,9 +9,9 @@ import (
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/sdk/client"
 
-	"github.com/authflow/authflow/activities"
 	"github.com/authflow/authflow/errkind"
 	"github.com/authflow/authflow/phone"
+	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/store"
 	"github.com/authflow/authflow/workflows"
@@ -53,14 +53,10 @@ func (s *Server) reauth(c *gin.Context, currentPassword *string) error {
 	return s.Store.MarkAuthenticated(ctx, cur.ID, now)
 }
 
-// passwords is the login's password throttle (SECURITY.md, "Password
+// passwords is the login's password guard (docs/security.md "Password
 // attempts"), on the same counters.
-func (s *Server) passwords() activities.PasswordGuard {
-	l := s.Limits
-	if l == (activities.Limits{}) {
-		l = activities.DefaultLimits
-	}
-	return activities.PasswordGuard{Store: s.Store, Limits: l, Now: s.now}
+func (s *Server) passwords() rules.PasswordGuard {
+	return rules.PasswordGuard{Store: s.Store, Limits: s.Limits.OrDefault(), Now: s.now}
 }
 
 // checkCurrentPassword checks a signed-in user's current_password under the

@@ -11,9 +11,9 @@ import (
 
 	"github.com/pquerna/otp/totp"
 
-	"github.com/authflow/authflow/activities"
 	"github.com/authflow/authflow/api/apitest"
 	"github.com/authflow/authflow/channels"
+	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/security"
 )
 
@@ -95,7 +95,7 @@ func verify(t *testing.T, flow, code string) apitest.Response {
 
 func totpNow(t *testing.T, secret string, at time.Time) string {
 	t.Helper()
-	c, err := totp.GenerateCodeCustom(secret, at, activities.TOTPValidateOpts)
+	c, err := totp.GenerateCodeCustom(secret, at, rules.TOTPValidateOpts)
 	if err != nil {
 		t.Fatal(err)
 	}

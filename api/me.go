@@ -8,9 +8,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/authflow/authflow/activities"
 	"github.com/authflow/authflow/errkind"
 	"github.com/authflow/authflow/phone"
+	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/store"
 )
 
@@ -240,22 +240,6 @@ func (s *Server) logout(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
-// Password rules: long enough to matter, short enough for argon2id.
-const (
-	minPassword = 8
-	maxPassword = 1024
-)
-
-func checkPassword(p string) error {
-	if len(p) < minPassword {
-		return badRequest("the password must have at least 8 characters")
-	}
-	if len(p) > maxPassword {
-		return badRequest("the password must have at most 1024 bytes")
-	}
-	return nil
-}
-
 func (s *Server) changePassword(c *gin.Context) {
 	var req struct {
 		CurrentPassword string `json:"current_password"`
@@ -269,7 +253,7 @@ func (s *Server) changePassword(c *gin.Context) {
 		fail(c, badRequest("current_password is required"))
 		return
 	}
-	if err := checkPassword(req.NewPassword); err != nil {
+	if err := rules.CheckNewPassword(req.NewPassword); err != nil {
 		fail(c, err)
 		return
 	}
@@ -295,7 +279,7 @@ func (s *Server) changePassword(c *gin.Context) {
 	}
 	// A new password ends the lockouts, the second step's hard cap too:
 	// whoever guessed at it no longer has the password.
-	if err := activities.Unlock(ctx, s.Store, u.ID, u.Email); err != nil {
+	if err := rules.Unlock(ctx, s.Store, u.ID, u.Email); err != nil {
 		fail(c, err)
 		return
 	}

@@ -21,11 +21,11 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
-	"github.com/authflow/authflow/activities"
 	"github.com/authflow/authflow/channels"
 	"github.com/authflow/authflow/config"
 	"github.com/authflow/authflow/errkind"
 	"github.com/authflow/authflow/metrics"
+	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/store"
 )
@@ -56,8 +56,8 @@ type Server struct {
 	Codec        converter.PayloadCodec
 	CodecOrigins []string
 	// Limits throttle wrong current passwords like the login's (zero:
-	// activities.DefaultLimits); the worker must use the same.
-	Limits activities.Limits
+	// rules.DefaultLimits); the worker must use the same.
+	Limits rules.Limits
 }
 
 // Cookie names of API.md.

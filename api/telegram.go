@@ -7,8 +7,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/authflow/authflow/activities"
 	"github.com/authflow/authflow/errkind"
+	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/workflows"
 )
 
@@ -48,7 +48,7 @@ type TelegramUser struct {
 // person (the callback answer), if any.
 func (s *Server) HandleTelegramUpdate(ctx context.Context, u TelegramUpdate) string {
 	if cb := u.Callback; cb != nil {
-		flowID, number, notMe, err := activities.ParseCallbackData(cb.Data)
+		flowID, number, notMe, err := rules.ParseCallbackData(cb.Data)
 		if err != nil {
 			return "This button is not valid."
 		}

@@ -10,7 +10,7 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/authflow/authflow/activities"
+	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/security"
 )
 
@@ -142,5 +142,5 @@ func floorPing() client.UpdateWorkflowOptions {
 // and one TOTP validation, as the password and TOTP steps do them.
 func crypto(h *security.Hasher, hash, password, secret, code string) bool {
 	ok := h.Verify(hash, password)
-	return activities.MatchTOTPStep(secret, code, time.Now()) >= 0 && ok
+	return rules.MatchTOTPStep(secret, code, time.Now()) >= 0 && ok
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/authflow/authflow/channels/twilio"
 	"github.com/authflow/authflow/config"
 	"github.com/authflow/authflow/phone"
+	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/store"
 )
@@ -56,7 +57,7 @@ func NewActivities(cfg config.Config, st store.Store, outbox *channels.Outbox, h
 	a := &activities.Activities{
 		Store: st, Hasher: hasher, Sealer: sealer, SecretKey: cfg.SecretKey, WebAuthn: wa,
 		FlashCalls: phone.NewFlashPool(cfg.TwilioFlashCallNumbers), SessionTTL: SessionTTL,
-		Limits: activities.DefaultLimits, Log: log,
+		Limits: rules.DefaultLimits, Log: log,
 	}
 	// Which numbers get codes, and the hourly cap on all phone sends
 	// (AUTHFLOW_PHONE_REGIONS, AUTHFLOW_PHONE_SENDS_PER_HOUR).

@@ -328,7 +328,7 @@ type EnrollView struct {
 	// WebAuthnOptions is the creation options JSON of a passkey challenge.
 	WebAuthnOptions json.RawMessage
 	// TelegramTokenSealed is the deep-link token, sealed for
-	// activities.PurposeTelegramLink.
+	// account.PurposeTelegramLink.
 	TelegramTokenSealed []byte
 	// What the enrollment made, once done.
 	TOTPEnabled     bool

@@ -18,10 +18,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authflow/authflow/activities"
 	"github.com/authflow/authflow/channels"
 	"github.com/authflow/authflow/config"
 	"github.com/authflow/authflow/internal/stack"
+	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/security"
 )
 
@@ -56,8 +56,8 @@ type Options struct {
 	Argon2 *security.Argon2Params
 	// Configure edits the configuration before anything starts.
 	Configure func(*config.Config)
-	// Limits overrides activities.DefaultLimits.
-	Limits *activities.Limits
+	// Limits overrides rules.DefaultLimits.
+	Limits *rules.Limits
 	// EncryptPayloads gives every client the production data converter
 	// (payloads encrypted under the secret key) and serves the codec at
 	// /codec. Off by default: recorded replay histories stay readable.

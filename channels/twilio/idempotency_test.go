@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/authflow/authflow/activities"
+	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/store"
 	"github.com/authflow/authflow/store/opener"
 )
@@ -89,7 +90,7 @@ func TestSendCodeRetryReachesTwilioOnce(t *testing.T) {
 			flaky := &flakyStore{Store: st}
 			acts := &activities.Activities{
 				Store: flaky, SecretKey: make([]byte, 32), SMS: tw, Voice: tw,
-				Limits: activities.DefaultLimits,
+				Limits: rules.DefaultLimits,
 			}
 			var s testsuite.WorkflowTestSuite
 			env := s.NewTestWorkflowEnvironment()

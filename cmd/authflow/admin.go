@@ -12,6 +12,7 @@ import (
 
 	"github.com/authflow/authflow/config"
 	"github.com/authflow/authflow/phone"
+	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/store"
 	"github.com/authflow/authflow/store/opener"
@@ -80,12 +81,12 @@ func usersCmd() *cobra.Command {
 		Short: "Create a user",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			email = strings.ToLower(strings.TrimSpace(email))
-			if !strings.Contains(email, "@") {
-				return errors.New("--email must be an email address")
+			addr, err := rules.ParseEmail(email)
+			if err != nil {
+				return fmt.Errorf("--email: %w", err)
 			}
-			if len(password) < 8 {
-				return errors.New("--password must have at least 8 characters")
+			if err := rules.CheckNewPassword(password); err != nil {
+				return fmt.Errorf("--password: %w", err)
 			}
 			st, err := dbOnly(cmd.Context(), dataDir)
 			if err != nil {
@@ -96,9 +97,9 @@ func usersCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			u, err := st.CreateUser(cmd.Context(), email, hash)
+			u, err := st.CreateUser(cmd.Context(), addr, hash)
 			if errors.Is(err, store.ErrConflict) {
-				return fmt.Errorf("a user with email %s exists", email)
+				return fmt.Errorf("a user with email %s exists", addr)
 			}
 			if err != nil {
 				return err

@@ -10,9 +10,9 @@ import (
 
 	"github.com/pquerna/otp/totp"
 
-	"github.com/authflow/authflow/activities"
 	"github.com/authflow/authflow/api/apitest"
 	"github.com/authflow/authflow/channels"
+	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/security"
 )
 
@@ -60,7 +60,7 @@ func (a account) withCard(t *testing.T, last4 string) {
 
 func totpCode(t *testing.T, secret string) string {
 	t.Helper()
-	c, err := totp.GenerateCodeCustom(secret, time.Now(), activities.TOTPValidateOpts)
+	c, err := totp.GenerateCodeCustom(secret, time.Now(), rules.TOTPValidateOpts)
 	if err != nil {
 		t.Fatal(err)
 	}

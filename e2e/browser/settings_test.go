@@ -14,8 +14,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/pquerna/otp/totp"
 
-	"github.com/authflow/authflow/activities"
 	"github.com/authflow/authflow/api/apitest"
+	"github.com/authflow/authflow/rules"
 )
 
 // addAuthenticator gives the tab a virtual platform authenticator that
@@ -288,7 +288,7 @@ func TestGAuthEnrollmentOnSettings(t *testing.T) {
 	p.waitVisible("#code-form")
 	// The enrollment used up this time step: answer with the next step's
 	// code, which the ±1 step window accepts.
-	next, err := totp.GenerateCodeCustom(secret, time.Now().Add(30*time.Second), activities.TOTPValidateOpts)
+	next, err := totp.GenerateCodeCustom(secret, time.Now().Add(30*time.Second), rules.TOTPValidateOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -376,7 +376,7 @@ func TestSettingsCountsDownARateLimit(t *testing.T) {
 
 	// Lock the account's password for 90 s, as ten wrong passwords would.
 	lock := func(int) time.Duration { return 90 * time.Second }
-	if _, err := env.Store.AddFailure(context.Background(), "password", activities.NormalizeEmail(a.email), time.Now(), lock); err != nil {
+	if _, err := env.Store.AddFailure(context.Background(), "password", rules.NormalizeEmail(a.email), time.Now(), lock); err != nil {
 		t.Fatal(err)
 	}
 	p.typeIn("#pw-current", pw)

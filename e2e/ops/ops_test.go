@@ -16,10 +16,10 @@ import (
 
 	"github.com/pquerna/otp/totp"
 
-	"github.com/authflow/authflow/activities"
 	"github.com/authflow/authflow/api/apitest"
 	"github.com/authflow/authflow/channels"
 	"github.com/authflow/authflow/config"
+	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/security"
 )
 
@@ -30,7 +30,7 @@ const uiOrigin = "http://localhost:8233"
 
 func TestMain(m *testing.M) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	limits := activities.DefaultLimits
+	limits := rules.DefaultLimits
 	limits.FailuresBeforeLock = 3 // a 429 after a few wrong passwords
 	e, err := apitest.Start(ctx, apitest.Options{
 		EncryptPayloads: true,

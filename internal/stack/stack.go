@@ -31,6 +31,7 @@ import (
 	"github.com/authflow/authflow/config"
 	"github.com/authflow/authflow/devserver"
 	"github.com/authflow/authflow/metrics"
+	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/store"
 	"github.com/authflow/authflow/store/opener"
@@ -55,8 +56,8 @@ type Options struct {
 	EncryptPayloads bool
 	// Configure edits the configuration before anything starts.
 	Configure func(*config.Config)
-	// Limits overrides activities.DefaultLimits, for the worker and the API.
-	Limits *activities.Limits
+	// Limits overrides rules.DefaultLimits, for the worker and the API.
+	Limits *rules.Limits
 	// Log receives the Temporal server's, the worker's and the API's logs;
 	// SDKLog the Temporal SDK's, and defaults to Log. Nil discards.
 	Log, SDKLog *slog.Logger

@@ -1,10 +1,22 @@
-package activities
+package rules
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/authflow/authflow/store"
+)
+
+// Attempt counter scopes in the store.
+const (
+	// ScopePassword counts wrong passwords per normalized email, so unknown
+	// emails lock too.
+	ScopePassword = "password"
+	// ScopePasswordIP counts wrong passwords per client IP.
+	ScopePasswordIP = "password_ip"
+	// ScopeSecondFactor counts wrong second-step answers per user id.
+	ScopeSecondFactor = "2fa"
 )
 
 // PasswordGuard counts wrong passwords per account (by normalized email, so
@@ -17,16 +29,10 @@ import (
 // back when the password was right: 40 parallel wrong passwords for one
 // account run exactly FailuresBeforeLock hashes, the rest are refused.
 type PasswordGuard struct {
-	Store  store.Store
+	Store  store.Attempts
 	Limits Limits
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
-}
-
-// passwords is the guard the activities use (a method the worker would
-// register as an activity if it were exported).
-func (a *Activities) passwords() PasswordGuard {
-	return PasswordGuard{Store: a.Store, Limits: a.Limits, Now: a.now}
 }
 
 func (g PasswordGuard) now() time.Time {
@@ -53,23 +59,23 @@ func (g PasswordGuard) Reserve(ctx context.Context, email, ip string) (att Passw
 	now := g.now()
 	att = PasswordAttempt{g: g, email: NormalizeEmail(email), ip: ip}
 	if ip != "" {
-		if att.ipReserved, err = g.Store.ReserveAttempt(ctx, scopePasswordIP, ip, now, g.Limits.lockIPFor); err != nil {
-			return att, 0, storeErr("reserve password attempt", err)
+		if att.ipReserved, err = g.Store.ReserveAttempt(ctx, ScopePasswordIP, ip, now, g.Limits.LockIPFor); err != nil {
+			return att, 0, fmt.Errorf("reserve password attempt: %w", err)
 		}
 		if !att.ipReserved.Granted {
-			return att, ceilSeconds(att.ipReserved.State.LockedUntil.Sub(now)), nil
+			return att, CeilSeconds(att.ipReserved.State.LockedUntil.Sub(now)), nil
 		}
 	}
 	if att.email != "" {
-		if att.acctReserved, err = g.Store.ReserveAttempt(ctx, scopePassword, att.email, now, g.Limits.lockPasswordFor); err != nil {
-			return att, 0, storeErr("reserve password attempt", err)
+		if att.acctReserved, err = g.Store.ReserveAttempt(ctx, ScopePassword, att.email, now, g.Limits.LockPasswordFor); err != nil {
+			return att, 0, fmt.Errorf("reserve password attempt: %w", err)
 		}
 		if !att.acctReserved.Granted {
 			// The attempt will not run: it must not count on the IP either.
-			if err := g.Store.ReleaseAttempt(ctx, scopePasswordIP, ip, att.ipReserved); err != nil {
-				return att, 0, storeErr("release password attempt", err)
+			if err := g.Store.ReleaseAttempt(ctx, ScopePasswordIP, ip, att.ipReserved); err != nil {
+				return att, 0, fmt.Errorf("release password attempt: %w", err)
 			}
-			return att, ceilSeconds(att.acctReserved.State.LockedUntil.Sub(now)), nil
+			return att, CeilSeconds(att.acctReserved.State.LockedUntil.Sub(now)), nil
 		}
 	}
 	return att, 0, nil
@@ -79,12 +85,14 @@ func (g PasswordGuard) Reserve(ctx context.Context, email, ip string) (att Passw
 // counter and does not count on the IP.
 func (p PasswordAttempt) Succeeded(ctx context.Context) error {
 	if p.email != "" {
-		if err := p.g.Store.ResetAttempts(ctx, scopePassword, p.email); err != nil {
-			return storeErr("reset attempts", err)
+		if err := p.g.Store.ResetAttempts(ctx, ScopePassword, p.email); err != nil {
+			return fmt.Errorf("reset attempts: %w", err)
 		}
 	}
 	if p.ip != "" {
-		return storeErr("release password attempt", p.g.Store.ReleaseAttempt(ctx, scopePasswordIP, p.ip, p.ipReserved))
+		if err := p.g.Store.ReleaseAttempt(ctx, ScopePasswordIP, p.ip, p.ipReserved); err != nil {
+			return fmt.Errorf("release password attempt: %w", err)
+		}
 	}
 	return nil
 }
@@ -92,9 +100,9 @@ func (p PasswordAttempt) Succeeded(ctx context.Context) error {
 // Unlock ends the account's lockouts: the second step's (the hard cap
 // included) and the password's. A password change and an admin's unlock
 // call it (docs/security.md "Hard cap").
-func Unlock(ctx context.Context, st store.Store, userID, email string) error {
-	if err := st.ResetAttempts(ctx, scopeSecond, userID); err != nil {
+func Unlock(ctx context.Context, st store.Attempts, userID, email string) error {
+	if err := st.ResetAttempts(ctx, ScopeSecondFactor, userID); err != nil {
 		return err
 	}
-	return st.ResetAttempts(ctx, scopePassword, NormalizeEmail(email))
+	return st.ResetAttempts(ctx, ScopePassword, NormalizeEmail(email))
 }
