@@ -36,7 +36,7 @@ type Activities struct {
 	SMS      channels.SMSSender
 	Voice    channels.Caller
 	Telegram channels.TelegramSender
-	Billing  BillingNotifier
+	Billing  channels.BillingNotifier
 
 	// FlashCalls is the pool a flash call's caller is drawn from; empty:
 	// every number's call dictates its code.

@@ -1,60 +1,15 @@
 package activities
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"html"
-	"net/http"
-	"time"
 
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/authflow/authflow/channels"
 	"github.com/authflow/authflow/store"
 )
-
-// BillingNotifier tells billing that an account's cards were unlinked.
-type BillingNotifier interface {
-	CardsUnlinked(ctx context.Context, userID string, count int, idempotencyKey string) error
-}
-
-// BillingWebhook POSTs to BILLING_WEBHOOK_URL with an Idempotency-Key header.
-type BillingWebhook struct {
-	URL    string
-	Client *http.Client
-}
-
-var _ BillingNotifier = (*BillingWebhook)(nil)
-
-// CardsUnlinked posts {"event":"bank_cards_unlinked","user_id","count"}.
-// 4xx other than 408/429 will never succeed and is not retried.
-func (b *BillingWebhook) CardsUnlinked(ctx context.Context, userID string, count int, key string) error {
-	body, _ := json.Marshal(map[string]any{"event": "bank_cards_unlinked", "user_id": userID, "count": count})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.URL, bytes.NewReader(body))
-	if err != nil {
-		return &channels.PermanentError{Err: err}
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", key)
-	c := b.Client
-	if c == nil {
-		c = &http.Client{Timeout: 10 * time.Second}
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return fmt.Errorf("billing webhook: %w", err)
-	}
-	resp.Body.Close()
-	switch {
-	case resp.StatusCode < 300:
-		return nil
-	case resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != 408 && resp.StatusCode != 429:
-		return &channels.PermanentError{Err: fmt.Errorf("billing webhook answered %s", resp.Status)}
-	}
-	return fmt.Errorf("billing webhook answered %s", resp.Status)
-}
 
 // DowngradeInput names the saga: the key makes each step idempotent.
 type DowngradeInput struct {

@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/authflow/authflow/channels/telegram"
 	"github.com/authflow/authflow/errkind"
 	"github.com/authflow/authflow/phone"
 	"github.com/authflow/authflow/rules"
@@ -347,7 +348,7 @@ func (s *Server) updateEnroll(c *gin.Context, id string, in workflows.EnrollConf
 // /start <token> from an enrollment's deep link: the token names the flow,
 // which gets a signal and answers in the chat itself. It returns what the
 // person is told.
-func (s *Server) handleTelegramMessage(ctx context.Context, updateID int64, m *TelegramMessage) string {
+func (s *Server) handleTelegramMessage(ctx context.Context, updateID int64, m *telegram.Message) string {
 	fields := strings.Fields(m.Text)
 	if len(fields) == 0 || (fields[0] != "/start" && !strings.HasPrefix(fields[0], "/start@")) {
 		return ""
@@ -407,8 +408,8 @@ func (s *Server) devTelegramStart(c *gin.Context) {
 		fail(c, badRequest("chat_id and token are required"))
 		return
 	}
-	m := &TelegramMessage{From: TelegramUser{ID: req.ChatID, Username: req.Username}, Text: "/start " + req.Token}
-	m.Chat.ID = req.ChatID
-	answer := s.HandleTelegramUpdate(c.Request.Context(), TelegramUpdate{Message: m})
+	m := &telegram.Message{From: telegram.User{ID: req.ChatID, Username: req.Username}, Chat: telegram.Chat{ID: req.ChatID},
+		Text: "/start " + req.Token}
+	answer := s.HandleTelegramUpdate(c.Request.Context(), telegram.Update{Message: m})
 	c.JSON(http.StatusOK, gin.H{"answer": answer})
 }

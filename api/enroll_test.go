@@ -14,9 +14,9 @@ import (
 
 	"github.com/descope/virtualwebauthn"
 
-	"github.com/authflow/authflow/api"
 	"github.com/authflow/authflow/api/apitest"
 	"github.com/authflow/authflow/channels"
+	"github.com/authflow/authflow/channels/telegram"
 	"github.com/authflow/authflow/internal/webauthntest"
 	"github.com/authflow/authflow/security"
 )
@@ -596,9 +596,8 @@ func TestEnrollTelegram(t *testing.T) {
 		// A second Telegram account of the same person, through the bot
 		// handler itself.
 		second := newChat()
-		m := &api.TelegramMessage{From: api.TelegramUser{ID: second, Username: "alice2"}, Text: "/start " + tok}
-		m.Chat.ID = second
-		env.API.HandleTelegramUpdate(context.Background(), api.TelegramUpdate{UpdateID: 1, Message: m})
+		m := &telegram.Message{From: telegram.User{ID: second, Username: "alice2"}, Chat: telegram.Chat{ID: second}, Text: "/start " + tok}
+		env.API.HandleTelegramUpdate(context.Background(), telegram.Update{ID: 1, Message: m})
 		u.waitEnroll(t, flow, "done")
 		if n := len(u.me(t).Get("two_factor.telegram.accounts").([]any)); n != 2 {
 			t.Fatalf("%d accounts", n)

@@ -7,6 +7,8 @@ import (
 	"strconv"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/authflow/authflow/channels/telegram"
 )
 
 func (s *Server) outboxJSON(c *gin.Context) {
@@ -117,8 +119,7 @@ func (s *Server) outboxTelegramClick(c *gin.Context) {
 		fail(c, badRequest("chat_id and data are required"))
 		return
 	}
-	var u TelegramUpdate
-	u.Callback = &TelegramCallback{ID: "dev", From: TelegramUser{ID: req.ChatID}, Data: req.Data}
+	u := telegram.Update{Callback: &telegram.CallbackQuery{ID: "dev", From: telegram.User{ID: req.ChatID}, Data: req.Data}}
 	answer := s.HandleTelegramUpdate(c.Request.Context(), u)
 	if c.ContentType() == "application/json" {
 		c.JSON(http.StatusOK, gin.H{"answer": answer})

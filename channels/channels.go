@@ -73,6 +73,12 @@ func RetryDelay(err error) time.Duration {
 	return 0
 }
 
+// BillingNotifier tells billing that an account's cards were unlinked;
+// idempotencyKey makes a retried call one event.
+type BillingNotifier interface {
+	CardsUnlinked(ctx context.Context, userID string, count int, idempotencyKey string) error
+}
+
 // TelegramBot is the whole bot as the API uses it: senders plus the answer
 // to a button press (the small toast Telegram shows after a click).
 type TelegramBot interface {

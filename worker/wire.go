@@ -11,6 +11,7 @@ import (
 
 	"github.com/authflow/authflow/activities"
 	"github.com/authflow/authflow/channels"
+	"github.com/authflow/authflow/channels/billing"
 	"github.com/authflow/authflow/channels/smtp"
 	"github.com/authflow/authflow/channels/telegram"
 	"github.com/authflow/authflow/channels/twilio"
@@ -66,7 +67,7 @@ func NewActivities(cfg config.Config, st store.Store, outbox *channels.Outbox, h
 		a.Limits.PhoneSendsPerHour = cfg.PhoneSendsPerHour
 	}
 	if cfg.BillingWebhookURL != "" {
-		a.Billing = &activities.BillingWebhook{URL: cfg.BillingWebhookURL}
+		a.Billing = &billing.Webhook{URL: cfg.BillingWebhookURL}
 	}
 	if err := pickChannels(a, cfg, outbox); err != nil {
 		return nil, err

@@ -281,11 +281,40 @@ func (c *Client) AnswerCallback(ctx context.Context, callbackID, text string) er
 	return permanent(c.call(ctx, "answerCallbackQuery", answerCallbackQueryParams{CallbackQueryID: callbackID, Text: text}, nil, callTimeout))
 }
 
-// Update is one Bot API update: its id and the whole update as JSON, for the
-// handler to decode into the fields it reads.
+// Update is the part of a Bot API Update authflow reads: a message (the
+// bot's /start) or a press on an inline button. The webhook, the long
+// poller and the dev outbox all hand updates on in this shape.
 type Update struct {
-	ID  int64
-	Raw json.RawMessage
+	ID       int64          `json:"update_id"`
+	Message  *Message       `json:"message,omitempty"`
+	Callback *CallbackQuery `json:"callback_query,omitempty"`
+}
+
+// CallbackQuery is a Bot API CallbackQuery: a press on an inline button.
+type CallbackQuery struct {
+	ID      string   `json:"id"`
+	From    User     `json:"from"`
+	Message *Message `json:"message,omitempty"`
+	Data    string   `json:"data"`
+}
+
+// Message is a Bot API Message.
+type Message struct {
+	MessageID int64  `json:"message_id"`
+	From      User   `json:"from"`
+	Chat      Chat   `json:"chat"`
+	Text      string `json:"text"`
+}
+
+// Chat is the part of a Bot API Chat authflow reads.
+type Chat struct {
+	ID int64 `json:"id"`
+}
+
+// User is a Bot API User.
+type User struct {
+	ID       int64  `json:"id"`
+	Username string `json:"username"`
 }
 
 type getUpdatesParams struct {
@@ -313,7 +342,13 @@ func (c *Client) GetUpdates(ctx context.Context, offset int64, timeout time.Dura
 		if err := json.Unmarshal(raw, &head); err != nil {
 			return nil, &Error{Method: "getUpdates", Code: http.StatusBadGateway, Description: "unexpected update: " + err.Error()}
 		}
-		out = append(out, Update{ID: head.UpdateID, Raw: raw})
+		u := Update{ID: head.UpdateID}
+		if err := json.Unmarshal(raw, &u); err != nil {
+			// An update authflow cannot read is passed on empty (and so
+			// ignored), never retried: the poller must move past it.
+			u = Update{ID: head.UpdateID}
+		}
+		out = append(out, u)
 	}
 	return out, nil
 }

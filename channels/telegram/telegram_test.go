@@ -201,11 +201,23 @@ func TestClient(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(ups) != 2 || ups[0].ID != 10 || ups[1].ID != 11 || !strings.Contains(string(ups[1].Raw), `"data":"n:flow1"`) {
+		if len(ups) != 2 || ups[0].ID != 10 || ups[0].Message == nil || ups[0].Message.Text != "/start tok" || ups[0].Message.Chat.ID != 42 ||
+			ups[1].ID != 11 || ups[1].Callback == nil || ups[1].Callback.Data != "n:flow1" || ups[1].Callback.From.ID != 42 {
 			t.Fatalf("updates = %+v", ups)
 		}
 		got := onlyCall(t, f, "/bot"+token+"/getUpdates")
 		assertJSON(t, got.Body, `{"offset":10,"timeout":25,"allowed_updates":["message","callback_query"]}`)
+	})
+
+	t.Run("case=an update authflow cannot read is passed on empty, so the poller moves past it", func(t *testing.T) {
+		f.setReply(func(string, string) (int, string) {
+			return 200, `{"ok":true,"result":[{"update_id":12,"message":"not an object"}]}`
+		})
+		ups, err := c.GetUpdates(ctx, 12, time.Second)
+		if err != nil || len(ups) != 1 || ups[0].ID != 12 || ups[0].Message != nil || ups[0].Callback != nil {
+			t.Fatalf("updates = %+v, err %v", ups, err)
+		}
+		_ = onlyCall(t, f, "/bot"+token+"/getUpdates")
 	})
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"time"
 
@@ -96,14 +95,7 @@ func (a *app) startTelegram(ctx context.Context, srv *api.Server) (stop func(), 
 	p := &telegram.Poller{
 		Client: client,
 		Log:    a.log,
-		Handle: func(ctx context.Context, u telegram.Update) {
-			var upd api.TelegramUpdate
-			if err := json.Unmarshal(u.Raw, &upd); err != nil {
-				log.Warn("telegram update not understood", "update_id", u.ID, "err", err)
-				return
-			}
-			srv.ServeTelegramUpdate(ctx, upd)
-		},
+		Handle: srv.ServeTelegramUpdate,
 	}
 	go func() {
 		defer close(done)
