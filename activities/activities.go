@@ -65,6 +65,12 @@ func rateLimited(retryAfter time.Duration) error {
 		errkind.RateLimitDetails{RetryAfterSeconds: rules.CeilSeconds(retryAfter)})
 }
 
+// account is the domain's account changes on the activities' store and
+// clock, telling every channel of the account with keyed notices.
+func (a *Activities) account() *rules.Account {
+	return &rules.Account{Store: a.Store, Notify: rules.NotifierFunc(a.notify), Hasher: a.Hasher, Limits: a.Limits, Now: a.now}
+}
+
 // passwords is the password guard on the activities' store, limits and
 // clock: the same counters the API's re-authentication uses.
 func (a *Activities) passwords() rules.PasswordGuard {
@@ -103,6 +109,9 @@ func idemKey(ctx context.Context) string {
 // needs that is gone (a phone removed meanwhile) makes its method
 // unavailable.
 func storeErr(op string, err error) error {
+	if _, _, ok := errkind.Of(err); ok {
+		return err // a domain rule's failure carries its kind already
+	}
 	switch {
 	case err == nil:
 		return nil

@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/authflow/authflow/channels"
+	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/store"
 )
 
@@ -89,9 +90,7 @@ func (a *Activities) FinishDowngrade(ctx context.Context, in FinishDowngradeInpu
 
 // onceEvent adds an audit event once per key (retries do not duplicate it).
 func (a *Activities) onceEvent(ctx context.Context, key, userID, typ, ip string, detail map[string]any) error {
-	return a.once(ctx, key, userID, "event", "event:"+key, func() (string, error) {
-		return "", a.addEvent(ctx, userID, typ, ip, detail)
-	})
+	return storeErr("event", rules.RecordEvent(ctx, a.Store, key, store.Event{UserID: userID, Type: typ, At: a.now(), IP: ip, Detail: detail}))
 }
 
 // NotifyInput is a notice to every channel of the user.

@@ -1,7 +1,6 @@
 package activities
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,7 +11,6 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/authflow/authflow/errkind"
-	"github.com/authflow/authflow/phone"
 	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/store"
@@ -186,155 +184,74 @@ type EnrollmentResult struct {
 	SessionsEnded int
 }
 
-// FinishEnrollment stores a confirmed factor, ends every other session when
-// it turns 2FA on for an account that had none (the help page's
-// "Attention!"), records the audit events and notifies every channel of the
-// account. It is idempotent: a retry finds what the first try stored, and
-// events and notices are keyed.
+// FinishEnrollment stores a confirmed factor through rules.Account, the
+// one way a factor changes: it ends every other session when the factor
+// turns 2FA on for an account that had none (the help page's
+// "Attention!"), records the audit events and notifies every channel of
+// the account. It is idempotent: a retry finds what the first try stored,
+// decides from the same Before, and events and notices are keyed.
 func (a *Activities) FinishEnrollment(ctx context.Context, in FinishEnrollmentInput) (EnrollmentResult, error) {
 	key := idemKey(ctx)
 	// Names a user or Telegram supplied are stored without control or
 	// bidi-override characters (the API strips them too; this covers
 	// flows started before it did).
 	in.DeviceName, in.Username = security.DisplayName(in.DeviceName), security.DisplayName(in.Username)
+	acct := a.account()
+	c := rules.Change{UserID: in.UserID, SessionID: in.SessionID, IP: in.IP, Key: key, Before: &rules.Status{
+		Telegram: in.Before.Telegram, TOTP: in.Before.TOTP, Email: in.Before.Email, Passkeys: in.Before.WebAuthn,
+		RecoveryCodes: in.Before.RecoveryCodes}}
 	var (
-		res           EnrollmentResult
-		events        []pendingEvent
-		subject, text string
+		res  EnrollmentResult
+		done rules.Result
+		err  error
 	)
 	switch in.Method {
 	case enrollTOTP:
-		k, err := rules.OpenTOTPKey(a.Sealer, in.TOTPKeySealed)
-		if err != nil {
-			return res, errkind.Wrap(errkind.Internal, "sealed totp key", err)
+		k, kerr := rules.OpenTOTPKey(a.Sealer, in.TOTPKeySealed)
+		if kerr != nil {
+			return res, errkind.Wrap(errkind.Internal, "sealed totp key", kerr)
 		}
-		// Storing the new secret replaces the old one: codes of the old
-		// secret stop working at once.
-		if err := a.Store.SetTOTPSecret(ctx, in.UserID, a.Sealer.Seal(security.PurposeTOTPSecret, []byte(k.Secret())), in.TOTPStep); err != nil {
-			return res, storeErr("set totp secret", err)
-		}
-		events = append(events, pendingEvent{"factor_enabled", map[string]any{"method": enrollTOTP, "replaced": in.Before.TOTP}})
-		subject, text = "Authenticator app enabled", "Two-step authentication with an authenticator app (GAuth) was turned on for your account."
+		done, err = acct.EnableTOTP(ctx, c, a.Sealer.Seal(security.PurposeTOTPSecret, []byte(k.Secret())), in.TOTPStep)
 	case enrollEmail:
-		if err := a.Store.SetEmailEnabled(ctx, in.UserID, true); err != nil {
-			return res, storeErr("enable email 2fa", err)
-		}
-		events = append(events, pendingEvent{"factor_enabled", map[string]any{"method": enrollEmail}})
-		subject, text = "Email two-step authentication enabled", "Two-step authentication with codes sent to this email was turned on for your account."
+		done, err = acct.EnableEmail(ctx, c)
 	case enrollWebAuthn:
-		c, err := a.addCredential(ctx, in)
-		if err != nil {
-			return res, err
+		var wc webauthn.Credential
+		if jerr := json.Unmarshal(in.Credential, &wc); jerr != nil {
+			return res, errkind.Wrap(errkind.Internal, "credential", jerr)
 		}
-		res.Device = &c
-		events = append(events, pendingEvent{"device_added", map[string]any{"device_id": c.ID, "name": c.Name}})
-		subject, text = "Passkey added", fmt.Sprintf("A passkey named %q was added to your account.", c.Name)
+		var dev store.Credential
+		dev, done, err = acct.AddPasskey(ctx, c, store.Credential{CredentialID: wc.ID, Data: in.Credential, Name: in.DeviceName,
+			SignCount: wc.Authenticator.SignCount})
+		if err == nil {
+			res.Device = &dev
+		}
 	case enrollPhone:
-		p, err := a.addPhone(ctx, in.UserID, in.Number)
-		if err != nil {
-			return res, err
+		var p store.Phone
+		p, done, err = acct.AddPhone(ctx, c, in.Number)
+		if err == nil {
+			res.Phone = &p
 		}
-		res.Phone = &p
-		events = append(events, pendingEvent{"phone_added", map[string]any{"phone_id": p.ID, "number_masked": phone.Mask(p.Number), "kind": string(phone.KindOf(p.Number))}})
-		subject, text = "Phone added", fmt.Sprintf("The phone %s was verified and added to your account as a reserve sign-in method.", phone.Mask(p.Number))
 	case enrollTelegram:
-		t, err := a.Store.LinkTelegram(ctx, in.UserID, in.ChatID, in.Username)
-		if errors.Is(err, store.ErrConflict) {
-			// A Telegram account links to one authflow account only (API.md).
+		var t store.TelegramAccount
+		t, done, err = acct.LinkTelegram(ctx, c, in.ChatID, in.Username)
+		if errors.Is(err, rules.ErrChatLinkedElsewhere) {
+			// A Telegram account links to one authflow account only: the
+			// chat is told, and nothing changed.
 			res.Refused = true
 			return res, a.once(ctx, key+"/refused", "", ChannelTelegramNote, "telegram:"+itoa64(in.ChatID), func() (string, error) {
 				return "", a.Telegram.SendText(ctx, in.ChatID, "This Telegram account is already linked to another authflow account. "+
 					"Unlink it there first, or open the link from another Telegram account.", key+"/refused")
 			})
 		}
-		if err != nil {
-			return res, storeErr("link telegram", err)
+		if err == nil {
+			res.Telegram = &t
 		}
-		// Linking turns Telegram 2FA on by itself (the help page).
-		if err := a.Store.SetTelegramEnabled(ctx, in.UserID, true); err != nil {
-			return res, storeErr("enable telegram 2fa", err)
-		}
-		res.Telegram = &t
-		events = append(events, pendingEvent{"telegram_linked", map[string]any{"account_id": t.ID, "username": t.Username, "chat_id": t.ChatID}})
-		if !in.Before.Telegram {
-			events = append(events, pendingEvent{"factor_enabled", map[string]any{"method": enrollTelegram}})
-		}
-		name := "A Telegram account"
-		if t.Username != "" {
-			name = "Telegram account @" + t.Username
-		}
-		subject, text = "Telegram account linked", name+" was linked to your authflow account. "+
-			"Login confirmations will be sent to every linked Telegram account; Telegram two-step authentication is on."
 	default:
 		return res, errkind.New(errkind.Internal, "unknown enrollment method "+in.Method)
 	}
-
-	if in.Method != enrollPhone && !in.Before.Any() {
-		// Turning 2FA on for an account that had none ends every other
-		// session (the help page); the session that enrolled is kept.
-		n, err := a.Store.DeleteOtherSessions(ctx, in.UserID, in.SessionID)
-		if err != nil {
-			return res, storeErr("end other sessions", err)
-		}
-		res.SessionsEnded = n
-		if n > 0 {
-			events = append(events, pendingEvent{"sessions_ended", map[string]any{"count": n, "reason": "two_factor_enabled"}})
-			text += fmt.Sprintf(" Two-step authentication is now on: %d other session(s) were signed out.", n)
-		}
-	}
-	for i, ev := range events {
-		if err := a.onceEvent(ctx, fmt.Sprintf("%s/event%d", key, i), in.UserID, ev.typ, in.IP, ev.detail); err != nil {
-			return res, err
-		}
-	}
-	text += " If this was not you, change your password and review Settings → Security."
-	return res, a.notify(ctx, in.UserID, key+"/notice", subject, text)
-}
-
-type pendingEvent struct {
-	typ    string
-	detail map[string]any
-}
-
-// addCredential stores a verified passkey. A retry finds the passkey the
-// first try stored; a credential of another account is a Conflict.
-func (a *Activities) addCredential(ctx context.Context, in FinishEnrollmentInput) (store.Credential, error) {
-	var wc webauthn.Credential
-	if err := json.Unmarshal(in.Credential, &wc); err != nil {
-		return store.Credential{}, errkind.Wrap(errkind.Internal, "credential", err)
-	}
-	c, err := a.Store.AddCredential(ctx, store.Credential{UserID: in.UserID, CredentialID: wc.ID, Data: in.Credential,
-		Name: in.DeviceName, SignCount: wc.Authenticator.SignCount, CreatedAt: a.now()})
-	if errors.Is(err, store.ErrConflict) {
-		if prev, perr := a.Store.CredentialByCredentialID(ctx, wc.ID); perr == nil && prev.UserID == in.UserID &&
-			prev.Name == in.DeviceName && bytes.Equal(prev.Data, in.Credential) {
-			c, err = prev, nil
-		}
-	}
-	if errors.Is(err, store.ErrConflict) {
-		return store.Credential{}, errkind.Wrap(errkind.Conflict, "this passkey is registered already; use another authenticator", err)
-	}
 	if err != nil {
-		return store.Credential{}, storeErr("add passkey", err)
+		return res, storeErr("finish enrollment", err)
 	}
-	c.Data = nil
-	return c, nil
-}
-
-// addPhone stores a verified phone; the number already on the account (a
-// retry, or two flows for one number) is that phone.
-func (a *Activities) addPhone(ctx context.Context, userID, number string) (store.Phone, error) {
-	p, err := a.Store.AddPhone(ctx, userID, number, true)
-	if errors.Is(err, store.ErrConflict) {
-		list, lerr := a.Store.ListPhones(ctx, userID)
-		if lerr != nil {
-			return store.Phone{}, storeErr("phones", lerr)
-		}
-		for _, x := range list {
-			if x.Number == number {
-				return x, nil
-			}
-		}
-	}
-	return p, storeErr("add phone", err)
+	res.SessionsEnded = done.SessionsEnded
+	return res, nil
 }

@@ -89,12 +89,7 @@ func (s *Server) adminUnlock(c *gin.Context) {
 	if !ok {
 		return
 	}
-	ctx := c.Request.Context()
-	if err := rules.Unlock(ctx, s.Store, u.ID, u.Email); err != nil {
-		fail(c, err)
-		return
-	}
-	if err := s.event(ctx, u.ID, "account_unlocked", clientIP(c), map[string]any{"by": "admin"}); err != nil {
+	if err := s.account().AdminUnlock(c.Request.Context(), rules.Change{UserID: u.ID, IP: clientIP(c)}, u.Email); err != nil {
 		fail(c, err)
 		return
 	}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/authflow/authflow/errkind"
 	"github.com/authflow/authflow/phone"
 	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/store"
@@ -135,8 +134,8 @@ func (s *Server) meDocument(ctx context.Context, userID string) (meJSON, error) 
 		return m, err
 	}
 	// Recovery codes count as a factor: a login still asks for one.
-	m.TwoFactor.Enabled = (tf.TelegramEnabled && len(tg) > 0) || m.TwoFactor.TOTP.Enabled || tf.EmailEnabled || len(creds) > 0 ||
-		m.RecoveryCodes.Remaining > 0
+	m.TwoFactor.Enabled = rules.Status{Telegram: tf.TelegramEnabled && len(tg) > 0, TOTP: m.TwoFactor.TOTP.Enabled, Email: tf.EmailEnabled,
+		Passkeys: len(creds) > 0, RecoveryCodes: m.RecoveryCodes.Remaining}.On()
 	m.Phones = make([]phoneJSON, 0, len(phones))
 	for _, p := range phones {
 		m.Phones = append(m.Phones, toPhoneJSON(p))
@@ -181,28 +180,8 @@ func (s *Server) listSessions(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"sessions": out})
 }
 
-// endOthers ends every session of the user but keep and records it.
-func (s *Server) endOthers(ctx context.Context, userID, keep, ip, reason string) error {
-	n, err := s.Store.DeleteOtherSessions(ctx, userID, keep)
-	if err != nil {
-		return err
-	}
-	if n > 0 {
-		return s.event(ctx, userID, "sessions_ended", ip, map[string]any{"count": n, "reason": reason})
-	}
-	return nil
-}
-
-func (s *Server) event(ctx context.Context, userID, typ, ip string, detail map[string]any) error {
-	if detail == nil {
-		detail = map[string]any{}
-	}
-	return s.Store.AddEvent(ctx, store.Event{UserID: userID, Type: typ, At: s.now(), IP: ip, Detail: detail})
-}
-
 func (s *Server) endOtherSessions(c *gin.Context) {
-	cur := session(c)
-	if err := s.endOthers(c.Request.Context(), cur.UserID, cur.ID, clientIP(c), "user"); err != nil {
+	if _, err := s.account().EndOtherSessions(c.Request.Context(), change(c), rules.EndedByUser); err != nil {
 		fail(c, err)
 		return
 	}
@@ -212,15 +191,7 @@ func (s *Server) endOtherSessions(c *gin.Context) {
 func (s *Server) endSession(c *gin.Context) {
 	cur := session(c)
 	id := c.Param("id")
-	if err := s.Store.DeleteSession(c.Request.Context(), cur.UserID, id); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			fail(c, newErr(errkind.NotFound, "no such session"))
-			return
-		}
-		fail(c, err)
-		return
-	}
-	if err := s.event(c.Request.Context(), cur.UserID, "sessions_ended", clientIP(c), map[string]any{"count": 1, "reason": "user"}); err != nil {
+	if err := s.account().EndSession(c.Request.Context(), change(c), id); err != nil {
 		fail(c, err)
 		return
 	}
@@ -264,7 +235,8 @@ func (s *Server) changePassword(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	if err := s.checkCurrentPassword(c, u, req.CurrentPassword); err != nil {
+	acct := s.account()
+	if err := acct.CheckPassword(ctx, change(c), u, req.CurrentPassword); err != nil {
 		fail(c, err)
 		return
 	}
@@ -273,26 +245,7 @@ func (s *Server) changePassword(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	if err := s.Store.SetPasswordHash(ctx, u.ID, hash); err != nil {
-		fail(c, err)
-		return
-	}
-	// A new password ends the lockouts, the second step's hard cap too:
-	// whoever guessed at it no longer has the password.
-	if err := rules.Unlock(ctx, s.Store, u.ID, u.Email); err != nil {
-		fail(c, err)
-		return
-	}
-	if err := s.Store.MarkAuthenticated(ctx, cur.ID, s.now()); err != nil {
-		fail(c, err)
-		return
-	}
-	if err := s.event(ctx, u.ID, "password_changed", clientIP(c), nil); err != nil {
-		fail(c, err)
-		return
-	}
-	// A password change ends every other session (SECURITY.md).
-	if err := s.endOthers(ctx, u.ID, cur.ID, clientIP(c), "password_changed"); err != nil {
+	if _, err := acct.ChangePassword(ctx, change(c), u.Email, hash); err != nil {
 		fail(c, err)
 		return
 	}
