@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 
+	"github.com/authflow/authflow/app"
 	"github.com/authflow/authflow/channels"
 	"github.com/authflow/authflow/config"
 	"github.com/authflow/authflow/devserver"
@@ -43,17 +44,14 @@ users, sessions and flows in progress. --ephemeral keeps everything in memory.`,
 			if err != nil {
 				return err
 			}
-			a := &app{cfg: cfg, log: newLogger(), hasher: newHasher(cfg)}
-			if needsOutbox(a) {
+			log := newLogger()
+			var outbox *channels.Outbox
+			if needsOutbox(cfg) {
 				// Never mounted when every channel has a real provider.
-				if a.outbox, err = devOutbox(dir); err != nil {
+				if outbox, err = devOutbox(dir); err != nil {
 					return err
 				}
-				defer a.outbox.Close()
-			}
-			defer a.close()
-			if err := a.openStore(ctx); err != nil {
-				return err
+				defer outbox.Close()
 			}
 			ts, err := devserver.Start(ctx, devserver.Options{
 				DataDir: dir, Ephemeral: ephemeral, Namespace: cfg.TemporalNamespace,
@@ -68,19 +66,20 @@ users, sessions and flows in progress. --ephemeral keeps everything in memory.`,
 			}
 			defer func() {
 				if err := ts.Stop(); err != nil {
-					a.log.Warn("stopping embedded Temporal", "err", err)
+					log.Warn("stopping embedded Temporal", "err", err)
 				}
 			}()
-			co, err := a.clientOptions()
+			a, err := app.New(ctx, app.Options{Config: cfg, Log: log, Outbox: outbox,
+				Dial: func(co client.Options) (client.Client, error) {
+					// The embedded server is on loopback: gzip would only cost CPU.
+					co.ConnectionOptions.GrpcCompression = &client.GrpcCompressionNone{}
+					return ts.NewClient(co)
+				}})
 			if err != nil {
 				return err
 			}
-			// The embedded server is on loopback: gzip would only cost CPU.
-			co.ConnectionOptions.GrpcCompression = &client.GrpcCompressionNone{}
-			if a.temporal, err = ts.NewClient(co); err != nil {
-				return err
-			}
-			w, err := a.newWorker()
+			defer a.Close()
+			w, err := a.NewWorker()
 			if err != nil {
 				return err
 			}
@@ -88,14 +87,11 @@ users, sessions and flows in progress. --ephemeral keeps everything in memory.`,
 				return fmt.Errorf("start worker: %w", err)
 			}
 			defer w.Stop()
-			srv, err := a.apiServer()
-			if err != nil {
-				return err
-			}
+			srv := a.API
 			if ui := ts.UIURL(); ui != "" {
 				srv.CodecOrigins = append(srv.CodecOrigins, ui, onLocalhost(ui))
 			}
-			stopTelegram, err := a.startTelegram(ctx, srv)
+			stopTelegram, err := startTelegram(ctx, cfg, log, srv)
 			if err != nil {
 				return fmt.Errorf("telegram: %w", err)
 			}
@@ -105,7 +101,7 @@ users, sessions and flows in progress. --ephemeral keeps everything in memory.`,
 				return fmt.Errorf("listen on AUTHFLOW_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
 			}
 			h := srv.Handler()
-			go announce(ln, ts, cfg, dir, started, a.outbox != nil)
+			go announce(ln, ts, cfg, dir, started, outbox != nil)
 			return serveHTTP(ctx, ln, h)
 		},
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/authflow/authflow/api"
+	"github.com/authflow/authflow/app"
 	"github.com/authflow/authflow/config"
 )
 
@@ -34,12 +35,16 @@ is still running and its state has not changed for --stuck-for.`,
 			if err != nil {
 				return err
 			}
-			a := &app{cfg: cfg, log: newLogger()}
-			defer a.close()
-			if err := a.dialTemporal(cmd.Context()); err != nil {
+			co, err := app.ClientOptions(cfg, newLogger())
+			if err != nil {
 				return err
 			}
-			rows, err := api.ListFlows(cmd.Context(), a.temporal, f, time.Now())
+			c, err := app.DialTemporal(cmd.Context(), cfg, co)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			rows, err := api.ListFlows(cmd.Context(), c, f, time.Now())
 			if err != nil {
 				return err
 			}

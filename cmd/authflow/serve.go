@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/authflow/authflow/app"
 	"github.com/authflow/authflow/config"
 	"github.com/authflow/authflow/metrics"
 )
@@ -49,16 +50,14 @@ func serve(ctx context.Context, parts serveParts) error {
 	if err != nil {
 		return err
 	}
-	a := &app{cfg: cfg, log: newLogger(), hasher: newHasher(cfg)}
-	defer a.close()
-	if err := a.openStore(ctx); err != nil {
+	log := newLogger()
+	a, err := app.New(ctx, app.Options{Config: cfg, Log: log, APIOnly: !parts.worker})
+	if err != nil {
 		return err
 	}
-	if err := a.dialTemporal(ctx); err != nil {
-		return err
-	}
+	defer a.Close()
 	if parts.worker {
-		w, err := a.newWorker()
+		w, err := a.NewWorker()
 		if err != nil {
 			return err
 		}
@@ -66,7 +65,7 @@ func serve(ctx context.Context, parts serveParts) error {
 			return fmt.Errorf("start worker: %w", err)
 		}
 		defer w.Stop()
-		a.log.Info("worker polling", "task_queue", "authflow", "temporal", cfg.TemporalAddress)
+		log.Info("worker polling", "task_queue", "authflow", "temporal", cfg.TemporalAddress)
 	}
 	if !parts.api {
 		if cfg.MetricsAddr == "" {
@@ -78,14 +77,11 @@ func serve(ctx context.Context, parts serveParts) error {
 			return fmt.Errorf("listen on AUTHFLOW_METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
 		}
 		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", metrics.Protect(a.metrics.Handler(), cfg.MetricsToken))
+		mux.Handle("GET /metrics", metrics.Protect(a.Metrics.Handler(), cfg.MetricsToken))
 		return serveHTTP(ctx, ln, mux)
 	}
-	srv, err := a.apiServer()
-	if err != nil {
-		return err
-	}
-	stopTelegram, err := a.startTelegram(ctx, srv)
+	srv := a.API
+	stopTelegram, err := startTelegram(ctx, cfg, log, srv)
 	if err != nil {
 		return fmt.Errorf("telegram: %w", err)
 	}
@@ -94,6 +90,6 @@ func serve(ctx context.Context, parts serveParts) error {
 	if err != nil {
 		return fmt.Errorf("listen on AUTHFLOW_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
 	}
-	a.log.Info("API listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL)
+	log.Info("API listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL)
 	return serveHTTP(ctx, ln, srv.Handler())
 }

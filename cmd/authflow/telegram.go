@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/authflow/authflow/api"
 	"github.com/authflow/authflow/channels"
 	"github.com/authflow/authflow/channels/telegram"
+	"github.com/authflow/authflow/config"
 )
 
 // webhookPath is where Telegram posts updates in webhook mode (API.md).
@@ -15,21 +17,8 @@ const webhookPath = "/v1/telegram/webhook"
 
 // needsOutbox reports whether some channel has no provider configured, so
 // `authflow dev` must stand the dev outbox in for it.
-func needsOutbox(a *app) bool {
-	c := a.cfg
+func needsOutbox(c config.Config) bool {
 	return c.TelegramBotToken == "" || c.TwilioAccountSID == "" || c.SMTPURL == ""
-}
-
-// bot is the Telegram bot the API answers button presses with: the real
-// one when TELEGRAM_BOT_TOKEN is set, else the dev outbox (if any).
-func (a *app) bot() channels.TelegramBot {
-	if a.cfg.TelegramBotToken != "" {
-		return telegram.New(a.cfg.TelegramBotToken, a.cfg.TelegramAPIURL)
-	}
-	if a.outbox != nil {
-		return a.outbox
-	}
-	return nil
 }
 
 // startTelegram connects the bot to srv, the API that handles updates:
@@ -43,22 +32,23 @@ func (a *app) bot() channels.TelegramBot {
 //
 // The background work ends with ctx, or when the returned stop is called
 // (which waits for it).
-func (a *app) startTelegram(ctx context.Context, srv *api.Server) (stop func(), err error) {
+func startTelegram(ctx context.Context, cfg config.Config, log *slog.Logger, srv *api.Server) (stop func(), err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	stop = func() {
 		cancel()
 		<-done
 	}
-	if a.cfg.TelegramBotToken == "" {
+	if cfg.TelegramBotToken == "" {
 		close(done)
 		return stop, nil
 	}
-	client := telegram.New(a.cfg.TelegramBotToken, a.cfg.TelegramAPIURL)
-	log := a.log.With("component", "telegram")
+	client := telegram.New(cfg.TelegramBotToken, cfg.TelegramAPIURL)
+	pollLog := log
+	log = log.With("component", "telegram")
 
-	if secret := a.cfg.TelegramWebhookSecret; secret != "" {
-		url := a.cfg.PublicURL + webhookPath
+	if secret := cfg.TelegramWebhookSecret; secret != "" {
+		url := cfg.PublicURL + webhookPath
 		err := client.SetWebhook(ctx, url, secret)
 		var perm *channels.PermanentError
 		if errors.As(err, &perm) {
@@ -94,7 +84,7 @@ func (a *app) startTelegram(ctx context.Context, srv *api.Server) (stop func(), 
 
 	p := &telegram.Poller{
 		Client: client,
-		Log:    a.log,
+		Log:    pollLog,
 		Handle: srv.ServeTelegramUpdate,
 	}
 	go func() {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/authflow/authflow/api"
+	"github.com/authflow/authflow/app"
 	"github.com/authflow/authflow/channels"
 	"github.com/authflow/authflow/config"
 )
@@ -46,8 +47,21 @@ func newFakeBot(t *testing.T) *fakeBot {
 	return f
 }
 
-func testApp(f *fakeBot, secret string) *app {
-	return &app{
+// botProcess is what startTelegram takes: a configuration and a log.
+type botProcess struct {
+	cfg    config.Config
+	log    *slog.Logger
+	outbox *channels.Outbox
+}
+
+func (p botProcess) startTelegram(ctx context.Context, srv *api.Server) (func(), error) {
+	return startTelegram(ctx, p.cfg, p.log, srv)
+}
+
+func (p botProcess) bot() channels.TelegramBot { return app.Bot(p.cfg, p.outbox) }
+
+func testApp(f *fakeBot, secret string) botProcess {
+	return botProcess{
 		cfg: config.Config{TelegramBotToken: "1:tok", TelegramBotUsername: "authflow_bot", TelegramAPIURL: f.URL,
 			TelegramWebhookSecret: secret, PublicURL: "https://panel.example.com"},
 		log: slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -128,7 +142,7 @@ func TestStartTelegram(t *testing.T) {
 	})
 
 	t.Run("case=no token runs no bot", func(t *testing.T) {
-		a := &app{cfg: config.Config{}, log: slog.New(slog.NewTextHandler(io.Discard, nil)), outbox: channels.NewOutbox()}
+		a := botProcess{cfg: config.Config{}, log: slog.New(slog.NewTextHandler(io.Discard, nil)), outbox: channels.NewOutbox()}
 		stop, err := a.startTelegram(context.Background(), &api.Server{})
 		if err != nil {
 			t.Fatal(err)

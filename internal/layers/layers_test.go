@@ -1,7 +1,7 @@
 // Package layers holds the test of the import rule the README states:
-// imports go one way, cmd → api, worker → workflows → activities → store,
-// channels (and the small libraries beside them). A package imports only
-// from a lower layer or from its own folder.
+// imports go one way, cmd → app → api, worker → workflows → activities →
+// rules, store, channels (and the small libraries beside them). A package
+// imports only from a lower layer or from its own folder.
 package layers
 
 import (
@@ -26,10 +26,12 @@ var layers = []struct {
 	{"activities", 1},
 	{"workflows", 2},
 	{"api", 3}, {"worker", 3},
-	// What builds the whole stack, and what uses it.
-	{"internal/stack", 4},
-	{"api/apitest", 5}, {"bench", 5},
-	{"cmd", 6},
+	// What builds the app (app.New), the whole stack in one process, and
+	// what uses them.
+	{"app", 4},
+	{"internal/stack", 5},
+	{"api/apitest", 6}, {"bench", 6},
+	{"cmd", 7},
 }
 
 func layerOf(pkg string) (int, bool) {
@@ -109,7 +111,8 @@ func violations(pkg string, imports []string) []string {
 func TestTheRuleCatchesAWrongImport(t *testing.T) {
 	for _, c := range []struct{ pkg, imp string }{
 		{"activities", module + "workflows"}, {"workflows", module + "api"}, {"store/sqlite", module + "activities"},
-		{"channels/twilio", module + "workflows"}, {"api", module + "internal/stack"},
+		{"channels/twilio", module + "workflows"}, {"api", module + "internal/stack"}, {"api", module + "app"},
+		{"rules", module + "activities"}, {"errkind", module + "workflows"}, {"app", module + "internal/stack"},
 	} {
 		if len(violations(c.pkg, []string{c.imp})) != 1 {
 			t.Errorf("%s importing %s passes the rule", c.pkg, c.imp)

@@ -1,8 +1,9 @@
 // Package stack runs the whole of authflow in one process — an ephemeral
 // embedded Temporal server, the store, a worker and the HTTP API on a
-// loopback port — wired as `authflow dev` wires them. The end-to-end tests
-// (api/apitest) and `authflow bench` both run on it; the Temporal server is
-// the expensive part, so tests start one stack per test binary.
+// loopback port — built by app.New, as `authflow dev` builds it. The
+// end-to-end tests (api/apitest) and `authflow bench` both run on it; the
+// Temporal server is the expensive part, so tests start one stack per test
+// binary.
 package stack
 
 import (
@@ -20,22 +21,14 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
-	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
 
-	"github.com/authflow/authflow/activities"
-	"github.com/authflow/authflow/api"
+	"github.com/authflow/authflow/app"
 	"github.com/authflow/authflow/channels"
-	"github.com/authflow/authflow/codec"
 	"github.com/authflow/authflow/config"
 	"github.com/authflow/authflow/devserver"
-	"github.com/authflow/authflow/metrics"
 	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/security"
-	"github.com/authflow/authflow/store"
-	"github.com/authflow/authflow/store/opener"
-	"github.com/authflow/authflow/worker"
 	"github.com/authflow/authflow/workflows"
 )
 
@@ -63,23 +56,15 @@ type Options struct {
 	Log, SDKLog *slog.Logger
 }
 
-// Stack is a running stack.
+// Stack is a running stack: the app (store, hasher, sealer, Temporal
+// client, activities, API) on an embedded Temporal server, its worker, and
+// the API on a loopback port.
 type Stack struct {
+	*app.App
 	// URL is the API's address, http://127.0.0.1:port.
 	URL        string
 	AdminToken string
-	Config     config.Config
-	// Outbox receives every email, text, call and Telegram message.
-	Outbox     *channels.Outbox
-	Store      store.Store
-	Temporal   client.Client
-	Hasher     *security.Hasher
-	Sealer     *security.Sealer
-	Activities *activities.Activities
-	API        *api.Server
 	Server     *devserver.Server
-	// Metrics is the stack's registry, served at /metrics.
-	Metrics *metrics.Metrics
 
 	dir    string
 	mu     sync.Mutex
@@ -90,7 +75,7 @@ type Stack struct {
 // Start brings a stack up; Close takes it down. On an error, what had
 // started is stopped again.
 func Start(ctx context.Context, o Options) (_ *Stack, err error) {
-	s := &Stack{Outbox: channels.NewOutbox(), Metrics: metrics.New()}
+	s := &Stack{}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -116,13 +101,15 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		"AUTHFLOW_ADMIN_TOKEN": "stack-admin-" + security.RandomToken(),
 		"AUTHFLOW_HTTP_ADDR":   ln.Addr().String(),
 	}
-	if s.Config, err = config.LoadFrom(func(k string) string { return env[k] }, config.Dev, s.dir); err != nil {
+	cfg, err := config.LoadFrom(func(k string) string { return env[k] }, config.Dev, s.dir)
+	if err != nil {
 		return nil, err
 	}
+	cfg.HashInProcess = !o.IsolatedHashing
 	if o.Configure != nil {
-		o.Configure(&s.Config)
+		o.Configure(&cfg)
 	}
-	s.AdminToken = s.Config.AdminToken
+	s.AdminToken = cfg.AdminToken
 	log := o.Log
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -131,49 +118,22 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if sdkLog == nil {
 		sdkLog = log
 	}
-	if s.Store, err = opener.Open(ctx, dbURL); err != nil {
-		return nil, err
-	}
 	if s.Server, err = devserver.Start(ctx, devserver.Options{Ephemeral: true, UIPort: devserver.NoUI,
 		SearchAttributes: workflows.SearchAttributes, Logger: log}); err != nil {
 		return nil, err
 	}
-	co := client.Options{Logger: sdklog.NewStructuredLogger(sdkLog), MetricsHandler: s.Metrics.SDKHandler(),
-		// Loopback: gzip would cost CPU for nothing (as in authflow dev).
-		ConnectionOptions: client.ConnectionOptions{GrpcCompression: &client.GrpcCompressionNone{}}}
-	var pc converter.PayloadCodec
-	if o.EncryptPayloads {
-		if pc, err = codec.New(s.Config.SecretKey); err != nil {
-			return nil, err
-		}
-		if co.DataConverter, err = codec.DataConverter(s.Config.SecretKey); err != nil {
-			return nil, err
-		}
-	}
-	if s.Temporal, err = s.Server.NewClient(co); err != nil {
+	if s.App, err = app.New(ctx, app.Options{Config: cfg, Log: log, SDKLog: sdkLog, Outbox: channels.NewOutbox(),
+		Argon2: o.Argon2, PlainPayloads: !o.EncryptPayloads, Limits: o.Limits,
+		Dial: func(co client.Options) (client.Client, error) {
+			// Loopback: gzip would cost CPU for nothing (as in authflow dev).
+			co.ConnectionOptions.GrpcCompression = &client.GrpcCompressionNone{}
+			return s.Server.NewClient(co)
+		}}); err != nil {
 		return nil, err
 	}
-	params := security.DefaultArgon2
-	if o.Argon2 != nil {
-		params = *o.Argon2
-	}
-	s.Hasher = security.NewHasherWithIsolation(params, o.IsolatedHashing)
-	if s.Sealer, err = security.NewSealer(s.Config.SecretKey); err != nil {
-		return nil, err
-	}
-	if s.Activities, err = worker.NewActivities(s.Config, s.Store, s.Outbox, s.Hasher, log); err != nil {
-		return nil, err
-	}
-	if o.Limits != nil {
-		s.Activities.Limits = *o.Limits
-	}
-	s.Activities.Metrics = s.Metrics
 	if err := s.StartWorker(); err != nil {
 		return nil, err
 	}
-	s.API = &api.Server{Cfg: s.Config, Store: s.Store, Temporal: s.Temporal, Hasher: s.Hasher, Sealer: s.Sealer,
-		Outbox: s.Outbox, Bot: s.Outbox, Log: log, SessionTTL: worker.SessionTTL, Metrics: s.Metrics,
-		Codec: pc, CodecOrigins: s.Config.CodecOrigins, Limits: s.Activities.Limits}
 	s.http = &http.Server{Handler: s.API.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.http.Serve(ln) }()
 	return s, nil
@@ -191,7 +151,10 @@ func (s *Stack) StartWorker() error {
 	if s.worker != nil {
 		return nil
 	}
-	w := worker.New(s.Temporal, s.Activities, worker.Options{})
+	w, err := s.NewWorker()
+	if err != nil {
+		return err
+	}
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
@@ -237,17 +200,11 @@ func (s *Stack) Close() {
 		_ = s.http.Close()
 	}
 	s.StopWorker()
-	if s.Temporal != nil {
-		s.Temporal.Close()
+	if s.App != nil {
+		s.App.Close()
 	}
 	if s.Server != nil {
 		_ = s.Server.Stop()
-	}
-	if s.Store != nil {
-		_ = s.Store.Close()
-	}
-	if s.Hasher != nil {
-		s.Hasher.Close()
 	}
 	if s.dir != "" {
 		_ = os.RemoveAll(s.dir)
