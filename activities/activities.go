@@ -55,10 +55,6 @@ type Activities struct {
 	Metrics Metrics
 }
 
-// ErrTypeInvalid is errkind.Internal under the name activities/recovery.go
-// was written with. Activities fail with errkind's kinds, the contract's.
-const ErrTypeInvalid = string(errkind.Internal)
-
 // rateLimited is a send refused by a send budget: the flow answers 429.
 func rateLimited(retryAfter time.Duration) error {
 	return errkind.New(errkind.RateLimited, "too many messages; try again later",

@@ -108,7 +108,7 @@ type LoginOptions struct {
 
 // Any reports whether 2FA is on (API.md: any method other than the phone).
 func (o LoginOptions) Any() bool {
-	return o.Telegram || o.TOTP || o.Email || o.WebAuthn || o.RecoveryCodes > 0
+	return rules.Status{Telegram: o.Telegram, TOTP: o.TOTP, Email: o.Email, Passkeys: o.WebAuthn, RecoveryCodes: o.RecoveryCodes}.On()
 }
 
 // LoadLoginOptions reads which second factors the user has (an enrollment

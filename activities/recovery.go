@@ -4,8 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"go.temporal.io/sdk/temporal"
-
+	"github.com/authflow/authflow/errkind"
 	"github.com/authflow/authflow/security"
 )
 
@@ -23,7 +22,7 @@ type VerifyRecoveryCodeInput struct {
 func (a *Activities) VerifyRecoveryCode(ctx context.Context, in VerifyRecoveryCodeInput) (Answer, error) {
 	code, err := a.Sealer.Open(security.PurposeCode, in.CodeSealed)
 	if err != nil {
-		return Answer{}, temporal.NewNonRetryableApplicationError("sealed code", ErrTypeInvalid, err)
+		return Answer{}, errkind.Wrap(errkind.Internal, "sealed code", err)
 	}
 	normalized, ok := security.NormalizeRecoveryCode(string(code))
 	ans, err := a.reserveAnswer(ctx, in.UserID)

@@ -17,10 +17,6 @@ import (
 // docs/api.md code) is rendered as the error document; store and
 // Temporal errors that carry no kind get one here.
 
-// codeConflict is errkind.Conflict under the name api/recovery.go was
-// written with.
-const codeConflict = errkind.Conflict
-
 // apiError is an answer that is not 2xx.
 type apiError struct {
 	Kind    errkind.Kind

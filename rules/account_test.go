@@ -282,3 +282,32 @@ func TestPasswordAndSessions(t *testing.T) {
 		}
 	})
 }
+
+func TestReplaceRecoveryCodes(t *testing.T) {
+	key := make([]byte, 32)
+	t.Run("case=without another factor no codes are made", func(t *testing.T) {
+		f := newAccount(t)
+		if _, _, err := f.acct.ReplaceRecoveryCodes(t.Context(), f.change(), key); !errkind.Is(err, errkind.Conflict) {
+			t.Fatalf("err %v, want Conflict", err)
+		}
+		if n, _ := f.st.RecoveryCodesLeft(t.Context(), f.user.ID); n != 0 {
+			t.Fatalf("%d codes stored", n)
+		}
+	})
+	t.Run("case=with a factor on: ten codes, recorded and told, no session ended", func(t *testing.T) {
+		f := newAccount(t)
+		ctx := t.Context()
+		if _, err := f.acct.EnableEmail(ctx, f.change()); err != nil {
+			t.Fatal(err)
+		}
+		f.session()
+		live, told := f.live(), len(f.notices)
+		codes, res, err := f.acct.ReplaceRecoveryCodes(ctx, f.change(), key)
+		if err != nil || len(codes) != 10 || res.SessionsEnded != 0 || f.live() != live {
+			t.Fatalf("codes %v result %+v err %v, live %d → %d", codes, res, err, live, f.live())
+		}
+		if n, _ := f.st.RecoveryCodesLeft(ctx, f.user.ID); n != 10 || len(f.events()["recovery_codes_created"]) != 1 || len(f.notices) != told+1 {
+			t.Fatalf("%d codes left, events %v, %d notices", n, f.events(), len(f.notices))
+		}
+	})
+}
