@@ -106,7 +106,7 @@ type LoginOptions struct {
 	RecoveryCodes int `json:",omitempty"`
 }
 
-// Any reports whether 2FA is on (API.md: any method other than the phone).
+// Any reports whether 2FA is on (docs/api.md: any method other than the phone).
 func (o LoginOptions) Any() bool {
 	return rules.Status{Telegram: o.Telegram, TOTP: o.TOTP, Email: o.Email, Passkeys: o.WebAuthn, RecoveryCodes: o.RecoveryCodes}.On()
 }

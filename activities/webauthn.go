@@ -67,7 +67,7 @@ func (a *Activities) BeginWebAuthnLogin(ctx context.Context, in BeginWebAuthnLog
 		err  error
 	)
 	if in.UserID == "" {
-		// Passwordless requires user verification (SECURITY.md "WebAuthn").
+		// Passwordless requires user verification (docs/security.md "WebAuthn").
 		opts, sess, err = a.WebAuthn.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
 	} else {
 		var u *waUser

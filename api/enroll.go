@@ -28,7 +28,7 @@ import (
 	"github.com/authflow/authflow/workflows"
 )
 
-// The enrollment flows of API.md "Enrollment flows" and the bot's /start.
+// The enrollment flows of docs/api.md "Enrollment flows" and the bot's /start.
 
 const (
 	// maxDeviceName bounds a passkey's name (given once, never changed).
@@ -63,7 +63,7 @@ type telegramLinkJSON struct {
 	Token string `json:"token"`
 }
 
-// enrollJSON is an enrollment flow as API.md shows it.
+// enrollJSON is an enrollment flow as docs/api.md shows it.
 type enrollJSON struct {
 	FlowID       string           `json:"flow_id"`
 	Method       workflows.Method `json:"method"`

@@ -21,7 +21,7 @@ import (
 	"github.com/authflow/authflow/security"
 )
 
-// The enrollment flows and factor management of API.md "Self-service",
+// The enrollment flows and factor management of docs/api.md "Self-service",
 // end to end against the shared stack.
 
 // user is an account signed in without 2FA, with its session token.

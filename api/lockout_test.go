@@ -12,7 +12,7 @@ import (
 
 // TestSecondStepHardCap: the 20th wrong answer in a row locks the account's
 // second step for good, tells the owner, and only a password change or an
-// admin's unlock ends it (API.md "Hard cap").
+// admin's unlock ends it (docs/api.md "Hard cap").
 func TestSecondStepHardCap(t *testing.T) {
 	// lockedAt19 is an account with 19 wrong answers in a row on record
 	// and no back-off running (as after waiting out the last one).

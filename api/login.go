@@ -30,7 +30,7 @@ type sessionJSON struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-// flowJSON is a login flow as API.md shows it.
+// flowJSON is a login flow as docs/api.md shows it.
 type flowJSON struct {
 	FlowID string `json:"flow_id"`
 	// FlowSecret is only in the answer that starts the flow.

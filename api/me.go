@@ -13,7 +13,7 @@ import (
 	"github.com/authflow/authflow/store"
 )
 
-// The documents of API.md "Self-service".
+// The documents of docs/api.md "Self-service".
 
 type telegramAccountJSON struct {
 	ID       string    `json:"id"`

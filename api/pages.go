@@ -15,7 +15,7 @@ import (
 	"github.com/authflow/authflow/store"
 )
 
-// The pages of API.md "Pages": the login page and the "Security" tab of the
+// The pages of docs/api.md "Pages": the login page and the "Security" tab of the
 // settings, served from assets embedded in the binary. They are plain HTML
 // and a little JavaScript that call the public API like any other client.
 

@@ -1,4 +1,4 @@
-// Package api is authflow's HTTP face: the gin router of API.md, its error
+// Package api is authflow's HTTP face: the gin router of docs/api.md, its error
 // mapping (errors.go), session and CSRF middleware, the Telegram webhook and
 // the dev outbox. It talks to workflows only through the Temporal client and
 // the contract in package workflows.
@@ -60,7 +60,7 @@ type Server struct {
 	Limits rules.Limits
 }
 
-// Cookie names of API.md.
+// Cookie names of docs/api.md.
 const (
 	sessionCookie = "authflow_session"
 	csrfCookie    = "authflow_csrf"
@@ -161,7 +161,7 @@ func logFrom(c *gin.Context) *slog.Logger {
 	return slog.Default()
 }
 
-// limitBody answers 413 for bodies over 64 KiB (API.md).
+// limitBody answers 413 for bodies over 64 KiB (docs/api.md).
 func limitBody(c *gin.Context) {
 	if c.Request.ContentLength > maxBody {
 		fail(c, newErr(errkind.PayloadTooLarge, "body over 64 KiB"))
@@ -192,7 +192,7 @@ func securityHeaders(hsts bool) gin.HandlerFunc {
 }
 
 // bind decodes a JSON body into v; malformed JSON, wrong types, trailing
-// data and bodies over the limit get API.md's 400/413. An empty body is {}.
+// data and bodies over the limit get docs/api.md's 400/413. An empty body is {}.
 func bind(c *gin.Context, v any) error {
 	raw, err := io.ReadAll(c.Request.Body)
 	if err != nil {
@@ -247,7 +247,7 @@ func (s *Server) requireSession(c *gin.Context) {
 		return
 	}
 	if fromCookie && c.Request.Method != http.MethodGet && c.Request.Method != http.MethodHead {
-		// CSRF check for cookie sessions (API.md "Sessions"): the page
+		// CSRF check for cookie sessions (docs/api.md "Sessions"): the page
 		// copies the authflow_csrf cookie into the header, and the token
 		// is HMAC(secret key, session token), recomputed here from the
 		// session cookie received. A cookie and header pair planted by

@@ -666,7 +666,7 @@ func (r Report) StepCPU() []float64 {
 }
 
 // Bound is the ratio a login would reach if it cost exactly its three calls
-// as bare Temporal plus the crypto: the most any implementation of API.md's
+// as bare Temporal plus the crypto: the most any implementation of docs/api.md's
 // three calls can reach on Temporal here (0 without --breakdown).
 func (r Report) Bound() float64 {
 	if !r.Options.Breakdown {

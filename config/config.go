@@ -1,5 +1,5 @@
 // Package config loads authflow's configuration from the environment once, at
-// start, with the defaults of DESIGN.md, and validates it so a mistake stops
+// start, with the defaults of docs/design.md, and validates it so a mistake stops
 // the process with a message a person understands.
 package config
 

@@ -38,7 +38,7 @@ func testEnv() map[string]string {
 	}
 }
 
-// authflowSubcommands are the parts DESIGN.md says the production shape runs.
+// authflowSubcommands are the parts docs/design.md says the production shape runs.
 var authflowSubcommands = []string{"migrate", "api", "worker"}
 
 // servingSubcommands load the full production configuration at start.

@@ -13,7 +13,7 @@ var ErrInvalid = errors.New("phone number must be E.164: + then 8 to 15 digits, 
 // dictating the code, foreign ones a flash call.
 type Kind string
 
-// Kinds of numbers, as API.md names them.
+// Kinds of numbers, as docs/api.md names them.
 const (
 	Ukrainian Kind = "ukrainian"
 	Foreign   Kind = "foreign"

@@ -31,7 +31,7 @@ type Argon2Params struct {
 }
 
 // DefaultArgon2 is OWASP's floor for argon2id (m=19 MiB, t=2, p=1)
-// (SECURITY.md, "Passwords").
+// (docs/security.md, "Passwords").
 var DefaultArgon2 = Argon2Params{MemoryKiB: 19 * 1024, Time: 2, Threads: 1}
 
 const (
@@ -193,7 +193,7 @@ func (h *Hasher) NeedsRehash(encoded string) bool {
 var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
 
 // RandomToken returns 160 random bits, URL-safe (lower-case base32), for
-// session tokens, flow ids and link tokens (SECURITY.md: ≥128 bits).
+// session tokens, flow ids and link tokens (docs/security.md: ≥128 bits).
 func RandomToken() string {
 	b := make([]byte, 20)
 	if _, err := rand.Read(b); err != nil {

@@ -26,7 +26,7 @@ import (
 const SessionTTL = 24 * time.Hour
 
 // NewWebAuthn configures go-webauthn for the public URL, with the library's
-// timeout enforcement on (SECURITY.md: challenges expire).
+// timeout enforcement on (docs/security.md: challenges expire).
 func NewWebAuthn(cfg config.Config) (*webauthn.WebAuthn, error) {
 	return webauthn.New(&webauthn.Config{
 		RPID:          cfg.RPID,

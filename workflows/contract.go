@@ -73,7 +73,7 @@ func LoginWorkflowID(flowID string) string { return "login/" + flowID }
 // EnrollWorkflowID is the workflow id of an enrollment flow.
 func EnrollWorkflowID(flowID string) string { return "enroll/" + flowID }
 
-// State is where a flow is, as API.md names it.
+// State is where a flow is, as docs/api.md names it.
 type State string
 
 // Flow states.
@@ -89,7 +89,7 @@ const (
 // Method is a second factor.
 type Method string
 
-// Methods, in the order API.md lists them.
+// Methods, in the order docs/api.md lists them.
 const (
 	MethodTelegram Method = "telegram"
 	MethodTOTP     Method = "totp"
@@ -102,12 +102,12 @@ const (
 	MethodPhone        Method = "phone" // enrollment only
 )
 
-// Limits of a login flow (API.md "Rules behind the calls", SECURITY.md).
+// Limits of a login flow (docs/api.md "Rules behind the calls", docs/security.md).
 const (
 	// FlowTTL bounds a login flow and its codes (NIST §5.1.3.2: ≤ 10 min).
 	FlowTTL = 10 * time.Minute
 	// FlashCallTTL is short because 4 digits of a caller id have little
-	// entropy (SECURITY.md "Flash call").
+	// entropy (docs/security.md "Flash call").
 	FlashCallTTL = 3 * time.Minute
 	// MaxFlowAttempts wrong answers fail the flow.
 	MaxFlowAttempts = 5

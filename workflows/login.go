@@ -19,7 +19,7 @@ var a *activities.Activities
 // Login is the durable login flow: password, then a second factor chosen from
 // what the account has — Telegram, TOTP, email, passkey, or the phone as a
 // reserve method, which runs the downgrade saga — then a session. It reads
-// like the flowchart in DESIGN.md: one method per step.
+// like the flowchart in docs/design.md: one method per step.
 func Login(ctx workflow.Context, in LoginInput) (View, error) {
 	l := &login{in: in}
 	l.f = newFlow(ctx, KindLogin, &l.view.FlowStatus)
@@ -349,7 +349,7 @@ func (l *login) record(ctx workflow.Context, typ string, detail map[string]any) 
 // downgrade disables 2FA and unlinks the cards before any session exists. If
 // a step fails for good, 2FA is restored and the login fails: a session must
 // never exist while cards are still linked to an account whose 2FA was
-// bypassed by phone (DESIGN.md).
+// bypassed by phone (docs/design.md).
 func (l *login) downgrade(ctx workflow.Context, method Method) error {
 	in := activities.DowngradeInput{UserID: l.view.UserID, Key: workflow.GetInfo(ctx).WorkflowExecution.ID, IP: l.in.IP}
 	sctx := sagaCtx(ctx)

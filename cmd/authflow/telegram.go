@@ -12,7 +12,7 @@ import (
 	"github.com/authflow/authflow/config"
 )
 
-// webhookPath is where Telegram posts updates in webhook mode (API.md).
+// webhookPath is where Telegram posts updates in webhook mode (docs/api.md).
 const webhookPath = "/v1/telegram/webhook"
 
 // needsOutbox reports whether some channel has no provider configured, so

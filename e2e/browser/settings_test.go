@@ -189,7 +189,7 @@ func TestSettingsSaysWhenThePasskeyIsNotAccepted(t *testing.T) {
 	p.waitVisible("#wa-form")
 	p.typeIn("#wa-name", "Test laptop")
 	p.click("#wa-add")
-	// The API answers invalid_code (API.md's confirm); the page names the
+	// The API answers invalid_code (docs/api.md's confirm); the page names the
 	// passkey, not a mistyped code.
 	p.waitText("#wa-msg", "The passkey was not accepted")
 	if got := p.text("#wa-msg"); strings.Contains(got, "code") {
@@ -229,7 +229,7 @@ func TestSettingsAsksForThePasswordWhenTheLoginIsOld(t *testing.T) {
 	p.signIn(a.email, pw)
 	p.signedInAs(a.email)
 
-	// Age the session's last full login past the 15 minutes of API.md.
+	// Age the session's last full login past the 15 minutes of docs/api.md.
 	tok := p.sessionToken()
 	var current string
 	for _, s := range apitest.Expect(t, env.Do(t, "GET", "/v1/me/sessions", tok, nil), 200).Get("sessions").([]any) {

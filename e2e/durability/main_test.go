@@ -1,5 +1,5 @@
 // Package durability_test breaks things on purpose and checks that nothing
-// is lost or done twice (SECURITY.md "Durability"): a worker process killed
+// is lost or done twice (docs/security.md "Durability"): a worker process killed
 // with SIGKILL in the middle of the phone saga, `authflow dev` killed and
 // restarted with logins waiting for a code, the database unreachable while
 // UnlinkBankCards runs, and Temporal unreachable behind the API.

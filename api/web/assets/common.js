@@ -1,5 +1,5 @@
 // authflow pages: what the login and settings pages share. Plain browser
-// JavaScript, no build step; it calls the public API of API.md.
+// JavaScript, no build step; it calls the public API of docs/api.md.
 'use strict';
 
 window.AF = (function () {

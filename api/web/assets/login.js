@@ -1,5 +1,5 @@
 // The login page: password, then the method chooser and one challenge;
-// or a passkey alone. Every call is API.md "Login".
+// or a passkey alone. Every call is docs/api.md "Login".
 'use strict';
 
 (function () {
@@ -300,7 +300,7 @@
     code.focus();
   }
 
-  // poll waits for the Telegram button press (API.md: GET /v1/login/{id}).
+  // poll waits for the Telegram button press (docs/api.md: GET /v1/login/{id}).
   function poll() {
     pollTimer = setTimeout(async function () {
       pollTimer = null;

@@ -1,5 +1,5 @@
 // The "Security" tab of "Personal data": two-step authentication, phones,
-// sessions, password, bank cards and events. Every call is API.md
+// sessions, password, bank cards and events. Every call is docs/api.md
 // "Self-service" with the cookie session and X-CSRF-Token.
 'use strict';
 
@@ -26,7 +26,7 @@
   }
 
   // reauthDialog asks for the current password and runs retry(password)
-  // until it is accepted or the person cancels (API.md "Re-auth").
+  // until it is accepted or the person cancels (docs/api.md "Re-auth").
   function reauthDialog(retry) {
     return new Promise(function (resolve, reject) {
       const dlg = $('reauth'), form = $('reauth-form'), input = $('reauth-password'), box = $('reauth-msg');
@@ -598,7 +598,7 @@
         toast('Passkey “' + (done.device ? done.device.name : name) + '” added.');
         await refresh();
       } catch (err) {
-        // A confirmation's wrong answer is invalid_code (API.md), here a
+        // A confirmation's wrong answer is invalid_code (docs/api.md), here a
         // passkey the server did not accept, not a mistyped code.
         if (err.code === 'invalid_code') show(box, 'error', 'The passkey was not accepted. Try adding it again.');
         else report(box, err);
