@@ -103,18 +103,7 @@ func TestVerifyPassword(t *testing.T) {
 // and every other one is refused, on both stores (docs/security.md
 // "Counters are exact"). Counting after the check let 15–26 of 40 through.
 func TestPasswordCountersAreExact(t *testing.T) {
-	stores := map[string]func(t *testing.T) store.Store{
-		"sqlite": func(t *testing.T) store.Store {
-			st, err := opener.Open(context.Background(), "sqlite://"+t.TempDir()+"/authflow.db")
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = st.Close() })
-			return st
-		},
-		"postgres": func(t *testing.T) store.Store { return pgtest.Open(t) },
-	}
-	for name, open := range stores {
+	for name, open := range bothStores {
 		t.Run("store="+name, func(t *testing.T) {
 			t.Run("case=40 parallel wrong passwords for one account: 10 checked, 30 refused", func(t *testing.T) {
 				checked, refused := parallelWrongPasswords(t, open(t), 40, 40, func(int) string { return "victim@example.com" }, func(i int) string {
@@ -131,6 +120,67 @@ func TestPasswordCountersAreExact(t *testing.T) {
 					t.Fatalf("checked %d, refused %d; want 100 and 100", checked, refused)
 				}
 			})
+		})
+	}
+}
+
+// bothStores opens a fresh store of each kind (PostgreSQL is skipped with
+// a message where no test database is configured).
+var bothStores = map[string]func(t *testing.T) store.Store{
+	"sqlite": func(t *testing.T) store.Store {
+		st, err := opener.Open(context.Background(), "sqlite://"+t.TempDir()+"/authflow.db")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = st.Close() })
+		return st
+	},
+	"postgres": func(t *testing.T) store.Store { return pgtest.Open(t) },
+}
+
+// TestSecondFactorCountersAreExact fires 40 parallel wrong codes at one
+// account, as an attacker with the password would from 40 flows: each
+// answer is reserved on the account before it is checked, so exactly
+// FailuresBeforeLock are checked and the rest refused, on both stores.
+func TestSecondFactorCountersAreExact(t *testing.T) {
+	for name, open := range bothStores {
+		t.Run("store="+name+"/case=40 parallel wrong codes for one account: 10 checked, 30 refused", func(t *testing.T) {
+			st := open(t)
+			key := []byte(strings.Repeat("k", 32))
+			sealer, err := security.NewSealer(key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u, err := st.CreateUser(context.Background(), "target@example.com", "hash")
+			if err != nil {
+				t.Fatal(err)
+			}
+			acts := &activities.Activities{Store: st, Sealer: sealer, SecretKey: key, Limits: rules.DefaultLimits,
+				Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			checked, refused := 0, 0
+			for i := range 40 {
+				wg.Go(func() {
+					flow := "flow-" + itoa(i)
+					ans, err := acts.CheckCode(context.Background(), activities.CheckCodeInput{FlowID: flow, UserID: u.ID,
+						CodeSealed: sealer.Seal(security.PurposeCode, []byte("000000")), MAC: security.CodeMAC(key, flow, "123456")})
+					mu.Lock()
+					defer mu.Unlock()
+					switch {
+					case err != nil:
+						t.Error(err)
+					case ans.Refused:
+						refused++
+					case ans.Counted && !ans.OK:
+						checked++
+					}
+				})
+			}
+			wg.Wait()
+			if checked != 10 || refused != 30 {
+				t.Fatalf("checked %d, refused %d; want 10 and 30", checked, refused)
+			}
 		})
 	}
 }
