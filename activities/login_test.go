@@ -107,14 +107,14 @@ func TestPasswordCountersAreExact(t *testing.T) {
 		t.Run("store="+name, func(t *testing.T) {
 			t.Run("case=40 parallel wrong passwords for one account: 10 checked, 30 refused", func(t *testing.T) {
 				checked, refused := parallelWrongPasswords(t, open(t), 40, 40, func(int) string { return "victim@example.com" }, func(i int) string {
-					return "198.51.100." + itoa(i) // many IPs: the account's limit decides
+					return "198.51.100." + strconv.Itoa(i) // many IPs: the account's limit decides
 				})
 				if checked != 10 || refused != 30 {
 					t.Fatalf("checked %d, refused %d; want 10 and 30", checked, refused)
 				}
 			})
 			t.Run("case=200 wrong passwords from one IP at concurrency 20: 100 checked", func(t *testing.T) {
-				checked, refused := parallelWrongPasswords(t, open(t), 200, 20, func(i int) string { return "user" + itoa(i) + "@example.com" },
+				checked, refused := parallelWrongPasswords(t, open(t), 200, 20, func(i int) string { return "user" + strconv.Itoa(i) + "@example.com" },
 					func(int) string { return "203.0.113.50" })
 				if checked != 100 || refused != 100 {
 					t.Fatalf("checked %d, refused %d; want 100 and 100", checked, refused)
@@ -162,7 +162,7 @@ func TestSecondFactorCountersAreExact(t *testing.T) {
 			checked, refused := 0, 0
 			for i := range 40 {
 				wg.Go(func() {
-					flow := "flow-" + itoa(i)
+					flow := "flow-" + strconv.Itoa(i)
 					ans, err := acts.CheckCode(context.Background(), activities.CheckCodeInput{FlowID: flow, UserID: u.ID,
 						CodeSealed: sealer.Seal(security.PurposeCode, []byte("000000")), MAC: security.CodeMAC(key, flow, "123456")})
 					mu.Lock()
@@ -235,8 +235,6 @@ func parallelWrongPasswords(t *testing.T, st store.Store, n, conc int, email, ip
 	}
 	return checked, refused
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }
 
 func TestVerifyTOTP(t *testing.T) {
 	setup := func(t *testing.T) (*enrollFixture, string) {

@@ -1,10 +1,10 @@
 package phone
 
 import (
-	"crypto/rand"
 	"fmt"
-	"math/big"
 	"slices"
+
+	"github.com/authflow/authflow/security"
 )
 
 // MinFlashSuffixes is the fewest distinct last-4 suffixes a flash-call pool
@@ -53,17 +53,9 @@ func (p FlashPool) Draw() (string, error) {
 	if len(p.suffixes) == 0 {
 		return "", fmt.Errorf("the flash-call pool is empty")
 	}
-	s := p.suffixes[uniform(len(p.suffixes))]
+	s := p.suffixes[security.RandomInt(len(p.suffixes))]
 	ns := p.numbers[s]
-	return ns[uniform(len(ns))], nil
-}
-
-func uniform(n int) int {
-	v, err := rand.Int(rand.Reader, big.NewInt(int64(n)))
-	if err != nil {
-		panic(err) // crypto/rand does not fail on supported platforms
-	}
-	return int(v.Int64())
+	return ns[security.RandomInt(len(ns))], nil
 }
 
 // DevFlashPool is the pool `authflow dev` shows in its outbox when no pool

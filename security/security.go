@@ -350,13 +350,6 @@ func DerivedDigits(key []byte, idemKey string, n int) string {
 	return sb.String()
 }
 
-// DerivedIndex returns a uniform-enough index in [0, n) derived from key and
-// idemKey (2^64 mod n bias is negligible for small n).
-func DerivedIndex(key []byte, idemKey string, n int) int {
-	sum := mac(key, "index", idemKey)
-	return int(binary.BigEndian.Uint64(sum[:8]) % uint64(n))
-}
-
 // CodeMAC is what a workflow keeps of a one-time code: a MAC bound to the
 // flow, useless offline without the key (a plain hash of 6 digits is not).
 func CodeMAC(key []byte, flowID, code string) []byte {

@@ -1,12 +1,10 @@
 package workflows
 
 import (
-	"crypto/rand"
-	"math/big"
-
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/authflow/authflow/activities"
+	"github.com/authflow/authflow/security"
 )
 
 // telegramMethod is number matching in Telegram: every linked chat gets a
@@ -76,7 +74,7 @@ func (l *login) challengeTelegram(ctx workflow.Context) error {
 	// Deterministic rotation by a recorded random offset keeps the right
 	// button's position unpredictable.
 	var off int
-	if err := workflow.SideEffect(ctx, func(workflow.Context) any { return randInt(len(numbers)) }).Get(&off); err != nil {
+	if err := workflow.SideEffect(ctx, func(workflow.Context) any { return security.RandomInt(len(numbers)) }).Get(&off); err != nil {
 		return err
 	}
 	for i := range numbers {
@@ -96,21 +94,13 @@ func telegramNumbers() []int {
 	seen := map[int]bool{}
 	var out []int
 	for len(out) < 4 {
-		n := 10 + randInt(90)
+		n := 10 + security.RandomInt(90)
 		if !seen[n] {
 			seen[n] = true
 			out = append(out, n)
 		}
 	}
 	return out
-}
-
-func randInt(n int) int {
-	v, err := rand.Int(rand.Reader, big.NewInt(int64(n)))
-	if err != nil {
-		panic(err)
-	}
-	return int(v.Int64())
 }
 
 func (l *login) telegramAnswer(ctx workflow.Context, ans TelegramAnswer) {
