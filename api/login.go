@@ -391,15 +391,10 @@ func (s *Server) loginVerify(c *gin.Context) {
 // ignored), sealed normalized with its length 10; the flow's method says
 // which it takes.
 func (s *Server) sealLoginAnswer(req verifyRequest) (answer, error) {
-	if req.Code != nil && !(allDigits(*req.Code) && (len(*req.Code) == 4 || len(*req.Code) == 6)) {
-		n, ok := security.NormalizeRecoveryCode(*req.Code)
-		if !ok {
-			return answer{}, badRequest("code must be 6 digits (4 for calls) or a recovery code (xxxxx-xxxxx)")
+	if req.Code != nil && len(req.Credential) == 0 && !(allDigits(*req.Code) && (len(*req.Code) == 4 || len(*req.Code) == 6)) {
+		if n, ok := security.NormalizeRecoveryCode(*req.Code); ok {
+			return answer{codeSealed: s.Sealer.Seal(security.PurposeCode, []byte(n)), codeLength: len(n)}, nil
 		}
-		if len(req.Credential) > 0 {
-			return answer{}, badRequest("send either code or credential")
-		}
-		return answer{codeSealed: s.Sealer.Seal(security.PurposeCode, []byte(n)), codeLength: len(n)}, nil
 	}
 	return s.sealAnswer(req, "code must be 6 digits (4 for calls) or a recovery code (xxxxx-xxxxx)", 4, 6)
 }
