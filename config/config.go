@@ -82,8 +82,13 @@ type Config struct {
 	// security.NewIsolatedHasher.
 	HashInProcess bool
 
-	// DataDir holds dev-mode state (SQLite files, the generated secret key).
+	// DataDir holds dev-mode state (SQLite files, the generated secret key
+	// and admin token).
 	DataDir string
+	// PublicURLFollowsListener is set in dev when AUTHFLOW_PUBLIC_URL is
+	// unset: PublicURL was made from HTTPAddr (DevPublicURL), and names the
+	// port the listener really got when HTTPAddr's port is 0.
+	PublicURLFollowsListener bool
 	// Dev is true for `authflow dev`: generated secrets are allowed and the
 	// dev outbox stands in for unconfigured channels.
 	Dev bool
@@ -109,8 +114,9 @@ func Load(mode Mode, dataDir string) (Config, error) {
 }
 
 // LoadFrom reads the configuration through getenv and validates it. In Dev
-// mode a missing secret key is generated and kept in dataDir, and a missing
-// admin token is generated (the caller prints it).
+// mode a missing secret key and a missing admin token are generated and
+// kept in dataDir (the caller prints the token), or kept in memory when
+// dataDir is "", and the public URL follows AUTHFLOW_HTTP_ADDR unless set.
 func LoadFrom(getenv Getenv, mode Mode, dataDir string) (Config, error) {
 	get := func(name, def string) string {
 		if v := strings.TrimSpace(getenv(name)); v != "" {
@@ -120,7 +126,6 @@ func LoadFrom(getenv Getenv, mode Mode, dataDir string) (Config, error) {
 	}
 	c := Config{
 		HTTPAddr:              get("AUTHFLOW_HTTP_ADDR", defaultHTTPAddr(mode)),
-		PublicURL:             strings.TrimRight(get("AUTHFLOW_PUBLIC_URL", "http://localhost:8080"), "/"),
 		AdminToken:            get("AUTHFLOW_ADMIN_TOKEN", ""),
 		TemporalAddress:       get("TEMPORAL_ADDRESS", "localhost:7233"),
 		TemporalNamespace:     get("TEMPORAL_NAMESPACE", "default"),
@@ -143,6 +148,15 @@ func LoadFrom(getenv Getenv, mode Mode, dataDir string) (Config, error) {
 		DataDir:               dataDir,
 		Dev:                   mode == Dev,
 	}
+	// In dev the public URL follows the listen address: setting only
+	// AUTHFLOW_HTTP_ADDR must not leave the pages' origin check and the
+	// Temporal UI's codec on another port.
+	publicURL := "http://localhost:8080"
+	if mode == Dev {
+		publicURL = DevPublicURL(c.HTTPAddr)
+		c.PublicURLFollowsListener = get("AUTHFLOW_PUBLIC_URL", "") == ""
+	}
+	c.PublicURL = strings.TrimRight(get("AUTHFLOW_PUBLIC_URL", publicURL), "/")
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
@@ -225,7 +239,11 @@ func LoadFrom(getenv Getenv, mode Mode, dataDir string) (Config, error) {
 
 	if c.AdminToken == "" {
 		if mode == Dev {
-			c.AdminToken = randomToken()
+			token, err := devAdminToken(dataDir)
+			if err != nil {
+				bad("AUTHFLOW_ADMIN_TOKEN is unset and no dev token could be kept in %s: %v", dataDir, err)
+			}
+			c.AdminToken = token
 		} else {
 			bad("AUTHFLOW_ADMIN_TOKEN is required outside dev mode (a long random string)")
 		}
@@ -344,6 +362,50 @@ func defaultHTTPAddr(mode Mode) string {
 	return ":8080"
 }
 
+// DevPublicURL is dev's public URL when AUTHFLOW_PUBLIC_URL is unset: the
+// listen address as a browser on this machine opens it. A loopback, a
+// wildcard or any other IP is named localhost (WebAuthn refuses IPs, and
+// the pages accept state changes only from the public URL's origin); a
+// host name is kept.
+func DevPublicURL(httpAddr string) string {
+	host, port, err := net.SplitHostPort(httpAddr)
+	if err != nil {
+		return "http://localhost:8080" // the address's own error is reported
+	}
+	if host == "" || net.ParseIP(host) != nil {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// PublicURLMismatch says what is wrong, or "", when the public URL names
+// another port than the one AUTHFLOW_HTTP_ADDR listens on. Only a plain
+// http public URL is compared: authflow serves no TLS, so an https one
+// always has a proxy in front, which may listen anywhere. A mismatch is
+// fine behind a plain-http proxy, and silently wrong without one (the
+// pages' origin check, WebAuthn and the Temporal UI's codec all use the
+// public URL), so it is logged, not refused.
+func (c Config) PublicURLMismatch() string {
+	u, err := url.Parse(c.PublicURL)
+	if err != nil || !strings.EqualFold(u.Scheme, "http") {
+		return ""
+	}
+	_, listen, err := net.SplitHostPort(c.HTTPAddr)
+	if err != nil || listen == "0" {
+		return ""
+	}
+	public := u.Port()
+	if public == "" {
+		public = "80"
+	}
+	if public == listen {
+		return ""
+	}
+	return fmt.Sprintf("AUTHFLOW_PUBLIC_URL %s names port %s but AUTHFLOW_HTTP_ADDR %s listens on %s: "+
+		"browsers, WebAuthn and the Temporal UI's codec go to port %s, so unless a proxy forwards it here, set one of them to match",
+		c.PublicURL, public, c.HTTPAddr, listen, public)
+}
+
 // ParseSecretKey decodes 32 bytes given as 64 hex characters or standard
 // base64.
 func ParseSecretKey(raw string) ([]byte, error) {
@@ -395,6 +457,39 @@ func devSecretKey(dataDir string) ([]byte, error) {
 	}
 	return key, nil
 }
+
+// devAdminToken keeps a generated admin token in the data dir, so the
+// token a person copied from the banner, and the codec sign-in derived from
+// it, still work after a restart. Without a data dir (ephemeral) the token
+// lives as long as the process.
+func devAdminToken(dataDir string) (string, error) {
+	if dataDir == "" {
+		return randomToken(), nil
+	}
+	path := filepath.Join(dataDir, AdminTokenFile)
+	if b, err := os.ReadFile(path); err == nil {
+		token := strings.TrimSpace(string(b))
+		if len(token) < 16 {
+			return "", fmt.Errorf("%s holds fewer than 16 characters; delete it to have a new token made", path)
+		}
+		return token, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", err
+	}
+	token := randomToken()
+	// The admin token reads every account: owner-only, like the key.
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return token, nil
+}
+
+// AdminTokenFile is where dev keeps its generated admin token, in the data
+// dir.
+const AdminTokenFile = "admin.token"
 
 func randomToken() string {
 	b := make([]byte, 24)

@@ -215,3 +215,142 @@ func TestPhoneSettings(t *testing.T) {
 		}
 	})
 }
+
+func TestDevPublicURLFollowsTheListenAddress(t *testing.T) {
+	t.Run("case=setting only AUTHFLOW_HTTP_ADDR moves the public URL to its port", func(t *testing.T) {
+		for addr, want := range map[string]string{
+			"127.0.0.1:9090":  "http://localhost:9090",
+			":9091":           "http://localhost:9091",
+			"0.0.0.0:9092":    "http://localhost:9092",
+			"[::1]:9093":      "http://localhost:9093",
+			"devbox.lan:9094": "http://devbox.lan:9094",
+		} {
+			c, err := load(config.Dev, t.TempDir(), map[string]string{"AUTHFLOW_HTTP_ADDR": addr})
+			if err != nil || c.PublicURL != want || !c.PublicURLFollowsListener {
+				t.Errorf("AUTHFLOW_HTTP_ADDR=%s: public URL %q (follows %v), %v; want %s", addr, c.PublicURL, c.PublicURLFollowsListener, err, want)
+			}
+		}
+	})
+	t.Run("case=an explicit AUTHFLOW_PUBLIC_URL wins", func(t *testing.T) {
+		c, err := load(config.Dev, t.TempDir(), map[string]string{"AUTHFLOW_HTTP_ADDR": "127.0.0.1:9090", "AUTHFLOW_PUBLIC_URL": "http://localhost:7000"})
+		if err != nil || c.PublicURL != "http://localhost:7000" || c.PublicURLFollowsListener {
+			t.Fatalf("public URL %q (follows %v), %v", c.PublicURL, c.PublicURLFollowsListener, err)
+		}
+	})
+	t.Run("case=production keeps http://localhost:8080 as the default", func(t *testing.T) {
+		c, err := load(config.Production, "", map[string]string{"AUTHFLOW_DATABASE_URL": "postgres://x/y", "AUTHFLOW_ADMIN_TOKEN": "0123456789abcdef0123",
+			"AUTHFLOW_SECRET_KEY": key, "AUTHFLOW_METRICS": "off", "AUTHFLOW_HTTP_ADDR": ":9090"})
+		if err != nil || c.PublicURL != "http://localhost:8080" || c.PublicURLFollowsListener {
+			t.Fatalf("public URL %q (follows %v), %v", c.PublicURL, c.PublicURLFollowsListener, err)
+		}
+	})
+}
+
+func TestPublicURLMismatchIsNamed(t *testing.T) {
+	for _, c := range []struct {
+		public, addr string
+		warn         bool
+	}{
+		{"http://localhost:8080", ":9090", true},
+		{"http://panel.example.com", ":8080", true}, // port 80
+		{"http://localhost:8080", ":8080", false},
+		{"http://localhost:8080", "127.0.0.1:8080", false},
+		{"http://panel.example.com", ":80", false},
+		{"https://panel.example.com", ":8080", false}, // TLS means a proxy in front
+		{"http://localhost:8080", "127.0.0.1:0", false},
+	} {
+		msg := config.Config{PublicURL: c.public, HTTPAddr: c.addr}.PublicURLMismatch()
+		if (msg != "") != c.warn {
+			t.Errorf("public %s, listen %s: %q, want a warning: %v", c.public, c.addr, msg, c.warn)
+		}
+		if c.warn && (!strings.Contains(msg, "AUTHFLOW_PUBLIC_URL") || !strings.Contains(msg, "AUTHFLOW_HTTP_ADDR")) {
+			t.Errorf("the warning %q does not name both variables", msg)
+		}
+	}
+}
+
+func TestDevAdminTokenIsKeptInTheDataDir(t *testing.T) {
+	t.Run("case=a restart on the same data dir has the same token, in a file only the owner reads", func(t *testing.T) {
+		dir := t.TempDir()
+		first, err := load(config.Dev, dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := load(config.Dev, dir, nil)
+		if err != nil || again.AdminToken != first.AdminToken || len(first.AdminToken) < 16 {
+			t.Fatalf("tokens %q then %q, %v: the banner's token and the codec sign-in would go stale", first.AdminToken, again.AdminToken, err)
+		}
+		fi, err := os.Stat(filepath.Join(dir, config.AdminTokenFile))
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("admin token file: %v %v", fi, err)
+		}
+	})
+	t.Run("case=ephemeral makes a new token every start", func(t *testing.T) {
+		a, errA := load(config.Dev, "", nil)
+		b, errB := load(config.Dev, "", nil)
+		if errA != nil || errB != nil || a.AdminToken == b.AdminToken || len(a.AdminToken) < 16 {
+			t.Fatalf("ephemeral tokens %q and %q (%v, %v)", a.AdminToken, b.AdminToken, errA, errB)
+		}
+	})
+	t.Run("case=AUTHFLOW_ADMIN_TOKEN wins and is not written", func(t *testing.T) {
+		dir := t.TempDir()
+		c, err := load(config.Dev, dir, map[string]string{"AUTHFLOW_ADMIN_TOKEN": "set-by-the-operator-0123"})
+		if err != nil || c.AdminToken != "set-by-the-operator-0123" {
+			t.Fatalf("token %q, %v", c.AdminToken, err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, config.AdminTokenFile)); !os.IsNotExist(err) {
+			t.Fatalf("a token file was written beside an explicit token: %v", err)
+		}
+	})
+	t.Run("case=a damaged token file stops the start and says what to do", func(t *testing.T) {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, config.AdminTokenFile), []byte("short\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := load(config.Dev, dir, nil); err == nil || !strings.Contains(err.Error(), "delete it") {
+			t.Fatalf("error %v", err)
+		}
+	})
+}
+
+func TestVarsListsWhatLoadFromReads(t *testing.T) {
+	read := map[string]bool{}
+	getenv := func(k string) string { read[k] = true; return "" }
+	for _, mode := range []config.Mode{config.Dev, config.Production} {
+		_, _ = config.LoadFrom(getenv, mode, t.TempDir())
+	}
+	listed := map[string]bool{}
+	for _, v := range config.Vars {
+		if listed[v.Name] {
+			t.Errorf("%s is listed twice in config.Vars", v.Name)
+		}
+		listed[v.Name] = true
+		if !read[v.Name] {
+			t.Errorf("config.Vars lists %s, which LoadFrom never reads", v.Name)
+		}
+		if v.Use == 0 || v.Meaning == "" {
+			t.Errorf("%s has no use or no meaning", v.Name)
+		}
+	}
+	for k := range read {
+		if !listed[k] {
+			t.Errorf("LoadFrom reads %s, which config.Vars (and so every --help) does not list", k)
+		}
+	}
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range config.Vars {
+		if !strings.Contains(string(readme), "`"+v.Name+"`") {
+			t.Errorf("the README's configuration table does not name %s", v.Name)
+		}
+	}
+	t.Run("case=help lists each command's variables", func(t *testing.T) {
+		dev, api := config.Help(config.ForDev), config.Help(config.ForAPI)
+		if !strings.Contains(dev, "AUTHFLOW_TEMPORAL_PORT") || strings.Contains(dev, "TEMPORAL_ADDRESS ") ||
+			strings.Contains(api, "AUTHFLOW_TEMPORAL_PORT") || !strings.Contains(api, "TEMPORAL_ADDRESS") {
+			t.Errorf("dev:\n%s\napi:\n%s", dev, api)
+		}
+	})
+}
