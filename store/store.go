@@ -64,7 +64,22 @@ type Users interface {
 	UserByID(ctx context.Context, id string) (User, error)
 	// UserByEmail looks the email up case-insensitively.
 	UserByEmail(ctx context.Context, email string) (User, error)
+	// ListUsers lists accounts in the order of their emails, for operators
+	// finding one: at most q.Limit, after q.AfterEmail.
+	ListUsers(ctx context.Context, q UserQuery) ([]User, error)
 	SetPasswordHash(ctx context.Context, userID, passwordHash string) error
+}
+
+// UserQuery selects accounts for ListUsers.
+type UserQuery struct {
+	// EmailContains keeps accounts whose email contains it, in any case
+	// ("" keeps every account). % and _ are plain characters.
+	EmailContains string
+	// AfterEmail starts the list after this email: the last one of the
+	// previous page ("" starts at the first).
+	AfterEmail string
+	// Limit is how many at most (1 or more).
+	Limit int
 }
 
 // Session is a logged-in client. The token itself is never stored.

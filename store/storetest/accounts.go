@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 	"time"
 
@@ -100,6 +101,76 @@ func testIDsDistinct(t *testing.T, s store.Store) {
 			t.Fatalf("id %q is short or repeated", u.ID)
 		}
 		seen[u.ID] = true
+	}
+}
+
+// emails lists the users' emails.
+func emails(us []store.User) []string {
+	out := make([]string, len(us))
+	for i, u := range us {
+		out[i] = u.Email
+	}
+	return out
+}
+
+func testListUsers(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	want := []string{"ada@example.com", "bob@example.org", "cy@example.com", "dee@example.net", "eve@example.com"}
+	made := map[string]store.User{}
+	for _, i := range []int{3, 0, 4, 1, 2} { // created out of order
+		u, err := s.CreateUser(ctx, want[i], "h")
+		mustNil(t, err)
+		made[u.Email] = u
+	}
+	var got []string
+	after := ""
+	for page := 0; ; page++ {
+		us, err := s.ListUsers(ctx, store.UserQuery{AfterEmail: after, Limit: 2})
+		mustNil(t, err)
+		if len(us) > 2 || page > 3 {
+			t.Fatalf("page %d has %d users (limit 2), or the pages never end", page, len(us))
+		}
+		for _, u := range us {
+			sameUser(t, "ListUsers "+u.Email, u, made[u.Email])
+		}
+		if len(us) == 0 {
+			break
+		}
+		got = append(got, emails(us)...)
+		after = us[len(us)-1].Email
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("pages of 2 list %v, want %v in email order", got, want)
+	}
+	_, err := s.ListUsers(ctx, store.UserQuery{})
+	if err == nil {
+		t.Error("ListUsers without a limit succeeded")
+	}
+}
+
+func testListUsersFilter(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	for _, e := range []string{"ann@example.com", "ann_b@example.com", "annxb@example.com", "bo%b@example.org", "Carl@Example.ORG"} {
+		_, err := s.CreateUser(ctx, e, "h")
+		mustNil(t, err)
+	}
+	for filter, want := range map[string][]string{
+		"@EXAMPLE.org ": {"bo%b@example.org", "carl@example.org"},
+		"ann_b":         {"ann_b@example.com"}, // not annxb: _ is no wildcard
+		"%":             {"bo%b@example.org"},
+		"":              {"ann@example.com", "ann_b@example.com", "annxb@example.com", "bo%b@example.org", "carl@example.org"},
+		"nobody":        {},
+	} {
+		us, err := s.ListUsers(ctx, store.UserQuery{EmailContains: filter, Limit: 10})
+		mustNil(t, err)
+		if got := emails(us); !slices.Equal(got, want) {
+			t.Errorf("EmailContains %q: %v, want %v", filter, got, want)
+		}
+	}
+	us, err := s.ListUsers(ctx, store.UserQuery{EmailContains: "ann", AfterEmail: "ann_b@example.com", Limit: 10})
+	mustNil(t, err)
+	if got := emails(us); !slices.Equal(got, []string{"annxb@example.com"}) {
+		t.Errorf("the second page of \"ann\" is %v", got)
 	}
 }
 

@@ -39,6 +39,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"unknown user is not found", testUnknownUser},
 		{"set password hash", testSetPasswordHash},
 		{"ids are distinct random strings", testIDsDistinct},
+		{"list users by email in pages", testListUsers},
+		{"list users filters on a part of the email, in any case, wildcards as text", testListUsersFilter},
 
 		{"create session and find it by token hash", testCreateSession},
 		{"expired session is not found", testSessionExpiry},

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/authflow/authflow/store"
@@ -54,6 +55,26 @@ func (s *Store) UserByEmail(ctx context.Context, email string) (store.User, erro
 	}
 	return u, nil
 }
+
+// ListUsers lists accounts by email (emails are stored trimmed and
+// lower-cased, so the filter is lower-cased too), keyset-paged on the
+// email's unique index.
+func (s *Store) ListUsers(ctx context.Context, q store.UserQuery) ([]store.User, error) {
+	const op = "list users"
+	if q.Limit < 1 {
+		return nil, s.invalid(op, "limit must be at least 1")
+	}
+	out, err := list(ctx, s.db.Reader(), scanUser,
+		`SELECT `+userCols+` FROM users WHERE email LIKE $1 ESCAPE '\' AND email > $2 ORDER BY email LIMIT $3`,
+		"%"+likeEscaper.Replace(NormalizeEmail(q.EmailContains))+"%", NormalizeEmail(q.AfterEmail), q.Limit)
+	if err != nil {
+		return nil, s.wrap(op, err)
+	}
+	return out, nil
+}
+
+// likeEscaper makes text match itself in a LIKE pattern with ESCAPE '\'.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
 // SetPasswordHash replaces an account's password hash; ErrNotFound when the
 // account does not exist.
