@@ -2,9 +2,11 @@ package api
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -53,6 +55,72 @@ func (s *Server) adminCreateUser(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusCreated, gin.H{"id": u.ID, "email": u.Email})
+}
+
+// UserRow is one account as GET /v1/admin/users and `authflow users list`
+// show it.
+type UserRow struct {
+	ID        string    `json:"id"`
+	Email     string    `json:"email"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// MaxUsersPage is the most accounts one page lists.
+const MaxUsersPage = 1000
+
+// ListUsers is one page of the accounts whose email contains
+// emailContains (any case; "" lists all), in email order, after the page
+// cursor names ("" for the first), and the cursor of the next page ("" at
+// the end). A cursor is opaque to clients; a malformed one is ErrBadCursor.
+func ListUsers(ctx context.Context, st store.Store, emailContains, cursor string, limit int) ([]UserRow, string, error) {
+	after, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil || (cursor != "" && len(after) == 0) {
+		return nil, "", ErrBadCursor
+	}
+	// One more than asked says whether a next page exists.
+	users, err := st.ListUsers(ctx, store.UserQuery{EmailContains: emailContains, AfterEmail: string(after), Limit: limit + 1})
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(users) > limit {
+		users = users[:limit]
+		next = base64.RawURLEncoding.EncodeToString([]byte(users[limit-1].Email))
+	}
+	rows := make([]UserRow, len(users))
+	for i, u := range users {
+		rows[i] = UserRow{ID: u.ID, Email: u.Email, CreatedAt: u.CreatedAt.UTC()}
+	}
+	return rows, next, nil
+}
+
+// ErrBadCursor is ListUsers' answer to a cursor it did not make.
+var ErrBadCursor = errors.New("cursor is not one a previous page gave")
+
+func (s *Server) adminListUsers(c *gin.Context) {
+	limit := 100
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxUsersPage {
+			fail(c, badRequest(fmt.Sprintf("limit must be 1-%d", MaxUsersPage)))
+			return
+		}
+		limit = n
+	}
+	rows, next, err := ListUsers(c.Request.Context(), s.Store, c.Query("email"), c.Query("cursor"), limit)
+	if errors.Is(err, ErrBadCursor) {
+		fail(c, badRequest(err.Error()))
+		return
+	}
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	body := gin.H{"users": rows}
+	if next != "" {
+		body["next_cursor"] = next
+	}
+	c.JSON(http.StatusOK, body)
 }
 
 // adminUser loads the path's user or answers 404.
@@ -177,6 +245,31 @@ type FlowFilter struct {
 	Limit     int
 }
 
+// FlowStates are the values AuthflowState takes: what the flows show, and
+// the first state each kind has before its first step.
+var FlowStates = []workflows.State{workflows.StatePassword, workflows.StateStarting, workflows.StateChooseMethod,
+	workflows.StateChallenge, workflows.StateDone, workflows.StateFailed, workflows.StateExpired}
+
+// Check refuses a filter no flow can match: a misspelt kind or state
+// would otherwise list nothing, which reads as "no flow is stuck".
+func (f FlowFilter) Check() error {
+	var errs []error
+	if f.Kind != "" && f.Kind != workflows.KindLogin && f.Kind != workflows.KindEnroll {
+		errs = append(errs, fmt.Errorf("kind must be %s or %s (got %q)", workflows.KindLogin, workflows.KindEnroll, f.Kind))
+	}
+	if f.State != "" && !slices.Contains(FlowStates, workflows.State(f.State)) {
+		names := make([]string, len(FlowStates))
+		for i, st := range FlowStates {
+			names[i] = string(st)
+		}
+		errs = append(errs, fmt.Errorf("state must be one of %s (got %q)", strings.Join(names, ", "), f.State))
+	}
+	if f.OlderThan < 0 {
+		errs = append(errs, errors.New("older_than must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
 // quote makes a visibility query string literal.
 func quote(v string) string { return "'" + strings.ReplaceAll(v, "'", "") + "'" }
 
@@ -203,10 +296,6 @@ func (f FlowFilter) Query(now time.Time) string {
 
 func (s *Server) adminFlows(c *gin.Context) {
 	f := FlowFilter{Kind: c.Query("kind"), State: c.Query("state"), UserID: c.Query("user_id"), Limit: 100}
-	if f.Kind != "" && f.Kind != workflows.KindLogin && f.Kind != workflows.KindEnroll {
-		fail(c, badRequest("kind must be login or enroll"))
-		return
-	}
 	if v := c.Query("older_than"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 {
@@ -222,6 +311,10 @@ func (s *Server) adminFlows(c *gin.Context) {
 			return
 		}
 		f.Limit = n
+	}
+	if err := f.Check(); err != nil {
+		fail(c, badRequest(err.Error()))
+		return
 	}
 	ctx, cancel := rpc(c, rpcTimeout)
 	defer cancel()

@@ -126,6 +126,7 @@ func (s *Server) Handler() http.Handler {
 
 	admin := v1.Group("/admin", s.requireAdmin)
 	admin.POST("/users", s.adminCreateUser)
+	admin.GET("/users", s.adminListUsers)
 	admin.GET("/users/:id", s.adminGetUser)
 	admin.POST("/users/:id/bank-cards", s.adminAddCard)
 	admin.POST("/users/:id/phones", s.adminAddPhone)
