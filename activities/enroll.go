@@ -16,15 +16,6 @@ import (
 	"github.com/authflow/authflow/store"
 )
 
-// Enrollment methods, as the workflows contract names them.
-const (
-	enrollTOTP     = "totp"
-	enrollEmail    = "email"
-	enrollWebAuthn = "webauthn"
-	enrollTelegram = "telegram"
-	enrollPhone    = "phone"
-)
-
 // TOTPEnrollment is a fresh TOTP key: its otpauth:// URL, which holds the
 // secret, sealed for security.PurposeTOTPSecret.
 type TOTPEnrollment struct {
@@ -158,7 +149,6 @@ type FinishEnrollmentInput struct {
 	UserID    string
 	SessionID string // kept when the enrollment turns 2FA on
 	IP        string
-	Method    string // totp, email, webauthn, telegram, phone
 	// Before is what the account could use before this enrollment, read by
 	// the workflow before this activity so that a retry decides the same.
 	Before LoginOptions
@@ -184,61 +174,70 @@ type EnrollmentResult struct {
 	SessionsEnded int
 }
 
-// FinishEnrollment stores a confirmed factor through rules.Account, the
-// one way a factor changes: it ends every other session when the factor
-// turns 2FA on for an account that had none (the help page's
-// "Attention!"), records the audit events and notifies every channel of
-// the account. It is idempotent: a retry finds what the first try stored,
-// decides from the same Before, and events and notices are keyed.
-func (a *Activities) FinishEnrollment(ctx context.Context, in FinishEnrollmentInput) (EnrollmentResult, error) {
-	key := idemKey(ctx)
-	// Names a user or Telegram supplied are stored without control or
-	// bidi-override characters (the API strips them too; this covers
-	// flows started before it did).
-	in.DeviceName, in.Username = security.DisplayName(in.DeviceName), security.DisplayName(in.Username)
-	acct := a.account()
-	c := rules.Change{UserID: in.UserID, SessionID: in.SessionID, IP: in.IP, Key: key, Before: &rules.Status{
-		Telegram: in.Before.Telegram, TOTP: in.Before.TOTP, Email: in.Before.Email, Passkeys: in.Before.WebAuthn,
-		RecoveryCodes: in.Before.RecoveryCodes}}
-	var (
-		res  EnrollmentResult
-		done rules.Result
-		err  error
-	)
-	switch in.Method {
-	case enrollTOTP:
-		k, kerr := rules.OpenTOTPKey(a.Sealer, in.TOTPKeySealed)
-		if kerr != nil {
-			return res, errkind.Wrap(errkind.Internal, "sealed totp key", kerr)
+// The Finish*Enrollment activities store a confirmed factor, one per
+// method, through rules.Account, the one way a factor changes: it ends
+// every other session when the factor turns 2FA on for an account that had
+// none (the help page's "Attention!"), records the audit events and
+// notifies every channel of the account. Each is idempotent: a retry finds
+// what the first try stored, decides from the same Before, and events and
+// notices are keyed.
+
+// FinishTOTPEnrollment stores the confirmed authenticator-app key; the
+// confirming code's step is used up.
+func (a *Activities) FinishTOTPEnrollment(ctx context.Context, in FinishEnrollmentInput) (EnrollmentResult, error) {
+	return a.finishEnrollment(ctx, in, func(acct *rules.Account, c rules.Change, _ *EnrollmentResult) (rules.Result, error) {
+		k, err := rules.OpenTOTPKey(a.Sealer, in.TOTPKeySealed)
+		if err != nil {
+			return rules.Result{}, errkind.Wrap(errkind.Internal, "sealed totp key", err)
 		}
-		done, err = acct.EnableTOTP(ctx, c, a.Sealer.Seal(security.PurposeTOTPSecret, []byte(k.Secret())), in.TOTPStep)
-	case enrollEmail:
-		done, err = acct.EnableEmail(ctx, c)
-	case enrollWebAuthn:
+		return acct.EnableTOTP(ctx, c, a.Sealer.Seal(security.PurposeTOTPSecret, []byte(k.Secret())), in.TOTPStep)
+	})
+}
+
+// FinishEmailEnrollment turns codes by email on.
+func (a *Activities) FinishEmailEnrollment(ctx context.Context, in FinishEnrollmentInput) (EnrollmentResult, error) {
+	return a.finishEnrollment(ctx, in, func(acct *rules.Account, c rules.Change, _ *EnrollmentResult) (rules.Result, error) {
+		return acct.EnableEmail(ctx, c)
+	})
+}
+
+// FinishPasskeyEnrollment stores the verified passkey under its name.
+func (a *Activities) FinishPasskeyEnrollment(ctx context.Context, in FinishEnrollmentInput) (EnrollmentResult, error) {
+	return a.finishEnrollment(ctx, in, func(acct *rules.Account, c rules.Change, res *EnrollmentResult) (rules.Result, error) {
 		var wc webauthn.Credential
-		if jerr := json.Unmarshal(in.Credential, &wc); jerr != nil {
-			return res, errkind.Wrap(errkind.Internal, "credential", jerr)
+		if err := json.Unmarshal(in.Credential, &wc); err != nil {
+			return rules.Result{}, errkind.Wrap(errkind.Internal, "credential", err)
 		}
-		var dev store.Credential
-		dev, done, err = acct.AddPasskey(ctx, c, store.Credential{CredentialID: wc.ID, Data: in.Credential, Name: in.DeviceName,
+		dev, done, err := acct.AddPasskey(ctx, c, store.Credential{CredentialID: wc.ID, Data: in.Credential, Name: in.DeviceName,
 			SignCount: wc.Authenticator.SignCount})
 		if err == nil {
 			res.Device = &dev
 		}
-	case enrollPhone:
-		var p store.Phone
-		p, done, err = acct.AddPhone(ctx, c, in.Number)
+		return done, err
+	})
+}
+
+// FinishPhoneEnrollment stores the number its SMS code verified.
+func (a *Activities) FinishPhoneEnrollment(ctx context.Context, in FinishEnrollmentInput) (EnrollmentResult, error) {
+	return a.finishEnrollment(ctx, in, func(acct *rules.Account, c rules.Change, res *EnrollmentResult) (rules.Result, error) {
+		p, done, err := acct.AddPhone(ctx, c, in.Number)
 		if err == nil {
 			res.Phone = &p
 		}
-	case enrollTelegram:
-		var t store.TelegramAccount
-		t, done, err = acct.LinkTelegram(ctx, c, in.ChatID, in.Username)
+		return done, err
+	})
+}
+
+// FinishTelegramEnrollment links the chat that sent /start with the
+// flow's token. A Telegram account links to one authflow account only: a
+// chat linked elsewhere is told so, and nothing changes (Refused).
+func (a *Activities) FinishTelegramEnrollment(ctx context.Context, in FinishEnrollmentInput) (EnrollmentResult, error) {
+	key := idemKey(ctx)
+	return a.finishEnrollment(ctx, in, func(acct *rules.Account, c rules.Change, res *EnrollmentResult) (rules.Result, error) {
+		t, done, err := acct.LinkTelegram(ctx, c, in.ChatID, security.DisplayName(in.Username))
 		if errors.Is(err, rules.ErrChatLinkedElsewhere) {
-			// A Telegram account links to one authflow account only: the
-			// chat is told, and nothing changed.
 			res.Refused = true
-			return res, a.once(ctx, key+"/refused", "", ChannelTelegramNote, "telegram:"+itoa64(in.ChatID), func() (string, error) {
+			return done, a.once(ctx, key+"/refused", "", ChannelTelegramNote, "telegram:"+itoa64(in.ChatID), func() (string, error) {
 				return "", a.Telegram.SendText(ctx, in.ChatID, "This Telegram account is already linked to another authflow account. "+
 					"Unlink it there first, or open the link from another Telegram account.", key+"/refused")
 			})
@@ -246,11 +245,29 @@ func (a *Activities) FinishEnrollment(ctx context.Context, in FinishEnrollmentIn
 		if err == nil {
 			res.Telegram = &t
 		}
-	default:
-		return res, errkind.New(errkind.Internal, "unknown enrollment method "+in.Method)
+		return done, err
+	})
+}
+
+// finishEnrollment runs one method's change of the account with what every
+// enrollment shares: clean names, the change's keys and what the account
+// had before.
+func (a *Activities) finishEnrollment(ctx context.Context, in FinishEnrollmentInput,
+	change func(acct *rules.Account, c rules.Change, res *EnrollmentResult) (rules.Result, error)) (EnrollmentResult, error) {
+	// Names a user or Telegram supplied are stored without control or
+	// bidi-override characters (the API strips them too; this covers
+	// flows started before it did).
+	in.DeviceName = security.DisplayName(in.DeviceName)
+	c := rules.Change{UserID: in.UserID, SessionID: in.SessionID, IP: in.IP, Key: idemKey(ctx), Before: &rules.Status{
+		Telegram: in.Before.Telegram, TOTP: in.Before.TOTP, Email: in.Before.Email, Passkeys: in.Before.WebAuthn,
+		RecoveryCodes: in.Before.RecoveryCodes}}
+	var res EnrollmentResult
+	done, err := change(a.account(), c, &res)
+	if res.Refused {
+		return EnrollmentResult{Refused: true}, err
 	}
 	if err != nil {
-		return res, storeErr("finish enrollment", err)
+		return EnrollmentResult{}, storeErr("finish enrollment", err)
 	}
 	res.SessionsEnded = done.SessionsEnded
 	return res, nil

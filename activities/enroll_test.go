@@ -82,10 +82,10 @@ func (f *enrollFixture) session() store.Session {
 	return s
 }
 
-func (f *enrollFixture) finish(in activities.FinishEnrollmentInput) activities.EnrollmentResult {
+func (f *enrollFixture) finish(activity any, in activities.FinishEnrollmentInput) activities.EnrollmentResult {
 	f.t.Helper()
 	in.UserID, in.FlowID = f.user.ID, "flow-"+security.RandomToken()[:8]
-	v, err := f.env.ExecuteActivity(f.acts.FinishEnrollment, in)
+	v, err := f.env.ExecuteActivity(activity, in)
 	if err != nil {
 		f.t.Fatalf("finish: %v", err)
 	}
@@ -164,7 +164,7 @@ func TestTOTPEnrollment(t *testing.T) {
 		if step < 0 {
 			t.Fatal("the right code did not match")
 		}
-		f.finish(activities.FinishEnrollmentInput{Method: "totp", TOTPKeySealed: k.KeySealed, TOTPStep: step})
+		f.finish(f.acts.FinishTOTPEnrollment, activities.FinishEnrollmentInput{TOTPKeySealed: k.KeySealed, TOTPStep: step})
 		tf, err := f.st.TwoFactorSettings(context.Background(), f.user.ID)
 		if err != nil {
 			t.Fatal(err)
@@ -195,7 +195,7 @@ func TestFinishEnrollmentSessions(t *testing.T) {
 		keep := f.session()
 		f.session()
 		f.session()
-		res := f.finish(activities.FinishEnrollmentInput{Method: "email", SessionID: keep.ID})
+		res := f.finish(f.acts.FinishEmailEnrollment, activities.FinishEnrollmentInput{SessionID: keep.ID})
 		if res.SessionsEnded != 2 || f.liveSessions() != 1 {
 			t.Fatalf("ended %d, %d live", res.SessionsEnded, f.liveSessions())
 		}
@@ -214,7 +214,7 @@ func TestFinishEnrollmentSessions(t *testing.T) {
 		f := newEnrollFixture(t)
 		keep := f.session()
 		f.session()
-		res := f.finish(activities.FinishEnrollmentInput{Method: "email", SessionID: keep.ID, Before: activities.LoginOptions{TOTP: true}})
+		res := f.finish(f.acts.FinishEmailEnrollment, activities.FinishEnrollmentInput{SessionID: keep.ID, Before: activities.LoginOptions{TOTP: true}})
 		if res.SessionsEnded != 0 || f.liveSessions() != 2 || f.events()["sessions_ended"] != 0 {
 			t.Fatalf("ended %d, %d live", res.SessionsEnded, f.liveSessions())
 		}
@@ -223,7 +223,7 @@ func TestFinishEnrollmentSessions(t *testing.T) {
 		f := newEnrollFixture(t)
 		keep := f.session()
 		f.session()
-		res := f.finish(activities.FinishEnrollmentInput{Method: "phone", SessionID: keep.ID, Number: "+447700900123"})
+		res := f.finish(f.acts.FinishPhoneEnrollment, activities.FinishEnrollmentInput{SessionID: keep.ID, Number: "+447700900123"})
 		if res.SessionsEnded != 0 || f.liveSessions() != 2 || res.Phone == nil || !res.Phone.Verified {
 			t.Fatalf("res %+v, %d live", res, f.liveSessions())
 		}
@@ -231,7 +231,7 @@ func TestFinishEnrollmentSessions(t *testing.T) {
 			t.Fatalf("events %v", f.events())
 		}
 		// The same number again (a retry) is that phone, not a second one.
-		again := f.finish(activities.FinishEnrollmentInput{Method: "phone", SessionID: keep.ID, Number: "+447700900123"})
+		again := f.finish(f.acts.FinishPhoneEnrollment, activities.FinishEnrollmentInput{SessionID: keep.ID, Number: "+447700900123"})
 		list, _ := f.st.ListPhones(context.Background(), f.user.ID)
 		if again.Phone == nil || again.Phone.ID != res.Phone.ID || len(list) != 1 {
 			t.Fatalf("again %+v, %d phones", again, len(list))
@@ -242,7 +242,7 @@ func TestFinishEnrollmentSessions(t *testing.T) {
 func TestFinishEnrollmentTelegram(t *testing.T) {
 	t.Run("case=linking turns Telegram 2FA on and tells every channel", func(t *testing.T) {
 		f := newEnrollFixture(t)
-		res := f.finish(activities.FinishEnrollmentInput{Method: "telegram", ChatID: 777001, Username: "alice"})
+		res := f.finish(f.acts.FinishTelegramEnrollment, activities.FinishEnrollmentInput{ChatID: 777001, Username: "alice"})
 		if res.Refused || res.Telegram == nil || res.Telegram.ChatID != 777001 || res.Telegram.Username != "alice" {
 			t.Fatalf("res %+v", res)
 		}
@@ -271,7 +271,7 @@ func TestFinishEnrollmentTelegram(t *testing.T) {
 		if _, err := f.st.LinkTelegram(context.Background(), other.ID, 777002, "bob"); err != nil {
 			t.Fatal(err)
 		}
-		res := f.finish(activities.FinishEnrollmentInput{Method: "telegram", ChatID: 777002, Username: "bob"})
+		res := f.finish(f.acts.FinishTelegramEnrollment, activities.FinishEnrollmentInput{ChatID: 777002, Username: "bob"})
 		if !res.Refused || res.Telegram != nil {
 			t.Fatalf("res %+v", res)
 		}
@@ -338,8 +338,8 @@ func TestWebAuthnRegistration(t *testing.T) {
 			t.Fatal("the attestation was rejected")
 		}
 		keep := f.session()
-		in := activities.FinishEnrollmentInput{Method: "webauthn", Credential: reg.Credential, DeviceName: "Laptop", SessionID: keep.ID}
-		res := f.finish(in)
+		in := activities.FinishEnrollmentInput{Credential: reg.Credential, DeviceName: "Laptop", SessionID: keep.ID}
+		res := f.finish(f.acts.FinishPasskeyEnrollment, in)
 		if res.Device == nil || res.Device.Name != "Laptop" || res.Device.Passwordless || res.Device.Data != nil {
 			t.Fatalf("device %+v", res.Device)
 		}
@@ -347,7 +347,7 @@ func TestWebAuthnRegistration(t *testing.T) {
 			t.Fatalf("events %v", ev)
 		}
 		// A retry of the same step finds the passkey it stored.
-		again := f.finish(in)
+		again := f.finish(f.acts.FinishPasskeyEnrollment, in)
 		if again.Device == nil || again.Device.ID != res.Device.ID {
 			t.Fatalf("retry %+v", again.Device)
 		}

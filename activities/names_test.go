@@ -10,7 +10,7 @@ import (
 func TestFinishEnrollmentStoresCleanNames(t *testing.T) {
 	t.Run("case=a Telegram username with U+202E and a control character is stored stripped", func(t *testing.T) {
 		f := newEnrollFixture(t)
-		res := f.finish(activities.FinishEnrollmentInput{Method: "telegram", ChatID: 777101, Username: "ali\u202Ece\x07"})
+		res := f.finish(f.acts.FinishTelegramEnrollment, activities.FinishEnrollmentInput{ChatID: 777101, Username: "ali\u202Ece\x07"})
 		if res.Telegram == nil || res.Telegram.Username != "alice" {
 			t.Fatalf("res %+v", res)
 		}

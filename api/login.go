@@ -333,15 +333,7 @@ func (s *Server) loginChallenge(c *gin.Context) {
 		return
 	}
 	if methods := workflows.LoginMethods(); !slices.Contains(methods, req.Method) {
-		names := make([]string, len(methods))
-		for i, m := range methods {
-			names[i] = string(m)
-		}
-		fail(c, badRequest("method must be one of "+strings.Join(names, ", ")))
-		return
-	}
-	if (req.Method == workflows.MethodCall || req.Method == workflows.MethodSMS) && req.PhoneID == "" {
-		fail(c, badRequest("phone_id is required for call and sms"))
+		fail(c, badRequest("method must be one of "+methodNames(methods)))
 		return
 	}
 	v, err := s.updateLogin(c, id, mac, workflows.UpdateChallenge, workflows.ChallengeInput{
@@ -428,6 +420,15 @@ func (s *Server) sealAnswer(req verifyRequest, badCode string, lengths ...int) (
 		return answer{credential: req.Credential}, nil
 	}
 	return answer{}, badRequest("code or credential is required")
+}
+
+// methodNames lists methods for an error message.
+func methodNames(methods []workflows.Method) string {
+	names := make([]string, len(methods))
+	for i, m := range methods {
+		names[i] = string(m)
+	}
+	return strings.Join(names, ", ")
 }
 
 func allDigits(s string) bool {

@@ -140,7 +140,7 @@ func (e *enroll) confirm(ctx workflow.Context, in EnrollConfirmInput) (EnrollVie
 		}
 		return e.view, werr
 	}
-	res, err := e.finish(ctx, fin)
+	res, err := e.finish(ctx, m, fin)
 	if err != nil {
 		if r, ok := m.(rechallenger); ok && errkind.Is(err, ErrConflict) {
 			// The authenticator's credential belongs to another account: the
@@ -157,14 +157,14 @@ func (e *enroll) confirm(ctx workflow.Context, in EnrollConfirmInput) (EnrollVie
 
 // finish stores the factor. What the account could use before is read
 // first, in its own step, so the decision to end other sessions survives a
-// retried FinishEnrollment.
-func (e *enroll) finish(ctx workflow.Context, fin activities.FinishEnrollmentInput) (activities.EnrollmentResult, error) {
+// retried finish activity.
+func (e *enroll) finish(ctx workflow.Context, m enrollMethod, fin activities.FinishEnrollmentInput) (activities.EnrollmentResult, error) {
 	var res activities.EnrollmentResult
 	if err := workflow.ExecuteLocalActivity(localCtx(ctx), a.LoadLoginOptions, e.in.UserID).Get(ctx, &fin.Before); err != nil {
 		return res, activityErr(err)
 	}
-	fin.FlowID, fin.UserID, fin.SessionID, fin.IP, fin.Method = e.in.FlowID, e.in.UserID, e.in.SessionID, e.in.IP, string(e.in.Method)
-	if err := workflow.ExecuteActivity(finishEnrollCtx(ctx), a.FinishEnrollment, fin).Get(ctx, &res); err != nil {
+	fin.FlowID, fin.UserID, fin.SessionID, fin.IP = e.in.FlowID, e.in.UserID, e.in.SessionID, e.in.IP
+	if err := workflow.ExecuteActivity(finishEnrollCtx(ctx), m.finishActivity(), fin).Get(ctx, &res); err != nil {
 		return res, activityErr(err)
 	}
 	return res, nil

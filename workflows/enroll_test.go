@@ -7,6 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"reflect"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,10 +101,11 @@ func (r *enrollRun) run() EnrollView {
 	return v
 }
 
-// finishes mocks FinishEnrollment, checks what it is given and answers res.
+// finishes mocks the method's finish activity, checks what it is given and
+// answers res.
 func (r *enrollRun) finishes(res activities.EnrollmentResult, check func(activities.FinishEnrollmentInput)) *[]activities.FinishEnrollmentInput {
 	var got []activities.FinishEnrollmentInput
-	r.env.OnActivity(a.FinishEnrollment, mock.Anything, mock.Anything).Return(
+	r.env.OnActivity(finishOf(r.in.Method), mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.FinishEnrollmentInput) (activities.EnrollmentResult, error) {
 			got = append(got, in)
 			if check != nil {
@@ -155,7 +159,7 @@ func TestEnrollMethods(t *testing.T) {
 			KeySealed: []byte("sealed-key"), CodeSealed: []byte("sealed")}).Return(int64(58_000_000), nil)
 		r.before(activities.LoginOptions{})
 		got := r.finishes(activities.EnrollmentResult{}, func(in activities.FinishEnrollmentInput) {
-			if in.Method != "totp" || in.TOTPStep != 58_000_000 || string(in.TOTPKeySealed) != "sealed-key" || in.SessionID != "s1" || in.UserID != "u1" {
+			if in.TOTPStep != 58_000_000 || string(in.TOTPKeySealed) != "sealed-key" || in.SessionID != "s1" || in.UserID != "u1" {
 				t.Errorf("finish got %+v", in)
 			}
 		})
@@ -180,7 +184,7 @@ func TestEnrollMethods(t *testing.T) {
 		r.env.OnActivity(a.CheckCode, mock.Anything, activities.CheckCodeInput{FlowID: "flow1", CodeSealed: []byte("sealed"), MAC: []byte("mac")}).Return(activities.Answer{OK: true}, nil)
 		r.before(activities.LoginOptions{TOTP: true})
 		got := r.finishes(activities.EnrollmentResult{}, func(in activities.FinishEnrollmentInput) {
-			if in.Method != "email" || !in.Before.TOTP {
+			if !in.Before.TOTP {
 				t.Errorf("finish got %+v", in)
 			}
 		})
@@ -200,7 +204,7 @@ func TestEnrollMethods(t *testing.T) {
 		r.before(activities.LoginOptions{})
 		r.finishes(activities.EnrollmentResult{Phone: &store.Phone{ID: "p1", Number: "+380501234567", Verified: true}},
 			func(in activities.FinishEnrollmentInput) {
-				if in.Method != "phone" || in.Number != "+380501234567" {
+				if in.Number != "+380501234567" {
 					t.Errorf("finish got %+v", in)
 				}
 			})
@@ -224,7 +228,7 @@ func TestEnrollMethods(t *testing.T) {
 		created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 		r.finishes(activities.EnrollmentResult{Device: &store.Credential{ID: "d1", Name: "Laptop", CreatedAt: created}},
 			func(in activities.FinishEnrollmentInput) {
-				if in.Method != "webauthn" || in.DeviceName != "Laptop" || string(in.Credential) != `{"ID":"Yw=="}` {
+				if in.DeviceName != "Laptop" || string(in.Credential) != `{"ID":"Yw=="}` {
 					t.Errorf("finish got %+v", in)
 				}
 			})
@@ -248,7 +252,7 @@ func TestEnrollMethods(t *testing.T) {
 		r.before(activities.LoginOptions{})
 		r.finishes(activities.EnrollmentResult{Telegram: &store.TelegramAccount{ID: "t1", ChatID: 4242, Username: "alice"}},
 			func(in activities.FinishEnrollmentInput) {
-				if in.Method != "telegram" || in.ChatID != 4242 || in.Username != "alice" || in.SessionID != "s1" {
+				if in.ChatID != 4242 || in.Username != "alice" || in.SessionID != "s1" {
 					t.Errorf("finish got %+v", in)
 				}
 			})
@@ -269,7 +273,7 @@ func TestEnrollMethods(t *testing.T) {
 		r.env.OnActivity(a.CreateTelegramLink, mock.Anything, mock.Anything).Return(activities.TelegramLinkToken{TokenSealed: []byte("t")}, nil)
 		r.before(activities.LoginOptions{})
 		var calls []int64
-		r.env.OnActivity(a.FinishEnrollment, mock.Anything, mock.Anything).Return(
+		r.env.OnActivity(finishOf(r.in.Method), mock.Anything, mock.Anything).Return(
 			func(_ context.Context, in activities.FinishEnrollmentInput) (activities.EnrollmentResult, error) {
 				calls = append(calls, in.ChatID)
 				if in.ChatID == 1 {
@@ -329,7 +333,7 @@ func TestEnrollAttempts(t *testing.T) {
 		if v.State != StateFailed || v.Reason != "attempts" || v.AttemptsLeft != 0 {
 			t.Fatalf("final %+v", v)
 		}
-		r.env.AssertNotCalled(t, "FinishEnrollment", mock.Anything, mock.Anything)
+		r.env.AssertNotCalled(t, finishName(r.in.Method), mock.Anything, mock.Anything)
 	})
 
 	t.Run("case=a wrong TOTP code then the right one", func(t *testing.T) {
@@ -395,7 +399,7 @@ func TestEnrollExpiry(t *testing.T) {
 		if took := r.env.Now().Sub(start); took < FlowTTL || took > FlowTTL+time.Minute {
 			t.Fatalf("expired after %s", took)
 		}
-		r.env.AssertNotCalled(t, "FinishEnrollment", mock.Anything, mock.Anything)
+		r.env.AssertNotCalled(t, finishName(r.in.Method), mock.Anything, mock.Anything)
 	})
 
 	t.Run("case=a Telegram link opened after expiry changes nothing", func(t *testing.T) {
@@ -408,7 +412,7 @@ func TestEnrollExpiry(t *testing.T) {
 		if v.State != StateExpired || v.TelegramAccount != nil {
 			t.Fatalf("final %+v", v)
 		}
-		r.env.AssertNotCalled(t, "FinishEnrollment", mock.Anything, mock.Anything)
+		r.env.AssertNotCalled(t, finishName(r.in.Method), mock.Anything, mock.Anything)
 	})
 
 	t.Run("case=an expired email code is flow_expired", func(t *testing.T) {
@@ -534,7 +538,7 @@ func TestEnrollErrors(t *testing.T) {
 		r.env.OnActivity(a.VerifyWebAuthnRegistration, mock.Anything, mock.Anything).Return(activities.WebAuthnRegistration{OK: true, Credential: json.RawMessage(`{}`)}, nil)
 		r.before(activities.LoginOptions{})
 		n := 0
-		r.env.OnActivity(a.FinishEnrollment, mock.Anything, mock.Anything).Return(
+		r.env.OnActivity(finishOf(r.in.Method), mock.Anything, mock.Anything).Return(
 			func(_ context.Context, _ activities.FinishEnrollmentInput) (activities.EnrollmentResult, error) {
 				n++
 				if n == 1 {
@@ -576,4 +580,17 @@ func TestEnrollReplaysRecordedHistories(t *testing.T) {
 			}
 		})
 	}
+}
+
+// finishOf is the activity that stores what method m enrolls.
+func finishOf(m Method) any {
+	em, _ := enrollMethodNamed(m)
+	return em.finishActivity()
+}
+
+// finishName is finishOf's activity name, as mocks record it.
+func finishName(m Method) string {
+	name := runtime.FuncForPC(reflect.ValueOf(finishOf(m)).Pointer()).Name()
+	name = strings.TrimSuffix(name[strings.LastIndex(name, ".")+1:], "-fm")
+	return name
 }

@@ -176,6 +176,10 @@ func (l *login) validateChallenge(ctx workflow.Context, in ChallengeInput) error
 	if !ok {
 		return appErr(ErrMethodUnavailable, fmt.Sprintf("method %q is not available for this account", in.Method), nil)
 	}
+	if opt.PhoneID != "" && in.PhoneID == "" {
+		// A method offered once per phone needs to be told which.
+		return appErr(ErrBadRequest, fmt.Sprintf("phone_id is required for %s: one of the phone ids it is offered with", in.Method), nil)
+	}
 	if opt.Downgrade && !in.ConfirmDowngrade {
 		return appErr(ErrDowngradeNotConfirmed,
 			"signing in by phone disables two-step authentication and unlinks every bank card: send confirm_downgrade: true", nil)
@@ -185,7 +189,7 @@ func (l *login) validateChallenge(ctx workflow.Context, in ChallengeInput) error
 
 func (l *login) offered(in ChallengeInput) (MethodOption, bool) {
 	for _, m := range l.view.Methods {
-		if m.Type == in.Method && (m.PhoneID == "" || m.PhoneID == in.PhoneID) {
+		if m.Type == in.Method && (m.PhoneID == "" || m.PhoneID == in.PhoneID || in.PhoneID == "") {
 			return m, true
 		}
 	}

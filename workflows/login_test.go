@@ -362,6 +362,17 @@ func TestLoginStateRules(t *testing.T) {
 			t.Fatalf("%+v", ch)
 		}
 	})
+	t.Run("case=a phone method without phone_id is a bad request", func(t *testing.T) {
+		s := newScenario(t)
+		s.passwordOK(allOpts)
+		var pw, ch answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodSMS, ConfirmDowngrade: true}, &ch)
+		s.run(loginIn)
+		if !ch.rejected || errType(ch.err) != workflows.ErrBadRequest {
+			t.Fatalf("%+v", ch)
+		}
+	})
 	t.Run("case=phone without confirm_downgrade is DowngradeNotConfirmed", func(t *testing.T) {
 		s := newScenario(t)
 		s.passwordOK(allOpts)

@@ -41,4 +41,6 @@ func (emailMethod) confirm(ctx workflow.Context, e *enroll, in EnrollConfirmInpu
 	return activities.FinishEnrollmentInput{}, "", nil
 }
 
+func (emailMethod) finishActivity() any { return a.FinishEmailEnrollment }
+
 func (emailMethod) done(*EnrollView, activities.EnrollmentResult) {}

@@ -97,6 +97,8 @@ func (phoneMethod) confirm(ctx workflow.Context, e *enroll, in EnrollConfirmInpu
 	return activities.FinishEnrollmentInput{Number: e.in.Number}, "", nil
 }
 
+func (phoneMethod) finishActivity() any { return a.FinishPhoneEnrollment }
+
 func (phoneMethod) done(v *EnrollView, res activities.EnrollmentResult) {
 	if p := res.Phone; p != nil {
 		v.Phone = &EnrolledPhone{ID: p.ID, Number: p.Number, Verified: p.Verified}

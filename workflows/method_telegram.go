@@ -53,6 +53,8 @@ func (telegramMethod) confirm(workflow.Context, *enroll, EnrollConfirmInput) (ac
 	return activities.FinishEnrollmentInput{}, "", appErr(ErrWrongState, "a Telegram link is confirmed by opening it in Telegram", nil)
 }
 
+func (telegramMethod) finishActivity() any { return a.FinishTelegramEnrollment }
+
 func (telegramMethod) done(v *EnrollView, res activities.EnrollmentResult) {
 	if t := res.Telegram; t != nil {
 		v.TelegramAccount = &EnrolledTelegram{ID: t.ID, Username: t.Username, ChatID: t.ChatID, LinkedAt: t.LinkedAt}
@@ -165,7 +167,7 @@ func (e *enroll) telegramLink(ctx workflow.Context, l TelegramLink) {
 	if e.in.Method != MethodTelegram || e.view.State != StateChallenge || e.f.checkOpen(ctx) != nil || l.ChatID == 0 {
 		return
 	}
-	res, err := e.finish(ctx, activities.FinishEnrollmentInput{ChatID: l.ChatID, Username: l.Username})
+	res, err := e.finish(ctx, telegramMethod{}, activities.FinishEnrollmentInput{ChatID: l.ChatID, Username: l.Username})
 	if err != nil {
 		// The person can send /start again; the flow keeps waiting.
 		workflow.GetLogger(ctx).Warn("linking a Telegram account failed", "err", err)

@@ -55,4 +55,6 @@ func (totpMethod) confirm(ctx workflow.Context, e *enroll, in EnrollConfirmInput
 	return activities.FinishEnrollmentInput{TOTPKeySealed: e.view.TOTPKeySealed, TOTPStep: step}, "", nil
 }
 
+func (totpMethod) finishActivity() any { return a.FinishTOTPEnrollment }
+
 func (totpMethod) done(v *EnrollView, _ activities.EnrollmentResult) { v.TOTPEnabled = true }

@@ -102,6 +102,8 @@ func (webauthnMethod) confirm(ctx workflow.Context, e *enroll, in EnrollConfirmI
 	return activities.FinishEnrollmentInput{Credential: reg.Credential, DeviceName: e.in.DeviceName}, "", nil
 }
 
+func (webauthnMethod) finishActivity() any { return a.FinishPasskeyEnrollment }
+
 func (webauthnMethod) done(v *EnrollView, res activities.EnrollmentResult) {
 	if d := res.Device; d != nil {
 		v.Device = &EnrolledDevice{ID: d.ID, Name: d.Name, Passwordless: d.Passwordless, CreatedAt: d.CreatedAt, LastUsedAt: d.LastUsedAt}

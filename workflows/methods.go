@@ -83,6 +83,9 @@ type enrollMethod interface {
 	// confirm checks the answer; wrong is the message of a wrong one
 	// (it costs an attempt), else fin says what to store.
 	confirm(ctx workflow.Context, e *enroll, in EnrollConfirmInput) (fin activities.FinishEnrollmentInput, wrong string, err error)
+	// finishActivity is the activity that stores what confirm returned
+	// (an Activities method taking activities.FinishEnrollmentInput).
+	finishActivity() any
 	// done shows what the enrollment made.
 	done(v *EnrollView, res activities.EnrollmentResult)
 }
@@ -96,6 +99,15 @@ type rechallenger interface {
 
 // enrollMethods are the methods an account can enroll.
 var enrollMethods = []enrollMethod{totpMethod{}, emailMethod{}, webauthnMethod{}, telegramMethod{}, phoneMethod{}}
+
+// EnrollMethods names the methods an enrollment may begin, in order.
+func EnrollMethods() []Method {
+	out := make([]Method, 0, len(enrollMethods))
+	for _, m := range enrollMethods {
+		out = append(out, m.method())
+	}
+	return out
+}
 
 func enrollMethodNamed(m Method) (enrollMethod, bool) {
 	for _, em := range enrollMethods {
