@@ -23,7 +23,10 @@ import (
 // Config is every setting authflow reads. Secrets are never printed: String
 // redacts them.
 type Config struct {
-	HTTPAddr    string // AUTHFLOW_HTTP_ADDR
+	HTTPAddr string // AUTHFLOW_HTTP_ADDR
+	// HTTPAddrSet says AUTHFLOW_HTTP_ADDR was set: `authflow worker`, which
+	// serves no API, listens there (for /healthz and /readyz) only then.
+	HTTPAddrSet bool
 	DatabaseURL string // AUTHFLOW_DATABASE_URL
 	PublicURL   string // AUTHFLOW_PUBLIC_URL
 	RPID        string // AUTHFLOW_RP_ID
@@ -148,6 +151,7 @@ func LoadFrom(getenv Getenv, mode Mode, dataDir string) (Config, error) {
 		DataDir:               dataDir,
 		Dev:                   mode == Dev,
 	}
+	c.HTTPAddrSet = get("AUTHFLOW_HTTP_ADDR", "") != ""
 	// In dev the public URL follows the listen address: setting only
 	// AUTHFLOW_HTTP_ADDR must not leave the pages' origin check and the
 	// Temporal UI's codec on another port.

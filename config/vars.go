@@ -30,7 +30,7 @@ type Var struct {
 // the subcommands' --help shows (Help). config's tests fail when LoadFrom
 // reads a variable the list lacks, or the list names one it never reads.
 var Vars = []Var{
-	{"AUTHFLOW_HTTP_ADDR", "127.0.0.1:8080 in dev, :8080 otherwise", "where the API and pages listen (worker: its /healthz and /readyz)", forAll},
+	{"AUTHFLOW_HTTP_ADDR", "127.0.0.1:8080 in dev, :8080 otherwise", "where the API and pages listen; `authflow worker` serves its /healthz and /readyz there when it is set", forAll},
 	{"AUTHFLOW_DATABASE_URL", "dev: sqlite in the data dir; required otherwise", "postgres://… or sqlite://PATH", forAll},
 	{"AUTHFLOW_PUBLIC_URL", "dev: http://localhost:<port of AUTHFLOW_HTTP_ADDR>; otherwise http://localhost:8080", "WebAuthn origin, links, the one origin a browser may change state from", forAll},
 	{"AUTHFLOW_RP_ID", "host of the public URL", "WebAuthn relying-party id (a domain)", forAll},
