@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -31,7 +32,14 @@ dir, namespace "default", authflow's search attributes registered), the
 Temporal UI, the worker and the API with its pages. Messages, calls and
 Telegram prompts go to the dev outbox (/dev/outbox) unless real channels are
 configured. Ctrl-C stops it; starting it again on the same data dir keeps
-users, sessions and flows in progress. --ephemeral keeps everything in memory.`,
+users, sessions, flows in progress and the admin token. One dev at a time
+runs on a data dir. --ephemeral keeps everything in memory.
+
+Every port (AUTHFLOW_HTTP_ADDR, AUTHFLOW_TEMPORAL_PORT,
+AUTHFLOW_TEMPORAL_UI_PORT) is checked before anything starts. The public URL
+follows AUTHFLOW_HTTP_ADDR unless AUTHFLOW_PUBLIC_URL is set.
+
+` + config.Help(config.ForDev),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			started := time.Now()
@@ -39,12 +47,31 @@ users, sessions and flows in progress. --ephemeral keeps everything in memory.`,
 			dir := dataDir
 			if ephemeral {
 				dir = ""
+			} else {
+				// First of all: a second dev on this data dir stops here,
+				// before it touches a file or a port.
+				lock, err := lockDataDir(dir)
+				if err != nil {
+					return err
+				}
+				defer lock.Release()
 			}
 			cfg, err := config.Load(config.Dev, dir)
 			if err != nil {
 				return err
 			}
-			log := newLogger()
+			log := newLogger(cmd.ErrOrStderr())
+			ln, err := claimDevPorts(cfg)
+			if err != nil {
+				return err
+			}
+			defer ln.Close()
+			if cfg.PublicURLFollowsListener {
+				// AUTHFLOW_HTTP_ADDR's port may be 0: name the one it got.
+				cfg.PublicURL = config.DevPublicURL(ln.Addr().String())
+			} else if msg := cfg.PublicURLMismatch(); msg != "" {
+				log.Warn(msg)
+			}
 			var outbox *channels.Outbox
 			if needsOutbox(cfg) {
 				// Never mounted when every channel has a real provider.
@@ -55,7 +82,7 @@ users, sessions and flows in progress. --ephemeral keeps everything in memory.`,
 			}
 			ts, err := devserver.Start(ctx, devserver.Options{
 				DataDir: dir, Ephemeral: ephemeral, Namespace: cfg.TemporalNamespace,
-				Port: cfg.TemporalPort, UIPort: cfg.TemporalUIPort,
+				IP: devIP, Port: cfg.TemporalPort, UIPort: cfg.TemporalUIPort,
 				SearchAttributes: workflows.SearchAttributes,
 				// The UI decodes payloads through the API's codec, with
 				// the cookie of a browser signed in at /admin/codec.
@@ -69,6 +96,15 @@ users, sessions and flows in progress. --ephemeral keeps everything in memory.`,
 					log.Warn("stopping embedded Temporal", "err", err)
 				}
 			}()
+			if dir != "" {
+				// `authflow flows` reads where this dev's Temporal is.
+				remove, err := writeDevState(dir, devState{PID: os.Getpid(), TemporalAddress: ts.FrontendHostPort(),
+					TemporalNamespace: ts.Namespace(), API: listenURL(ln.Addr()), TemporalUI: sameSiteUI(ts.UIURL(), cfg.PublicURL)})
+				if err != nil {
+					return err
+				}
+				defer remove()
+			}
 			a, err := app.New(ctx, app.Options{Config: cfg, Log: log, Outbox: outbox,
 				Dial: func(co client.Options) (client.Client, error) {
 					// The embedded server is on loopback: gzip would only cost CPU.
@@ -96,12 +132,8 @@ users, sessions and flows in progress. --ephemeral keeps everything in memory.`,
 				return fmt.Errorf("telegram: %w", err)
 			}
 			defer stopTelegram()
-			ln, err := net.Listen("tcp", cfg.HTTPAddr)
-			if err != nil {
-				return fmt.Errorf("listen on AUTHFLOW_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
-			}
 			h := srv.Handler()
-			go announce(ln, ts, cfg, dir, started, outbox != nil)
+			go announce(cmd.ErrOrStderr(), ln, ts, cfg, dir, started, outbox != nil)
 			return serveHTTP(ctx, ln, h)
 		},
 	}
@@ -111,7 +143,7 @@ users, sessions and flows in progress. --ephemeral keeps everything in memory.`,
 }
 
 // announce waits for /readyz, then prints what a person needs.
-func announce(ln net.Listener, ts *devserver.Server, cfg config.Config, dir string, started time.Time, outbox bool) {
+func announce(out io.Writer, ln net.Listener, ts *devserver.Server, cfg config.Config, dir string, started time.Time, outbox bool) {
 	base := listenURL(ln.Addr())
 	for range 300 {
 		resp, err := http.Get(base + "/readyz")
@@ -131,7 +163,11 @@ func announce(ln net.Listener, ts *devserver.Server, cfg config.Config, dir stri
 	if dir != "" {
 		store = dir
 	}
-	fmt.Fprintf(os.Stderr, `
+	token := cfg.AdminToken
+	if dir != "" && os.Getenv("AUTHFLOW_ADMIN_TOKEN") == "" {
+		token += "  (kept in " + filepath.Join(dir, config.AdminTokenFile) + ")"
+	}
+	fmt.Fprintf(out, `
 authflow dev is ready in %s
   API and pages   %s  (login: %s/login)
   dev outbox      %s
@@ -140,10 +176,11 @@ authflow dev is ready in %s
   data            %s
   admin token     %s
 
+  export TEMPORAL_ADDRESS=%s TEMPORAL_NAMESPACE=%s   # for the temporal CLI (authflow flows finds it by itself)
   curl -X POST %s/v1/admin/users -H 'Authorization: Bearer %s' -d '{"email":"me@example.com","password":"correct horse"}'
 
 `, time.Since(started).Round(time.Millisecond), base, base, outboxURL, ts.FrontendHostPort(), ts.Namespace(),
-		orNone(sameSiteUI(ts.UIURL(), cfg.PublicURL)), store, cfg.AdminToken, base, cfg.AdminToken)
+		orNone(sameSiteUI(ts.UIURL(), cfg.PublicURL)), store, token, ts.FrontendHostPort(), ts.Namespace(), base, cfg.AdminToken)
 }
 
 // listenURL names the API's address as a person should open it: a

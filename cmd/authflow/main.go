@@ -35,6 +35,6 @@ TWILIO_*, SMTP_*, BILLING_WEBHOOK_URL); see the README.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(devCmd(), serverCmd(), apiCmd(), workerCmd(), migrateCmd(), usersCmd(), flowsCmd(), benchCmd())
+	root.AddCommand(devCmd(), serverCmd(), apiCmd(), workerCmd(), migrateCmd(), usersCmd(), flowsCmd(), benchCmd(), healthcheckCmd())
 	return root
 }
