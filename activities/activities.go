@@ -53,6 +53,11 @@ type Activities struct {
 	Log *slog.Logger
 	// Metrics counts logins and sagas; nil counts nothing.
 	Metrics Metrics
+	// PublicURL is where the pages are (links in emails and notices).
+	PublicURL string
+	// CancelRecovery cancels a waiting account recovery (the worker
+	// signals its workflow); nil cancels nothing.
+	CancelRecovery func(ctx context.Context, flowID, reason string) error
 }
 
 // rateLimited is a send refused by a send budget: the flow answers 429.

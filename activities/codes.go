@@ -1,6 +1,7 @@
 package activities
 
 import (
+	htmlpkg "html"
 	"context"
 	"errors"
 	"fmt"
@@ -129,7 +130,7 @@ func (a *Activities) SendCode(ctx context.Context, in SendCodeInput) (SentCode, 
 	var err error
 	switch in.Channel {
 	case ChannelEmail:
-		providerID, err = a.Email.SendEmail(ctx, codeEmail(to, code, in.Purpose, key))
+		providerID, err = a.Email.SendEmail(ctx, a.codeEmail(to, code, in, key))
 	case ChannelSMS:
 		providerID, err = a.SMS.SendSMS(ctx, to, fmt.Sprintf("%s is your authflow code. It expires in 10 minutes. Do not share it.", code), key)
 	case ChannelCallDictate:
@@ -155,13 +156,19 @@ func (a *Activities) SendCode(ctx context.Context, in SendCodeInput) (SentCode, 
 	return out, nil
 }
 
-func codeEmail(to, code, purpose, key string) channels.Email {
-	what := "sign in"
-	if purpose == "enroll" {
+func (a *Activities) codeEmail(to, code string, in SendCodeInput, key string) channels.Email {
+	what, after := "sign in", "If it was not you, change your password."
+	switch in.Purpose {
+	case "enroll":
 		what = "confirm email two-step authentication"
+	case "recovery":
+		what = "recover your account"
+		after = "Enter it on the page that asked for it, or open " + a.PublicURL + "/recover?flow=" + in.FlowID +
+			" in the browser you started from. If it was not you, ignore this email: nothing changes without the code."
 	}
-	text := fmt.Sprintf("Your code to %s: %s\n\nIt expires in 10 minutes. If it was not you, change your password.\n", what, code)
-	html := fmt.Sprintf(`<p>Your code to %s:</p><p style="font-size:28px;font-weight:bold;letter-spacing:4px">%s</p><p>It expires in 10 minutes. If it was not you, change your password.</p>`, what, code)
+	text := fmt.Sprintf("Your code to %s: %s\n\nIt expires in 10 minutes. %s\n", what, code, after)
+	html := fmt.Sprintf(`<p>Your code to %s:</p><p style="font-size:28px;font-weight:bold;letter-spacing:4px">%s</p><p>It expires in 10 minutes. %s</p>`,
+		what, code, htmlpkg.EscapeString(after))
 	// Never the code in the subject: mail lists, notification previews and
 	// lock screens show subjects to whoever looks (docs/security.md).
 	return channels.Email{To: to, Subject: "Your authflow code", Text: text, HTML: html, Key: key}

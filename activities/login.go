@@ -199,6 +199,7 @@ func (a *Activities) IssueSession(ctx context.Context, in IssueSessionInput) (Is
 			return IssuedSession{}, storeErr("event", err)
 		}
 		a.metrics().Login(in.Method, "success")
+		a.cancelRecoveries(ctx, in.UserID, in.FlowID)
 	} else if err != nil {
 		return IssuedSession{}, storeErr("session", err)
 	}

@@ -248,14 +248,19 @@ type FlowFilter struct {
 // FlowStates are the values AuthflowState takes: what the flows show, and
 // the first state each kind has before its first step.
 var FlowStates = []workflows.State{workflows.StatePassword, workflows.StateStarting, workflows.StateChooseMethod,
-	workflows.StateChallenge, workflows.StateDone, workflows.StateFailed, workflows.StateExpired}
+	workflows.StateChallenge, workflows.StateDone, workflows.StateFailed, workflows.StateExpired,
+	workflows.StateEmailSent, workflows.StateSecondFactor, workflows.StateWaiting, workflows.StateSetPassword,
+	workflows.StateCancelled}
+
+// FlowKinds are the values AuthflowKind takes.
+var FlowKinds = []string{workflows.KindLogin, workflows.KindEnroll, workflows.KindRecovery}
 
 // Check refuses a filter no flow can match: a misspelt kind or state
 // would otherwise list nothing, which reads as "no flow is stuck".
 func (f FlowFilter) Check() error {
 	var errs []error
-	if f.Kind != "" && f.Kind != workflows.KindLogin && f.Kind != workflows.KindEnroll {
-		errs = append(errs, fmt.Errorf("kind must be %s or %s (got %q)", workflows.KindLogin, workflows.KindEnroll, f.Kind))
+	if f.Kind != "" && !slices.Contains(FlowKinds, f.Kind) {
+		errs = append(errs, fmt.Errorf("kind must be one of %s (got %q)", strings.Join(FlowKinds, ", "), f.Kind))
 	}
 	if f.State != "" && !slices.Contains(FlowStates, workflows.State(f.State)) {
 		names := make([]string, len(FlowStates))
@@ -275,7 +280,11 @@ func quote(v string) string { return "'" + strings.ReplaceAll(v, "'", "") + "'" 
 
 // Query is the visibility query for the filter.
 func (f FlowFilter) Query(now time.Time) string {
-	q := []string{"AuthflowKind IN ('login', 'enroll')"}
+	kinds := make([]string, len(FlowKinds))
+	for i, k := range FlowKinds {
+		kinds[i] = quote(k)
+	}
+	q := []string{"AuthflowKind IN (" + strings.Join(kinds, ", ") + ")"}
 	if f.Kind != "" {
 		q = append(q, "AuthflowKind = "+quote(f.Kind))
 	}

@@ -102,6 +102,13 @@ func (s *Server) Handler() http.Handler {
 	v1.POST("/login/:flow_id/challenge", s.loginChallenge)
 	v1.POST("/login/:flow_id/verify", s.loginVerify)
 	v1.POST("/telegram/webhook", s.telegramWebhook)
+	v1.POST("/recovery", s.startRecovery)
+	v1.POST("/recovery/cancel", s.cancelRecoveryByLink)
+	v1.GET("/recovery/:flow_id", s.recoveryState)
+	v1.POST("/recovery/:flow_id/verify", s.recoveryVerify)
+	v1.POST("/recovery/:flow_id/challenge", s.recoveryChallenge)
+	v1.POST("/recovery/:flow_id/lost-factors", s.recoveryLostFactors)
+	v1.POST("/recovery/:flow_id/password", s.recoveryPassword)
 
 	authed := v1.Group("", s.requireSession)
 	authed.POST("/logout", s.logout)
@@ -132,6 +139,7 @@ func (s *Server) Handler() http.Handler {
 	admin.POST("/users/:id/phones", s.adminAddPhone)
 	admin.POST("/users/:id/unlock", s.adminUnlock)
 	admin.GET("/flows", s.adminFlows)
+	admin.POST("/flows/:flow_id/cancel", s.adminCancelFlow)
 	if s.Codec != nil {
 		admin.POST("/codec-session", s.codecSignIn)
 		v1.DELETE("/admin/codec-session", s.codecSignOut)

@@ -26,8 +26,13 @@ func (s *Server) HandleTelegramUpdate(ctx context.Context, u telegram.Update) st
 		if cb.Message != nil {
 			chatID = cb.Message.Chat.ID
 		}
-		err = s.Temporal.SignalWorkflow(ctx, workflows.LoginWorkflowID(flowID), "", workflows.SignalTelegramAnswer,
-			workflows.TelegramAnswer{ChatID: chatID, Number: number, NotMe: notMe})
+		ans := workflows.TelegramAnswer{ChatID: chatID, Number: number, NotMe: notMe}
+		err = s.Temporal.SignalWorkflow(ctx, workflows.LoginWorkflowID(flowID), "", workflows.SignalTelegramAnswer, ans)
+		if err != nil {
+			// An account recovery's second factor prompts the same way;
+			// flow ids are unique across kinds.
+			err = s.Temporal.SignalWorkflow(ctx, workflows.RecoveryWorkflowID(flowID), "", workflows.SignalTelegramAnswer, ans)
+		}
 		if err != nil {
 			return "This login request is closed."
 		}

@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/authflow/authflow/phone"
 )
@@ -60,6 +61,10 @@ type Config struct {
 	// PhoneSendsPerHour caps every SMS and call together per hour
 	// (AUTHFLOW_PHONE_SENDS_PER_HOUR; default phone.DefaultSendsPerHour).
 	PhoneSendsPerHour int
+	// RecoveryDelay is how long an account recovery waits when its person
+	// lost every factor (AUTHFLOW_RECOVERY_DELAY; 72 h, at least 1 h
+	// outside dev).
+	RecoveryDelay time.Duration
 
 	SMTPURL  string // SMTP_URL
 	SMTPFrom string // SMTP_FROM
@@ -316,6 +321,14 @@ func LoadFrom(getenv Getenv, mode Mode, dataDir string) (Config, error) {
 		bad("AUTHFLOW_PHONE_SENDS_PER_HOUR must be a whole number of SMS and calls per hour, at least 1 (got %q)", phoneSends)
 	} else {
 		c.PhoneSendsPerHour = n
+	}
+	recoveryDelay := get("AUTHFLOW_RECOVERY_DELAY", "72h")
+	if d, err := time.ParseDuration(recoveryDelay); err != nil || d <= 0 {
+		bad("AUTHFLOW_RECOVERY_DELAY must be a duration such as 72h (got %q)", recoveryDelay)
+	} else if d < time.Hour && mode != Dev {
+		bad("AUTHFLOW_RECOVERY_DELAY is %s; at least 1h outside dev: the owner of an account must have time to cancel a recovery", d)
+	} else {
+		c.RecoveryDelay = d
 	}
 	if c.SMTPURL != "" {
 		u, err := url.Parse(c.SMTPURL)

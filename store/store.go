@@ -42,6 +42,7 @@ type Store interface {
 	LinkTokens
 	TelegramPrompts
 	RecoveryCodes
+	AccountRecoveries
 
 	// Ping checks the database answers.
 	Ping(ctx context.Context) error
@@ -405,4 +406,24 @@ type TelegramPrompt struct {
 type TelegramPrompts interface {
 	AddTelegramPrompt(ctx context.Context, p TelegramPrompt) error
 	TelegramPrompts(ctx context.Context, flowID string) ([]TelegramPrompt, error)
+}
+
+// AccountRecoveries stores the account recoveries that wait out their
+// delay and the single-use tokens that cancel them (docs/design.md
+// "Account recovery").
+type AccountRecoveries interface {
+	// StartRecoveryWait records that flowID waits until readyAt; recording
+	// it again changes nothing.
+	StartRecoveryWait(ctx context.Context, flowID, userID string, readyAt, now time.Time) error
+	// EndRecovery records how a waiting recovery ended (cancelled, ready,
+	// expired); an unknown or ended one is left as it is.
+	EndRecovery(ctx context.Context, flowID, outcome string, now time.Time) error
+	// WaitingRecoveries lists the flow ids of the user's recoveries that
+	// wait.
+	WaitingRecoveries(ctx context.Context, userID string) ([]string, error)
+	// CreateRecoveryCancelToken stores a cancel token's hash for a flow.
+	CreateRecoveryCancelToken(ctx context.Context, tokenHash []byte, flowID, userID string, expiresAt time.Time) error
+	// UseRecoveryCancelToken spends a token, once, and names its flow;
+	// ErrNotFound for an unknown, expired or spent token.
+	UseRecoveryCancelToken(ctx context.Context, tokenHash []byte, now time.Time) (flowID string, err error)
 }

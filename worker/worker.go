@@ -3,6 +3,7 @@
 package worker
 
 import (
+	"context"
 	"cmp"
 
 	"go.temporal.io/sdk/client"
@@ -36,6 +37,14 @@ func New(c client.Client, acts *activities.Activities, o Options) worker.Worker 
 		MaxConcurrentLocalActivityExecutionSize: o.MaxConcurrentActivities,
 		MaxConcurrentWorkflowTaskPollers:        cmp.Or(o.WorkflowTaskPollers, DefaultWorkflowTaskPollers),
 	})
+	if acts.CancelRecovery == nil {
+		// A login of an account cancels its waiting recoveries
+		// (docs/design.md "Account recovery").
+		acts.CancelRecovery = func(ctx context.Context, flowID, reason string) error {
+			return c.SignalWorkflow(ctx, workflows.RecoveryWorkflowID(flowID), "", workflows.SignalRecoveryCancel,
+				workflows.RecoveryCancel{Reason: reason})
+		}
+	}
 	Register(w, acts)
 	return w
 }
@@ -46,5 +55,6 @@ func Register(r worker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.Login, workflow.RegisterOptions{Name: workflows.LoginWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.Enroll, workflow.RegisterOptions{Name: workflows.EnrollWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.Notice, workflow.RegisterOptions{Name: workflows.NoticeWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.Recovery, workflow.RegisterOptions{Name: workflows.RecoveryWorkflowName})
 	r.RegisterActivity(acts)
 }

@@ -351,3 +351,102 @@ type NoticeInput struct {
 	Subject string
 	Text    string
 }
+
+// ---- Account recovery (docs/design.md "Account recovery") ----
+
+// RecoveryWorkflowName is the account recovery flow.
+const RecoveryWorkflowName = "Recovery"
+
+// KindRecovery is a recovery's AuthflowKind.
+const KindRecovery = "recovery"
+
+// RecoveryWorkflowID is the workflow id of a recovery flow.
+func RecoveryWorkflowID(flowID string) string { return "recovery/" + flowID }
+
+// Recovery states, beside done, failed and expired.
+const (
+	// StateEmailSent: a code went to the address, if it has an account.
+	StateEmailSent State = "email_sent"
+	// StateSecondFactor: the account has 2FA; one of its methods (no
+	// phone) proves the person, or they say they lost every factor.
+	StateSecondFactor State = "second_factor"
+	// StateWaiting: the person lost every factor; the account is told on
+	// every channel and the flow waits until ReadyAt, cancellable.
+	StateWaiting State = "waiting"
+	// StateSetPassword: the person may set a new password.
+	StateSetPassword State = "set_password"
+	// StateCancelled: the owner (a link, a login) or an admin cancelled.
+	StateCancelled State = "cancelled"
+)
+
+// Limits of a recovery flow.
+const (
+	// RecoveryTTL bounds a recovery before it waits.
+	RecoveryTTL = time.Hour
+	// RecoveryReadyTTL is how long a recovery stays open after ReadyAt.
+	RecoveryReadyTTL = 24 * time.Hour
+	// RecoveryReminderLead is how long before ReadyAt the account is told
+	// again; a shorter delay (dev) reminds at its half.
+	RecoveryReminderLead = 24 * time.Hour
+	// MinRecoveryDelay is the shortest AUTHFLOW_RECOVERY_DELAY outside dev.
+	MinRecoveryDelay = time.Hour
+)
+
+// Recovery update and signal names; QueryState answers a RecoveryView and,
+// as a login's, takes the caller's flow secret MAC. UpdateChallenge and
+// UpdateVerify are the login's: verify takes the emailed code in
+// email_sent and a second factor's answer in second_factor.
+const (
+	// UpdateLostFactors starts the wait of a person who lost every factor.
+	UpdateLostFactors = "lost-factors"
+	// UpdateSetPassword sets the new password (sealed) and ends the flow
+	// with a session.
+	UpdateSetPassword = "set-password"
+	// UpdateRecoveryCancel cancels a recovery (a link, an admin).
+	UpdateRecoveryCancel = "cancel"
+	// SignalRecoveryCancel cancels a waiting recovery because the account
+	// logged in (sent by the login's IssueSession).
+	SignalRecoveryCancel = "cancel"
+)
+
+// RecoveryInput starts a Recovery workflow. The API answers at once, the
+// same for every address: the flow looks the account up itself.
+type RecoveryInput struct {
+	FlowID    string
+	Email     string
+	IP        string
+	UserAgent string
+	// FlowSecretMAC is as LoginInput's.
+	FlowSecretMAC []byte
+	// ExpiresAt is the expiry the API answered with.
+	ExpiresAt time.Time
+	// Delay is AUTHFLOW_RECOVERY_DELAY: how long a person who lost every
+	// factor waits.
+	Delay time.Duration
+}
+
+// SetPasswordInput is UpdateSetPassword's argument.
+type SetPasswordInput struct {
+	FlowSecretMAC  []byte
+	PasswordSealed []byte // sealed for security.PurposePassword
+}
+
+// LostFactorsInput is UpdateLostFactors' argument.
+type LostFactorsInput struct {
+	FlowSecretMAC []byte
+}
+
+// RecoveryCancel is UpdateRecoveryCancel's and SignalRecoveryCancel's
+// argument: why ("link", "login", "admin").
+type RecoveryCancel struct {
+	Reason string
+}
+
+// RecoveryView is what a recovery shows: a login's view (methods, a
+// challenge, the session at the end) and when the wait ends.
+type RecoveryView struct {
+	View
+	ReadyAt *time.Time
+	// ReminderAt is when the account is told again during the wait.
+	ReminderAt *time.Time
+}

@@ -31,10 +31,23 @@ func newFlow(ctx workflow.Context, kind string, st *FlowStatus) *flow {
 // first: expiry must never cut one in half), the flow is expired and
 // onExpire runs. Then the run waits for whoever holds the lock and for
 // every handler, so no update is left unanswered.
+//
+// A flow may move its expiry (a recovery that waits): the timer is set
+// again for the new one.
 func (f *flow) run(ctx workflow.Context, onExpire func(workflow.Context)) error {
-	ok, err := workflow.AwaitWithTimeout(ctx, f.st.ExpiresAt.Sub(workflow.Now(ctx)), f.finished)
-	if err != nil {
-		return err
+	var ok bool
+	for {
+		at := f.st.ExpiresAt
+		var err error
+		ok, err = workflow.AwaitWithTimeout(ctx, at.Sub(workflow.Now(ctx)), func() bool {
+			return f.finished() || !f.st.ExpiresAt.Equal(at)
+		})
+		if err != nil {
+			return err
+		}
+		if !ok || f.finished() {
+			break
+		}
 	}
 	if !ok {
 		if err := f.mu.Lock(ctx); err != nil {
@@ -67,7 +80,7 @@ func (f *flow) locked(ctx workflow.Context, fn func() error) error {
 
 func (f *flow) finished() bool {
 	switch f.st.State {
-	case StateDone, StateFailed, StateExpired:
+	case StateDone, StateFailed, StateExpired, StateCancelled:
 		return true
 	}
 	return false

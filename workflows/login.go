@@ -21,8 +21,9 @@ var a *activities.Activities
 // reserve method, which runs the downgrade saga — then a session. It reads
 // like the flowchart in docs/design.md: one method per step.
 func Login(ctx workflow.Context, in LoginInput) (View, error) {
-	l := &login{in: in}
+	l := &login{in: in, view: &View{}, chooseState: StateChooseMethod, challengeState: StateChallenge}
 	l.f = newFlow(ctx, KindLogin, &l.view.FlowStatus)
+	l.done = l.issueSession
 	return l.run(ctx)
 }
 
@@ -32,8 +33,14 @@ func Login(ctx workflow.Context, in LoginInput) (View, error) {
 type login struct {
 	in   LoginInput
 	f    *flow
-	view View
+	view *View
 	opts activities.LoginOptions
+
+	// The second step's shape, which a recovery shares (recovery.go): the
+	// states it shows while choosing and while challenged, and what a right
+	// answer leads to (a session for a login).
+	chooseState, challengeState State
+	done                        func(ctx workflow.Context, method Method) error
 
 	// The current challenge: the option chosen, and what its method needs
 	// to check an answer.
@@ -44,7 +51,7 @@ type login struct {
 }
 
 func (l *login) run(ctx workflow.Context) (View, error) {
-	l.view = View{FlowStatus: FlowStatus{FlowID: l.in.FlowID, State: StatePassword,
+	*l.view = View{FlowStatus: FlowStatus{FlowID: l.in.FlowID, State: StatePassword,
 		ExpiresAt: workflow.Now(ctx).Add(FlowTTL), AttemptsLeft: MaxFlowAttempts}}
 	// The API's start options set the search attributes already.
 	l.f.setDetails(ctx)
@@ -58,27 +65,27 @@ func (l *login) run(ctx workflow.Context) (View, error) {
 		if err := l.checkSecret(secretMAC); err != nil {
 			return View{}, err
 		}
-		return l.view, nil
+		return *l.view, nil
 	}); err != nil {
-		return l.view, err
+		return *l.view, err
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateSubmitPassword, l.submitPassword,
 		workflow.UpdateHandlerOptions{Validator: l.validatePassword}); err != nil {
-		return l.view, err
+		return *l.view, err
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateChallenge, l.challenge,
 		workflow.UpdateHandlerOptions{Validator: l.validateChallenge}); err != nil {
-		return l.view, err
+		return *l.view, err
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateVerify, l.verify,
 		workflow.UpdateHandlerOptions{Validator: l.validateVerify}); err != nil {
-		return l.view, err
+		return *l.view, err
 	}
 	workflow.Go(ctx, func(ctx workflow.Context) { receiveSignals(ctx, l.f, SignalTelegramAnswer, l.telegramAnswer) })
 	// Whoever decided the flow may still be closing it (editing Telegram
 	// prompts): the skeleton waits for the lock too, not only for handlers.
 	err := l.f.run(ctx, func(ctx workflow.Context) { l.closeChallenge(ctx, "expired") })
-	return l.view, err
+	return *l.view, err
 }
 
 // setState moves the flow to s with method m.
@@ -115,34 +122,34 @@ func (l *login) validatePassword(ctx workflow.Context, in SubmitPasswordInput) e
 
 func (l *login) submitPassword(ctx workflow.Context, in SubmitPasswordInput) (View, error) {
 	if err := l.f.mu.Lock(ctx); err != nil {
-		return l.view, err
+		return *l.view, err
 	}
 	defer l.f.mu.Unlock()
 	if err := l.f.checkOpen(ctx); err != nil {
-		return l.view, err
+		return *l.view, err
 	}
 	var res activities.VerifyPasswordResult
 	if err := workflow.ExecuteLocalActivity(passwordCtx(ctx), a.VerifyPassword, activities.VerifyPasswordInput{
 		Email: in.Email, PasswordSealed: in.PasswordSealed, IP: l.in.IP}).Get(ctx, &res); err != nil {
-		return l.view, l.fail(ctx, "error", err)
+		return *l.view, l.fail(ctx, "error", err)
 	}
 	if res.RetryAfterSeconds > 0 {
-		return l.view, l.fail(ctx, "rate_limited", appErr(ErrRateLimited, "too many attempts; try again later",
+		return *l.view, l.fail(ctx, "rate_limited", appErr(ErrRateLimited, "too many attempts; try again later",
 			RateLimitDetails{RetryAfterSeconds: res.RetryAfterSeconds}))
 	}
 	if !res.OK {
-		return l.view, l.fail(ctx, "invalid_credentials", appErr(ErrInvalidCredentials, "wrong email or password", nil))
+		return *l.view, l.fail(ctx, "invalid_credentials", appErr(ErrInvalidCredentials, "wrong email or password", nil))
 	}
 	// The user id is upserted with the next state.
 	l.view.UserID = res.UserID
 	l.opts = res.Options
 	if !l.opts.Any() {
-		return l.view, l.issueSession(ctx, "")
+		return *l.view, l.issueSession(ctx, "")
 	}
 	l.view.Methods = methodOptions(l.opts)
 	l.view.AttemptsLeft = min(MaxFlowAttempts, max(1, res.Budget.Left))
 	l.setState(ctx, StateChooseMethod, "")
-	return l.view, nil
+	return *l.view, nil
 }
 
 // methodOptions lists what the registered methods offer, in their order.
@@ -163,7 +170,7 @@ func (l *login) validateChallenge(ctx workflow.Context, in ChallengeInput) error
 	if err := l.f.checkOpen(ctx); err != nil {
 		return err
 	}
-	if l.view.State != StateChooseMethod && l.view.State != StateChallenge {
+	if l.view.State != l.chooseState && l.view.State != l.challengeState {
 		return appErr(ErrWrongState, "give the password first", nil)
 	}
 	if l.in.Passwordless {
@@ -198,15 +205,15 @@ func (l *login) offered(in ChallengeInput) (MethodOption, bool) {
 
 func (l *login) challenge(ctx workflow.Context, in ChallengeInput) (View, error) {
 	if err := l.f.mu.Lock(ctx); err != nil {
-		return l.view, err
+		return *l.view, err
 	}
 	defer l.f.mu.Unlock()
 	if err := l.validateChallenge(ctx, in); err != nil {
-		return l.view, err // the state may have changed while waiting for the lock
+		return *l.view, err // the state may have changed while waiting for the lock
 	}
 	if !l.in.Passwordless {
 		if err := l.checkLocked(ctx); err != nil {
-			return l.view, err
+			return *l.view, err
 		}
 	}
 	// A new challenge replaces the old one (docs/api.md).
@@ -218,14 +225,14 @@ func (l *login) challenge(ctx workflow.Context, in ChallengeInput) (View, error)
 	}
 	m, known := loginMethodNamed(in.Method)
 	if !ok || !known {
-		return l.view, appErr(ErrMethodUnavailable, fmt.Sprintf("method %q is not available for this account", in.Method), nil)
+		return *l.view, appErr(ErrMethodUnavailable, fmt.Sprintf("method %q is not available for this account", in.Method), nil)
 	}
 	if err := m.challenge(ctx, l, opt); err != nil {
-		return l.view, activityErr(err)
+		return *l.view, activityErr(err)
 	}
 	l.chosen = opt
-	l.setState(ctx, StateChallenge, in.Method)
-	return l.view, nil
+	l.setState(ctx, l.challengeState, in.Method)
+	return *l.view, nil
 }
 
 func (l *login) sendCode(ctx workflow.Context, in activities.SendCodeInput) error {
@@ -243,7 +250,7 @@ func (l *login) validateVerify(ctx workflow.Context, in VerifyInput) error {
 	if err := l.f.checkOpen(ctx); err != nil {
 		return err
 	}
-	if l.view.State != StateChallenge {
+	if l.view.State != l.challengeState {
 		return appErr(ErrWrongState, "choose a method first", nil)
 	}
 	m, ok := loginMethodNamed(l.view.Method)
@@ -255,35 +262,35 @@ func (l *login) validateVerify(ctx workflow.Context, in VerifyInput) error {
 
 func (l *login) verify(ctx workflow.Context, in VerifyInput) (View, error) {
 	if err := l.f.mu.Lock(ctx); err != nil {
-		return l.view, err
+		return *l.view, err
 	}
 	defer l.f.mu.Unlock()
 	if err := l.validateVerify(ctx, in); err != nil {
-		return l.view, err
+		return *l.view, err
 	}
 	method := l.view.Method
 	m, _ := loginMethodNamed(method) // validateVerify found it
 	c, err := m.check(ctx, l, in)
 	if err != nil {
-		return l.view, err
+		return *l.view, err
 	}
 	if c.Refused {
-		return l.view, lockedErr(c.Budget)
+		return *l.view, lockedErr(c.Budget)
 	}
 	if !c.OK {
 		if c.errType == "" {
 			c.errType = ErrInvalidCode
 		}
-		return l.view, l.wrongAnswer(ctx, c.reason, c.errType, c.msg, c.Answer)
+		return *l.view, l.wrongAnswer(ctx, c.reason, c.errType, c.msg, c.Answer)
 	}
 	// The phone methods' options downgrade: the saga runs before any
 	// session exists.
 	if l.chosen.Downgrade {
 		if err := l.downgrade(ctx, method); err != nil {
-			return l.view, err
+			return *l.view, err
 		}
 	}
-	return l.view, l.issueSession(ctx, method)
+	return *l.view, l.done(ctx, method)
 }
 
 // wrongAnswer counts a wrong answer in the flow and records it on the

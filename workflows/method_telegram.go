@@ -115,7 +115,7 @@ func (l *login) telegramAnswer(ctx workflow.Context, ans TelegramAnswer) {
 		l.closeTelegram(ctx, "denied")
 		return
 	}
-	if l.view.State != StateChallenge || l.view.Method != MethodTelegram || l.tgNumber == 0 {
+	if l.view.State != l.challengeState || l.view.Method != MethodTelegram || l.tgNumber == 0 {
 		return
 	}
 	var res activities.Answer
@@ -135,7 +135,7 @@ func (l *login) telegramAnswer(ctx workflow.Context, ans TelegramAnswer) {
 		_ = l.wrongAnswer(ctx, "wrong_button", ErrInvalidCode, "wrong button", res)
 		return
 	}
-	if err := l.issueSession(ctx, MethodTelegram); err == nil {
+	if err := l.done(ctx, MethodTelegram); err == nil {
 		l.closeTelegram(ctx, "confirmed")
 	}
 }

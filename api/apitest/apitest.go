@@ -151,10 +151,12 @@ func (r Response) Get(path string) any {
 func (e *Env) Do(t testing.TB, method, path, token string, body any) Response {
 	t.Helper()
 	h := http.Header{}
-	if rest, ok := strings.CutPrefix(path, "/v1/login/"); ok {
-		id, _, _ := strings.Cut(rest, "/")
-		if secret := e.FlowSecret(id); secret != "" {
-			h.Set(FlowSecretHeader, secret)
+	for _, prefix := range []string{"/v1/login/", "/v1/recovery/"} {
+		if rest, ok := strings.CutPrefix(path, prefix); ok {
+			id, _, _ := strings.Cut(rest, "/")
+			if secret := e.FlowSecret(id); secret != "" {
+				h.Set(FlowSecretHeader, secret)
+			}
 		}
 	}
 	return e.DoHeaders(t, method, path, token, body, h)

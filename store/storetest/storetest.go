@@ -120,6 +120,10 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 
 		{"link token round trip and expiry", testLinkToken},
 
+		{"account recovery: waiting until ended, recorded once", testRecoveryWait},
+		{"recovery cancel token: spent once, not after expiry", testRecoveryCancelToken},
+		{"concurrent uses of one cancel token: one passes", testRecoveryCancelTokenConcurrent},
+
 		{"telegram prompts of a flow", testTelegramPrompts},
 
 		{"64 concurrent writers see no errors", func(t *testing.T, s store.Store) { MixedWrites(t, s, 64, 5) }},

@@ -1,0 +1,93 @@
+package sqlstore
+
+import (
+	"context"
+	"time"
+)
+
+// StartRecoveryWait records that a recovery waits until readyAt; recording
+// it again changes nothing.
+func (s *Store) StartRecoveryWait(ctx context.Context, flowID, userID string, readyAt, now time.Time) error {
+	const op = "start recovery wait"
+	if flowID == "" || userID == "" {
+		return s.invalid(op, "empty flow or user id")
+	}
+	_, err := s.db.Writer().Exec(ctx,
+		`INSERT INTO account_recoveries (flow_id, user_id, ready_at, created_at) VALUES ($1, $2, $3, $4)
+		 ON CONFLICT (flow_id) DO NOTHING`, flowID, userID, ts(readyAt), ts(now))
+	if err != nil {
+		return s.wrap(op, err)
+	}
+	return nil
+}
+
+// EndRecovery records how a waiting recovery ended; an unknown or ended one
+// is left as it is.
+func (s *Store) EndRecovery(ctx context.Context, flowID, outcome string, now time.Time) error {
+	_, err := s.db.Writer().Exec(ctx,
+		`UPDATE account_recoveries SET ended_at = $2, outcome = $3 WHERE flow_id = $1 AND ended_at IS NULL`,
+		flowID, ts(now), outcome)
+	if err != nil {
+		return s.wrap("end recovery", err)
+	}
+	return nil
+}
+
+// WaitingRecoveries lists the flow ids of the user's waiting recoveries.
+func (s *Store) WaitingRecoveries(ctx context.Context, userID string) ([]string, error) {
+	rows, err := s.db.Reader().Query(ctx,
+		`SELECT flow_id FROM account_recoveries WHERE user_id = $1 AND ended_at IS NULL ORDER BY created_at`, userID)
+	if err != nil {
+		return nil, s.wrap("waiting recoveries", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, s.wrap("waiting recoveries", err)
+		}
+		out = append(out, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("waiting recoveries", err)
+	}
+	return out, nil
+}
+
+// CreateRecoveryCancelToken stores a cancel token's hash.
+func (s *Store) CreateRecoveryCancelToken(ctx context.Context, tokenHash []byte, flowID, userID string, expiresAt time.Time) error {
+	const op = "create recovery cancel token"
+	if len(tokenHash) == 0 || flowID == "" {
+		return s.invalid(op, "empty token hash or flow id")
+	}
+	_, err := s.db.Writer().Exec(ctx,
+		`INSERT INTO recovery_cancel_tokens (token_hash, flow_id, user_id, expires_at) VALUES ($1, $2, $3, $4)`,
+		tokenHash, flowID, userID, ts(expiresAt))
+	if err != nil {
+		return s.wrap(op, err)
+	}
+	return nil
+}
+
+// UseRecoveryCancelToken spends a token once: one UPDATE decides, so two
+// clicks of one link cannot both pass.
+func (s *Store) UseRecoveryCancelToken(ctx context.Context, tokenHash []byte, now time.Time) (string, error) {
+	const op = "use recovery cancel token"
+	var flowID string
+	err := s.db.Tx(ctx, func(q Querier) error {
+		n, err := q.Exec(ctx, `UPDATE recovery_cancel_tokens SET used_at = $2
+			WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2`, tokenHash, ts(now))
+		if err != nil {
+			return err
+		}
+		if n != 1 {
+			return ErrNoRows
+		}
+		return q.QueryRow(ctx, `SELECT flow_id FROM recovery_cancel_tokens WHERE token_hash = $1`, tokenHash).Scan(&flowID)
+	})
+	if err != nil {
+		return "", s.wrap(op, err)
+	}
+	return flowID, nil
+}

@@ -1,0 +1,105 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/authflow/authflow/store"
+)
+
+func testRecoveryWait(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	u, other := newUser(t, s), newUser(t, s)
+	now := time.Now()
+	for _, id := range []string{"r1", "r2"} {
+		if err := s.StartRecoveryWait(ctx, id, u.ID, now.Add(72*time.Hour), now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Recorded again: nothing changes (an activity's retry).
+	if err := s.StartRecoveryWait(ctx, "r1", u.ID, now.Add(time.Hour), now); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.StartRecoveryWait(ctx, "r3", other.ID, now.Add(time.Hour), now); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.WaitingRecoveries(ctx, u.ID)
+	if err != nil || !slices.Equal(got, []string{"r1", "r2"}) {
+		t.Fatalf("waiting %v %v, want r1 r2", got, err)
+	}
+	if err := s.EndRecovery(ctx, "r1", "cancelled", now); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.EndRecovery(ctx, "r1", "ready", now); err != nil { // ended already: kept
+		t.Fatal(err)
+	}
+	if err := s.EndRecovery(ctx, "unknown", "ready", now); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.WaitingRecoveries(ctx, u.ID)
+	if err != nil || !slices.Equal(got, []string{"r2"}) {
+		t.Fatalf("waiting after an end %v %v, want r2", got, err)
+	}
+	if err := s.StartRecoveryWait(ctx, "r9", "no-such-user", now, now); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown user: %v", err)
+	}
+}
+
+func testRecoveryCancelToken(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	u := newUser(t, s)
+	now := time.Now()
+	if err := s.CreateRecoveryCancelToken(ctx, []byte("h1"), "f1", u.ID, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateRecoveryCancelToken(ctx, []byte("h2"), "f1", u.ID, now.Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UseRecoveryCancelToken(ctx, []byte("h2"), now); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("expired token: %v", err)
+	}
+	flow, err := s.UseRecoveryCancelToken(ctx, []byte("h1"), now)
+	if err != nil || flow != "f1" {
+		t.Fatalf("first use %q %v", flow, err)
+	}
+	if _, err := s.UseRecoveryCancelToken(ctx, []byte("h1"), now); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("second use: %v", err)
+	}
+	if _, err := s.UseRecoveryCancelToken(ctx, []byte("unknown"), now); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown token: %v", err)
+	}
+	if err := s.CreateRecoveryCancelToken(ctx, []byte("h1"), "f2", u.ID, now.Add(time.Hour)); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("hash taken: %v", err)
+	}
+}
+
+func testRecoveryCancelTokenConcurrent(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	u := newUser(t, s)
+	now := time.Now()
+	if err := s.CreateRecoveryCancelToken(ctx, []byte("hc"), "fc", u.ID, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	var passed atomic.Int32
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.UseRecoveryCancelToken(ctx, []byte("hc"), now); err == nil {
+				passed.Add(1)
+			} else if !errors.Is(err, store.ErrNotFound) {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if passed.Load() != 1 {
+		t.Fatalf("%d uses passed, want 1", passed.Load())
+	}
+}
