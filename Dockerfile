@@ -1,9 +1,13 @@
-# authflow: one static binary (api, worker, migrate, users, flows, …) on a
+# authflow: one static binary (api, worker, migrate, users, flows,
+# healthcheck, …) on a
 # distroless base. docker-compose.yml builds it for the production shape;
 # deploy/compose_test.go checks the two stay consistent.
 #
 #   docker build -t authflow .
 #   docker run --rm authflow --help
+#
+# No shell and no curl in the image: compose's healthchecks run
+# `/authflow healthcheck URL`.
 
 # ---- build ------------------------------------------------------------------
 # The minor version matches the go directive in go.mod.
@@ -16,7 +20,10 @@ RUN go mod download
 
 COPY . .
 # Pure Go (SQLite is modernc.org/sqlite), so the binary is fully static.
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /authflow ./cmd/authflow
+# -tags nodev leaves out `authflow dev` and `bench`, and with them the
+# embedded Temporal server and UI: production talks to its own Temporal
+# (README "Production" gives both binaries' sizes).
+RUN CGO_ENABLED=0 go build -trimpath -tags nodev -ldflags="-s -w" -o /authflow ./cmd/authflow
 
 # ---- run --------------------------------------------------------------------
 # static-debian13 carries CA certificates (Telegram, Twilio, SMTP over TLS) and

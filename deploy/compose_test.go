@@ -23,6 +23,8 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
+	fsconfig "github.com/temporalio/ui-server/v2/plugins/fs_config_provider"
+	uiconfig "github.com/temporalio/ui-server/v2/server/config"
 	"go.temporal.io/server/common/dynamicconfig"
 
 	"github.com/authflow/authflow/config"
@@ -227,7 +229,8 @@ var (
 	buildErr  error
 )
 
-// authflowBinary builds ./cmd/authflow once per test run.
+// authflowBinary builds ./cmd/authflow once per test run, as the
+// Dockerfile does.
 func authflowBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -242,7 +245,8 @@ func authflowBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "authflow")
-		cmd := exec.Command(goBin, "build", "-o", binPath, "./cmd/authflow")
+		// The image's binary: built with the Dockerfile's tags.
+		cmd := exec.Command(goBin, "build", "-tags", dockerfileBuildTags(t), "-o", binPath, "./cmd/authflow")
 		cmd.Dir = repoRoot(t)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build ./cmd/authflow: %v\n%s", err, out)
@@ -545,6 +549,9 @@ func TestDockerfile(t *testing.T) {
 	if !built {
 		t.Error("Dockerfile does not build ./cmd/authflow into /authflow with CGO_ENABLED=0")
 	}
+	if !slices.Contains(strings.Split(dockerfileBuildTags(t), ","), "nodev") {
+		t.Error("Dockerfile builds without -tags nodev: the image would carry the embedded Temporal server and UI")
+	}
 	if entrypoint != `["/authflow"]` {
 		t.Errorf("Dockerfile ENTRYPOINT is %s; docker-compose.yml passes subcommands to [\"/authflow\"]", entrypoint)
 	}
@@ -632,5 +639,167 @@ func TestTemporalDynamicConfig(t *testing.T) {
 		if _, ok := lr.Map[dynamicconfig.MakeKey(k)]; !ok {
 			t.Errorf("%s does not switch on %s, which authflow relies on", source, k)
 		}
+	}
+}
+
+// buildTags finds -tags in the Dockerfile's go build.
+var buildTags = regexp.MustCompile(`-tags[= ]+"?([A-Za-z0-9_,]+)`)
+
+// dockerfileBuildTags are the tags the Dockerfile builds authflow with
+// ("" for none).
+func dockerfileBuildTags(t *testing.T) string {
+	t.Helper()
+	for _, in := range dockerfileInstructions(t) {
+		if in[0] == "RUN" && strings.Contains(in[1], "go build") && strings.Contains(in[1], "./cmd/authflow") {
+			if m := buildTags.FindStringSubmatch(in[1]); m != nil {
+				return m[1]
+			}
+			return ""
+		}
+	}
+	t.Fatal("the Dockerfile does not go build ./cmd/authflow")
+	return ""
+}
+
+func TestProductionBinaryLeavesOutTheDevServer(t *testing.T) {
+	t.Run("case=the image's build imports no Temporal server and no UI", func(t *testing.T) {
+		cmd := exec.Command("go", "list", "-tags", dockerfileBuildTags(t), "-deps", "./cmd/authflow")
+		cmd.Dir = repoRoot(t)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list: %v", err)
+		}
+		deps := strings.Fields(string(out))
+		for _, embedded := range []string{"go.temporal.io/server/temporal", "github.com/temporalio/ui-server/v2/server", "github.com/authflow/authflow/devserver"} {
+			if slices.Contains(deps, embedded) {
+				t.Errorf("the production binary imports %s", embedded)
+			}
+		}
+		if !slices.Contains(deps, "go.temporal.io/sdk/client") {
+			t.Error("the dependency list lacks the Temporal SDK: the check above could not fail")
+		}
+	})
+	t.Run("case=it has no dev command", func(t *testing.T) {
+		if _, err := runHelp(t, authflowBinary(t), []string{"dev"}); err == nil {
+			t.Error("the production binary has `authflow dev`")
+		}
+	})
+}
+
+// uiSettings renders the Temporal UI image's own config template
+// (config/docker.yaml of the ui-server module go.mod pins, which the image
+// starts with) with a service's environment.
+func uiSettings(t *testing.T, s types.ServiceConfig) *uiconfig.Config {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/temporalio/ui-server/v2")
+	cmd.Dir = repoRoot(t)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -m ui-server: %v", err)
+	}
+	template, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(out)), "config", "docker.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "docker.yaml"), template, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range s.Environment {
+		if v != nil {
+			t.Setenv(k, *v)
+		}
+	}
+	cfg, err := fsconfig.LoadConfig(dir, "docker")
+	if err != nil {
+		t.Fatalf("the UI's config template with the temporal-ui environment: %v", err)
+	}
+	return cfg
+}
+
+func TestComposeTemporalUIDecodesThroughTheAPI(t *testing.T) {
+	p := mustLoadCompose(t)
+	ui, ok := p.Services["temporal-ui"]
+	if !ok {
+		t.Fatal("no temporal-ui service")
+	}
+	api, ok := p.Services["api"]
+	if !ok {
+		t.Fatal("no api service")
+	}
+	env := func(s types.ServiceConfig, k string) string {
+		if v := s.Environment[k]; v != nil {
+			return *v
+		}
+		return ""
+	}
+	cfg, err := config.LoadFrom(func(k string) string { return env(api, k) }, config.Production, "")
+	if err != nil {
+		t.Fatalf("api's configuration: %v", err)
+	}
+	settings := uiSettings(t, ui)
+	codec := settings.Codec
+	if codec.Endpoint != cfg.PublicURL+"/codec" {
+		t.Errorf("the UI decodes through %q; the API's codec is %s/codec", codec.Endpoint, cfg.PublicURL)
+	}
+	if !codec.IncludeCredentials {
+		t.Error("the UI calls the codec without credentials: the codec cookie would never be sent")
+	}
+	if codec.DefaultErrorLink != cfg.PublicURL+"/admin/codec" || codec.DefaultErrorMessage == "" {
+		t.Errorf("a failed decode does not point at the sign-in page: link %q, message %q", codec.DefaultErrorLink, codec.DefaultErrorMessage)
+	}
+	if !settings.CORS.CookieInsecure && strings.HasPrefix(cfg.PublicURL, "http://") {
+		t.Error("the UI sets a Secure CSRF cookie on plain HTTP: its write actions would fail")
+	}
+
+	// The browser opens the UI at its published port; the API must let
+	// that origin call the codec, and the codec cookie (SameSite=Strict)
+	// needs both on one site.
+	var origin string
+	for _, pc := range ui.Ports {
+		if pc.Target == 8080 {
+			origin = "http://localhost:" + pc.Published
+		}
+	}
+	if origin == "" {
+		t.Fatal("temporal-ui does not publish its port 8080")
+	}
+	if !slices.Contains(cfg.CodecOrigins, origin) {
+		t.Errorf("api's AUTHFLOW_CODEC_ORIGINS %v lacks the UI's origin %s", cfg.CodecOrigins, origin)
+	}
+	if u, err := url.Parse(cfg.PublicURL); err != nil || u.Hostname() != "localhost" {
+		t.Errorf("the API's public URL %s is not on the UI's site, localhost: the codec cookie would not be sent", cfg.PublicURL)
+	}
+}
+
+func TestComposeHealthchecksAskReadyz(t *testing.T) {
+	p := mustLoadCompose(t)
+	bin := authflowBinary(t)
+	for _, name := range []string{"api", "worker"} {
+		t.Run("case="+name, func(t *testing.T) {
+			s, ok := p.Services[name]
+			if !ok {
+				t.Fatalf("no %s service", name)
+			}
+			hc := s.HealthCheck
+			if hc == nil || hc.Disable || len(hc.Test) < 4 || hc.Test[0] != "CMD" || hc.Test[1] != "/authflow" {
+				t.Fatalf("%s: healthcheck %+v; want [CMD, /authflow, healthcheck, URL] (the image has no shell)", name, hc)
+			}
+			path, err := runHelp(t, bin, hc.Test[2:])
+			if err != nil || !slices.Equal(path, []string{"authflow", "healthcheck"}) {
+				t.Fatalf("%s: the healthcheck runs %q, which the CLI resolves to %q (%v)", name, hc.Test[2:], path, err)
+			}
+			u, err := url.Parse(hc.Test[3])
+			if err != nil || u.Path != "/readyz" {
+				t.Fatalf("%s: the healthcheck asks %q, not /readyz", name, hc.Test[3])
+			}
+			addr := s.Environment["AUTHFLOW_HTTP_ADDR"]
+			if addr == nil {
+				t.Fatalf("%s: AUTHFLOW_HTTP_ADDR is unset: nothing listens for the healthcheck", name)
+			}
+			if _, port, _ := net.SplitHostPort(*addr); port != u.Port() {
+				t.Errorf("%s: the healthcheck asks port %s; AUTHFLOW_HTTP_ADDR is %s", name, u.Port(), *addr)
+			}
+		})
 	}
 }

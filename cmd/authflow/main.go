@@ -35,6 +35,9 @@ TWILIO_*, SMTP_*, BILLING_WEBHOOK_URL); see the README.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(devCmd(), serverCmd(), apiCmd(), workerCmd(), migrateCmd(), usersCmd(), flowsCmd(), benchCmd(), healthcheckCmd())
+	// dev and bench embed a Temporal server and its UI; a binary built with
+	// -tags nodev (the production image) leaves them out.
+	root.AddCommand(devCommands()...)
+	root.AddCommand(serverCmd(), apiCmd(), workerCmd(), migrateCmd(), usersCmd(), flowsCmd(), healthcheckCmd())
 	return root
 }

@@ -1,0 +1,10 @@
+//go:build !nodev
+
+package main
+
+import "github.com/spf13/cobra"
+
+// devCommands embed a Temporal server (and its UI): `dev` for a laptop,
+// `bench` for measurements. Build with -tags nodev to leave them, and the
+// server, out of the binary.
+func devCommands() []*cobra.Command { return []*cobra.Command{devCmd(), benchCmd()} }
