@@ -18,6 +18,8 @@ type SendTelegramPromptsInput struct {
 	Chats   []int64
 	Numbers []int // the buttons, in order; one of them is the page's number
 	IP      string
+	// Recovery: the prompt confirms an account recovery, not a login.
+	Recovery bool
 }
 
 // SendTelegramPrompts sends the prompt with number buttons and "Not me" to
@@ -35,11 +37,14 @@ func (a *Activities) SendTelegramPrompts(ctx context.Context, in SendTelegramPro
 		buttons = append(buttons, channels.Button{Text: strconv.Itoa(n), Data: rules.LoginCallbackData(in.FlowID, n)})
 	}
 	buttons = append(buttons, channels.Button{Text: "Not me", Data: rules.NotMeCallbackData(in.FlowID)})
-	text := "Someone is signing in to your account"
+	text, page := "Someone is signing in to your account", "login page"
+	if in.Recovery {
+		text, page = "Someone is recovering your account (a new password)", "recovery page"
+	}
 	if in.IP != "" {
 		text += " from " + in.IP
 	}
-	text += ".\nIf it is you, press the number shown on the login page. If not, press \"Not me\"."
+	text += ".\nIf it is you, press the number shown on the " + page + ". If not, press \"Not me\"."
 	sent := 0
 	for _, chat := range in.Chats {
 		chatKey := key + "/" + itoa64(chat)

@@ -85,6 +85,7 @@ func (l *login) challengeTelegram(ctx workflow.Context) error {
 	var sent int
 	if err := workflow.ExecuteActivity(activityCtx(ctx), a.SendTelegramPrompts, activities.SendTelegramPromptsInput{
 		FlowID: l.in.FlowID, UserID: l.view.UserID, Chats: l.opts.TelegramChats, Numbers: shuffled, IP: l.in.IP,
+		Recovery: l.f.kind == KindRecovery,
 	}).Get(ctx, &sent); err != nil {
 		return err
 	}

@@ -22,7 +22,7 @@ func flowsCmd() *cobra.Command {
 	var f api.FlowFilter
 	var dataDir string
 	cmd := &cobra.Command{
-		Use:   "flows [--kind login|enroll] [--state S] [--stuck-for 5m] [--user ID|EMAIL]",
+		Use:   "flows [--kind login|enroll|recovery] [--state S] [--stuck-for 5m] [--user ID|EMAIL]",
 		Short: "List flows from Temporal visibility, e.g. logins stuck in one state",
 		Long: `flows lists login and enrollment flows from Temporal visibility, newest
 first. A flow is stuck when it is still running and its state has not changed
@@ -83,7 +83,7 @@ localhost:7233.`,
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().StringVar(&f.Kind, "kind", "", "login or enroll")
+	cmd.Flags().StringVar(&f.Kind, "kind", "", "login, enroll or recovery")
 	cmd.Flags().StringVar(&f.State, "state", "", "choose_method, challenge, done, failed, expired (or password, starting: before the first step)")
 	cmd.Flags().DurationVar(&f.OlderThan, "stuck-for", 0, "only running flows whose state has not changed for this long (e.g. 5m)")
 	cmd.Flags().StringVar(&f.UserID, "user", "", "user id or email")

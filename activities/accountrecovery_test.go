@@ -1,0 +1,135 @@
+package activities_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authflow/authflow/activities"
+	"github.com/authflow/authflow/channels"
+	"github.com/authflow/authflow/rules"
+	"github.com/authflow/authflow/security"
+)
+
+func (f *enrollFixture) run(activity any, in any) error {
+	f.t.Helper()
+	_, err := f.env.ExecuteActivity(activity, in)
+	return err
+}
+
+func countOutbox(out *channels.Outbox, match func(channels.OutboxEntry) bool) int {
+	n := 0
+	for _, e := range out.Entries() {
+		if match(e) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestRecoveryNotice(t *testing.T) {
+	t.Run("case=every channel is told once, each with a cancel link, and a login finds the wait", func(t *testing.T) {
+		f := newEnrollFixture(t)
+		ctx := context.Background()
+		if _, err := f.st.LinkTelegram(ctx, f.user.ID, 4401, "owner"); err != nil {
+			t.Fatal(err)
+		}
+		p, err := f.st.AddPhone(ctx, f.user.ID, "+380501234567", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.st.AddPhone(ctx, f.user.ID, "+380671112233", false); err != nil { // not verified: not told
+			t.Fatal(err)
+		}
+		in := activities.RecoveryNoticeInput{FlowID: "rf-notice", UserID: f.user.ID, ReadyAt: time.Now().Add(72 * time.Hour),
+			TokenExpiresAt: time.Now().Add(96 * time.Hour)}
+		if err := f.run(f.acts.RecoveryNotice, in); err != nil {
+			t.Fatal(err)
+		}
+		email := countOutbox(f.outbox, func(e channels.OutboxEntry) bool {
+			return e.Channel == "email" && e.To == f.user.Email && strings.Contains(e.Text, "/recover/cancel?token=")
+		})
+		tg := countOutbox(f.outbox, func(e channels.OutboxEntry) bool {
+			return e.Channel == "telegram" && e.To == "4401" && strings.Contains(e.Text, "/recover/cancel?token=")
+		})
+		sms := countOutbox(f.outbox, func(e channels.OutboxEntry) bool { return e.Channel == "sms" && e.To == p.Number })
+		others := countOutbox(f.outbox, func(e channels.OutboxEntry) bool { return e.Channel == "sms" && e.To != p.Number })
+		if email != 1 || tg != 1 || sms != 1 || others != 0 {
+			t.Fatalf("email %d, telegram %d, sms %d (unverified %d); outbox %+v", email, tg, sms, others, f.outbox.Entries())
+		}
+		waiting, err := f.st.WaitingRecoveries(ctx, f.user.ID)
+		if err != nil || !slices.Equal(waiting, []string{"rf-notice"}) {
+			t.Fatalf("waiting %v %v", waiting, err)
+		}
+		if ev := f.events(); ev["recovery_waiting"] != 1 {
+			t.Fatalf("events %v", ev)
+		}
+	})
+	t.Run("case=a login of the account cancels its waiting recoveries", func(t *testing.T) {
+		f := newEnrollFixture(t)
+		var cancelled []string
+		f.acts.CancelRecovery = func(_ context.Context, flowID, reason string) error {
+			cancelled = append(cancelled, flowID+":"+reason)
+			return nil
+		}
+		now := time.Now()
+		if err := f.st.StartRecoveryWait(context.Background(), "rf-wait", f.user.ID, now.Add(time.Hour), now); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.run(f.acts.IssueSession, activities.IssueSessionInput{UserID: f.user.ID, FlowID: "login-flow"}); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(cancelled, []string{"rf-wait:login"}) {
+			t.Fatalf("cancelled %v", cancelled)
+		}
+	})
+}
+
+func TestCompleteRecovery(t *testing.T) {
+	t.Run("case=the password is replaced, every session ends, the lockouts reset", func(t *testing.T) {
+		f := newEnrollFixture(t)
+		f.acts.Hasher = security.NewHasher(security.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1})
+		ctx := context.Background()
+		f.session()
+		f.session()
+		for range rules.DefaultLimits.HardCap {
+			if _, err := f.st.AddFailure(ctx, rules.ScopeSecondFactor, f.user.ID, time.Now(), rules.DefaultLimits.LockFor); err != nil {
+				t.Fatal(err)
+			}
+		}
+		in := activities.CompleteRecoveryInput{FlowID: "rf-done", UserID: f.user.ID,
+			PasswordSealed: f.acts.Sealer.Seal(security.PurposePassword, []byte("a new long password"))}
+		if err := f.run(f.acts.CompleteRecovery, in); err != nil {
+			t.Fatal(err)
+		}
+		u, err := f.st.UserByID(ctx, f.user.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !f.acts.Hasher.Verify(u.PasswordHash, "a new long password") {
+			t.Fatal("the new password does not verify")
+		}
+		if s, err := f.st.ListSessions(ctx, f.user.ID, time.Now()); err != nil || len(s) != 0 {
+			t.Fatalf("sessions left %d %v", len(s), err)
+		}
+		if a, err := f.st.GetAttempts(ctx, rules.ScopeSecondFactor, f.user.ID); err != nil || a.Failures != 0 {
+			t.Fatalf("second-step failures %+v %v", a, err)
+		}
+		if ev := f.events(); ev["recovery_completed"] != 1 || ev["password_changed"] != 1 || ev["sessions_ended"] != 1 {
+			t.Fatalf("events %v", ev)
+		}
+	})
+	t.Run("case=a password the rules refuse is a bad request, nothing changes", func(t *testing.T) {
+		f := newEnrollFixture(t)
+		in := activities.CompleteRecoveryInput{FlowID: "rf-bad", UserID: f.user.ID,
+			PasswordSealed: f.acts.Sealer.Seal(security.PurposePassword, []byte("short"))}
+		if err := f.run(f.acts.CompleteRecovery, in); err == nil || !strings.Contains(err.Error(), "password") {
+			t.Fatalf("err %v", err)
+		}
+		if ev := f.events(); ev["password_changed"] != 0 {
+			t.Fatalf("events %v", ev)
+		}
+	})
+}
