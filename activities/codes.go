@@ -1,10 +1,10 @@
 package activities
 
 import (
-	htmlpkg "html"
 	"context"
 	"errors"
 	"fmt"
+	htmlpkg "html"
 	"strconv"
 	"strings"
 	"time"
