@@ -3,8 +3,8 @@
 package worker
 
 import (
-	"context"
 	"cmp"
+	"context"
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
