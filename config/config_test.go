@@ -2,10 +2,12 @@ package config_test
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/authflow/authflow/config"
 )
@@ -351,6 +353,40 @@ func TestVarsListsWhatLoadFromReads(t *testing.T) {
 		if !strings.Contains(dev, "AUTHFLOW_TEMPORAL_PORT") || strings.Contains(dev, "TEMPORAL_ADDRESS ") ||
 			strings.Contains(api, "AUTHFLOW_TEMPORAL_PORT") || !strings.Contains(api, "TEMPORAL_ADDRESS") {
 			t.Errorf("dev:\n%s\napi:\n%s", dev, api)
+		}
+	})
+}
+
+func TestRecoveryDelay(t *testing.T) {
+	prod := map[string]string{"AUTHFLOW_DATABASE_URL": "postgres://x/y", "AUTHFLOW_ADMIN_TOKEN": "0123456789abcdef0123", "AUTHFLOW_SECRET_KEY": key,
+		"AUTHFLOW_METRICS": "off"}
+	with := func(delay string) map[string]string {
+		env := maps.Clone(prod)
+		env["AUTHFLOW_RECOVERY_DELAY"] = delay
+		return env
+	}
+	t.Run("case=72 hours by default", func(t *testing.T) {
+		c, err := load(config.Production, "", prod)
+		if err != nil || c.RecoveryDelay != 72*time.Hour {
+			t.Fatalf("delay %v, %v", c.RecoveryDelay, err)
+		}
+	})
+	t.Run("case=under an hour outside dev stops the start and says why", func(t *testing.T) {
+		if _, err := load(config.Production, "", with("30m")); err == nil || !strings.Contains(err.Error(), "AUTHFLOW_RECOVERY_DELAY") {
+			t.Fatalf("30m accepted outside dev: %v", err)
+		}
+		if c, err := load(config.Production, "", with("1h")); err != nil || c.RecoveryDelay != time.Hour {
+			t.Fatalf("1h: %v %v", c.RecoveryDelay, err)
+		}
+	})
+	t.Run("case=dev may wait seconds (tests), never a malformed or zero delay", func(t *testing.T) {
+		if c, err := load(config.Dev, t.TempDir(), map[string]string{"AUTHFLOW_RECOVERY_DELAY": "40s"}); err != nil || c.RecoveryDelay != 40*time.Second {
+			t.Fatalf("40s in dev: %v %v", c.RecoveryDelay, err)
+		}
+		for _, bad := range []string{"0s", "soon", "-1h"} {
+			if _, err := load(config.Dev, t.TempDir(), map[string]string{"AUTHFLOW_RECOVERY_DELAY": bad}); err == nil {
+				t.Errorf("%q accepted", bad)
+			}
 		}
 	})
 }
