@@ -174,18 +174,12 @@ func (s *Server) recoveryVerify(c *gin.Context) {
 	if !ok {
 		return
 	}
-	var req verifyRequest
-	if err := bind(c, &req); err != nil {
-		fail(c, err)
-		return
-	}
-	a, err := s.sealLoginAnswer(req)
+	in, err := s.loginAnswer(c, mac)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	v, err := s.updateRecovery(c, id, mac, workflows.UpdateVerify, workflows.VerifyInput{FlowSecretMAC: mac,
-		CodeSealed: a.codeSealed, CodeLength: a.codeLength, Credential: a.credential})
+	v, err := s.updateRecovery(c, id, mac, workflows.UpdateVerify, in)
 	if err != nil {
 		fail(c, err)
 		return

@@ -359,23 +359,39 @@ func (s *Server) loginVerify(c *gin.Context) {
 	if !ok {
 		return
 	}
-	var req verifyRequest
-	if err := bind(c, &req); err != nil {
-		fail(c, err)
-		return
-	}
-	a, err := s.sealLoginAnswer(req)
+	in, err := s.loginAnswer(c, mac)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	in := workflows.VerifyInput{FlowSecretMAC: mac, CodeSealed: a.codeSealed, CodeLength: a.codeLength, Credential: a.credential}
 	v, err := s.updateLogin(c, id, mac, workflows.UpdateVerify, in, verifyTimeout)
 	if err != nil {
 		fail(c, err)
 		return
 	}
 	s.respondFlow(c, v)
+}
+
+// loginAnswer reads a login's (or a recovery's second step's) verify
+// body: an answer, and optionally the method it answers straight from
+// choose_method (totp, recovery_code: a login in two calls).
+func (s *Server) loginAnswer(c *gin.Context, mac []byte) (workflows.VerifyInput, error) {
+	var req struct {
+		verifyRequest
+		Method workflows.Method `json:"method"`
+	}
+	if err := bind(c, &req); err != nil {
+		return workflows.VerifyInput{}, err
+	}
+	if methods := workflows.LoginMethods(); req.Method != "" && !slices.Contains(methods, req.Method) {
+		return workflows.VerifyInput{}, badRequest("method must be one of " + methodNames(methods))
+	}
+	a, err := s.sealLoginAnswer(req.verifyRequest)
+	if err != nil {
+		return workflows.VerifyInput{}, err
+	}
+	return workflows.VerifyInput{FlowSecretMAC: mac, CodeSealed: a.codeSealed, CodeLength: a.codeLength, Credential: a.credential,
+		Method: req.Method}, nil
 }
 
 // sealLoginAnswer is sealAnswer for a login: a code of 6 digits (4 for

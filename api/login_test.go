@@ -516,3 +516,45 @@ func TestLoginSurvivesWorkerRestart(t *testing.T) {
 func gbMobile() string {
 	return "+4474009" + security.RandomDigits(5)
 }
+
+// TestLoginInTwoCalls: a code that needs no sending is answered straight
+// from choose_method (docs/api.md "Login flows").
+func TestLoginInTwoCalls(t *testing.T) {
+	t.Run("case=password, then the TOTP code with its method: a session in two calls", func(t *testing.T) {
+		a := newAccount(t, "two-calls")
+		a.withTOTP(t)
+		flow := a.start(t).Str("flow_id")
+		r := apitest.Expect(t, env.Do(t, "POST", "/v1/login/"+flow+"/verify", "",
+			map[string]string{"method": "totp", "code": totpNow(t, a.totp, time.Now())}), 200)
+		if r.Str("state") != "done" || r.Str("session.token") == "" || r.Str("method") != "totp" {
+			t.Fatalf("verify %s", r.Raw)
+		}
+	})
+	t.Run("case=a wrong direct code is an attempt; the right one then needs no method", func(t *testing.T) {
+		a := newAccount(t, "two-calls-wrong")
+		a.withTOTP(t)
+		flow := a.start(t).Str("flow_id")
+		code := totpNow(t, a.totp, time.Now())
+		w := apitest.ExpectError(t, env.Do(t, "POST", "/v1/login/"+flow+"/verify", "",
+			map[string]string{"method": "totp", "code": otherCode(code)}), 400, "invalid_code")
+		if w.Get("error.attempts_left") != float64(4) {
+			t.Fatalf("%s", w.Raw)
+		}
+		apitest.Expect(t, verify(t, flow, code), 200)
+	})
+	t.Run("case=a method that sends a code, or one not offered, is refused and costs nothing", func(t *testing.T) {
+		a := newAccount(t, "two-calls-refused")
+		a.withTOTP(t)
+		flow := a.start(t).Str("flow_id")
+		apitest.ExpectError(t, env.Do(t, "POST", "/v1/login/"+flow+"/verify", "", map[string]string{"method": "email", "code": "123456"}),
+			400, "bad_request")
+		apitest.ExpectError(t, env.Do(t, "POST", "/v1/login/"+flow+"/verify", "", map[string]string{"method": "recovery_code", "code": "aaaaa-bbbbb"}),
+			409, "method_unavailable")
+		apitest.ExpectError(t, env.Do(t, "POST", "/v1/login/"+flow+"/verify", "", map[string]string{"method": "nope", "code": "123456"}),
+			400, "bad_request")
+		s := apitest.Expect(t, env.Do(t, "GET", "/v1/login/"+flow, "", nil), 200)
+		if s.Get("attempts_left") != float64(5) || s.Str("state") != "choose_method" {
+			t.Fatalf("state %s", s.Raw)
+		}
+	})
+}

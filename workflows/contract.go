@@ -184,6 +184,10 @@ type VerifyInput struct {
 	// call (and the reverse) without opening the code.
 	CodeLength int
 	Credential json.RawMessage
+	// Method answers straight from choose_method, with no challenge call,
+	// for a method whose challenge sends nothing (totp, recovery_code):
+	// a login in two calls. Empty: the answer to the current challenge.
+	Method Method
 }
 
 // TelegramAnswer is SignalTelegramAnswer's argument, sent by the bot handler.

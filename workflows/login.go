@@ -250,12 +250,35 @@ func (l *login) validateVerify(ctx workflow.Context, in VerifyInput) error {
 	if err := l.f.checkOpen(ctx); err != nil {
 		return err
 	}
+	if in.Method != "" {
+		return l.validateDirect(in)
+	}
 	if l.view.State != l.challengeState {
 		return appErr(ErrWrongState, "choose a method first", nil)
 	}
 	m, ok := loginMethodNamed(l.view.Method)
 	if !ok {
 		return appErr(ErrWrongState, "choose a method first", nil)
+	}
+	return m.validateAnswer(in)
+}
+
+// validateDirect checks an answer that names its method: only a method
+// whose challenge sends nothing, offered to this flow, from the states a
+// challenge may start in (docs/api.md "Login flows").
+func (l *login) validateDirect(in VerifyInput) error {
+	if l.in.Passwordless || (l.view.State != l.chooseState && l.view.State != l.challengeState) {
+		return appErr(ErrWrongState, "this flow takes no answer by method now", nil)
+	}
+	m, ok := loginMethodNamed(in.Method)
+	if !ok {
+		return appErr(ErrBadRequest, fmt.Sprintf("unknown method %q", in.Method), nil)
+	}
+	if _, direct := m.(directAnswer); !direct {
+		return appErr(ErrBadRequest, fmt.Sprintf("method %q needs a challenge first", in.Method), nil)
+	}
+	if _, ok := l.offered(ChallengeInput{Method: in.Method}); !ok {
+		return appErr(ErrMethodUnavailable, fmt.Sprintf("method %q is not available for this account", in.Method), nil)
 	}
 	return m.validateAnswer(in)
 }
@@ -267,6 +290,17 @@ func (l *login) verify(ctx workflow.Context, in VerifyInput) (View, error) {
 	defer l.f.mu.Unlock()
 	if err := l.validateVerify(ctx, in); err != nil {
 		return *l.view, err
+	}
+	direct := in.Method != ""
+	if direct {
+		// The challenge is the answer's own: it sends nothing, so it is
+		// only chosen here, with no state of its own unless the answer is
+		// wrong. A challenge outstanding (a prompt) is replaced.
+		l.closeChallenge(ctx, "cancelled")
+		l.code, l.waSession, l.tgNumber = nil, nil, 0
+		l.view.TelegramNumber, l.view.WebAuthnOptions = 0, nil
+		l.chosen, _ = l.offered(ChallengeInput{Method: in.Method})
+		l.view.Method = in.Method
 	}
 	method := l.view.Method
 	m, _ := loginMethodNamed(method) // validateVerify found it
@@ -280,6 +314,11 @@ func (l *login) verify(ctx workflow.Context, in VerifyInput) (View, error) {
 	if !c.OK {
 		if c.errType == "" {
 			c.errType = ErrInvalidCode
+		}
+		if direct && !l.f.finished() {
+			// From here the flow is in this method's challenge: the next
+			// answer needs no method.
+			l.setState(ctx, l.challengeState, method)
 		}
 		return *l.view, l.wrongAnswer(ctx, c.reason, c.errType, c.msg, c.Answer)
 	}

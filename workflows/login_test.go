@@ -902,3 +902,70 @@ func TestLoginAccountCounter(t *testing.T) {
 		s.env.AssertNotCalled(t, "RecordSecondFactorFailure", mock.Anything, mock.Anything)
 	})
 }
+
+func TestLoginInTwoCalls(t *testing.T) {
+	direct := func(m workflows.Method, length int) workflows.VerifyInput {
+		return workflows.VerifyInput{CodeSealed: []byte("sealed"), CodeLength: length, Method: m}
+	}
+	t.Run("case=a TOTP code straight from choose_method issues a session with no challenge state", func(t *testing.T) {
+		s := newScenario(t)
+		s.passwordOK(allOpts)
+		s.sessionIssued()
+		s.env.OnActivity(a.VerifyTOTP, mock.Anything, mock.Anything).Return(activities.Answer{OK: true, Counted: true}, nil)
+		var pw, vr answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		s.update(time.Second, workflows.UpdateVerify, direct(workflows.MethodTOTP, 6), &vr)
+		v := s.run(loginIn)
+		if vr.err != nil || v.State != workflows.StateDone || v.Session == nil || v.Method != workflows.MethodTOTP {
+			t.Fatalf("verify err %v final %+v", vr.err, v)
+		}
+	})
+	t.Run("case=a wrong direct code is an attempt and leaves the flow in the challenge", func(t *testing.T) {
+		s := newScenario(t)
+		s.passwordOK(allOpts)
+		s.failuresCounted()
+		s.sessionIssued()
+		n := 0
+		s.env.OnActivity(a.VerifyTOTP, mock.Anything, mock.Anything).Return(
+			func(context.Context, activities.VerifyTOTPInput) (activities.Answer, error) {
+				n++
+				if n == 1 {
+					return counted, nil
+				}
+				return activities.Answer{OK: true, Counted: true}, nil
+			})
+		var pw, wrong, right answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		s.update(time.Second, workflows.UpdateVerify, direct(workflows.MethodTOTP, 6), &wrong)
+		s.update(time.Second, workflows.UpdateVerify, code6, &right)
+		v := s.run(loginIn)
+		if errType(wrong.err) != workflows.ErrInvalidCode || attemptsLeft(t, wrong.err) != 4 {
+			t.Fatalf("wrong: %v", wrong.err)
+		}
+		if right.err != nil || v.State != workflows.StateDone {
+			t.Fatalf("the next answer without a method: %v, final %+v", right.err, v)
+		}
+	})
+	t.Run("case=a method that sends a code needs its challenge: a bad request, no attempt", func(t *testing.T) {
+		s := newScenario(t)
+		s.passwordOK(allOpts)
+		var pw, vr answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		s.update(time.Second, workflows.UpdateVerify, direct(workflows.MethodEmail, 6), &vr)
+		v := s.run(loginIn)
+		if !vr.rejected || errType(vr.err) != workflows.ErrBadRequest || v.AttemptsLeft != workflows.MaxFlowAttempts {
+			t.Fatalf("email without a challenge: %+v, attempts %d", vr, v.AttemptsLeft)
+		}
+	})
+	t.Run("case=a direct method the account lacks is method_unavailable", func(t *testing.T) {
+		s := newScenario(t)
+		s.passwordOK(activities.LoginOptions{Email: true})
+		var pw, vr answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		s.update(time.Second, workflows.UpdateVerify, direct(workflows.MethodTOTP, 6), &vr)
+		s.run(loginIn)
+		if !vr.rejected || errType(vr.err) != workflows.ErrMethodUnavailable {
+			t.Fatalf("totp not offered: %+v", vr)
+		}
+	})
+}

@@ -24,6 +24,8 @@ func (recoveryCodeMethod) offer(o activities.LoginOptions) []MethodOption {
 	return []MethodOption{{Type: MethodRecoveryCode, Remaining: o.RecoveryCodes}}
 }
 
+func (recoveryCodeMethod) answersDirectly() {}
+
 func (recoveryCodeMethod) challenge(workflow.Context, *login, MethodOption) error { return nil }
 
 func (recoveryCodeMethod) validateAnswer(in VerifyInput) error {

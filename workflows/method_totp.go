@@ -14,6 +14,8 @@ func (totpMethod) method() Method { return MethodTOTP }
 
 func (totpMethod) offer(o activities.LoginOptions) []MethodOption { return offerIf(o.TOTP, MethodTOTP) }
 
+func (totpMethod) answersDirectly() {}
+
 func (totpMethod) challenge(workflow.Context, *login, MethodOption) error { return nil }
 
 func (totpMethod) validateAnswer(in VerifyInput) error { return validateCode(MethodTOTP, in, 6) }

@@ -32,6 +32,13 @@ type loginMethod interface {
 	check(ctx workflow.Context, l *login, in VerifyInput) (checked, error)
 }
 
+// directAnswer is a login method whose challenge sends nothing and makes
+// nothing (an authenticator app's code, a recovery code): it can be
+// answered straight from choose_method, in the verify itself.
+type directAnswer interface {
+	answersDirectly()
+}
+
 // checked is what a method found of an answer.
 type checked struct {
 	activities.Answer
