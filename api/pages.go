@@ -6,7 +6,9 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -15,9 +17,10 @@ import (
 	"github.com/authflow/authflow/store"
 )
 
-// The pages of docs/api.md "Pages": the login page and the "Security" tab of the
-// settings, served from assets embedded in the binary. They are plain HTML
-// and a little JavaScript that call the public API like any other client.
+// The pages of docs/api.md "Pages": the login page, the account recovery
+// pages and the "Security" tab of the settings, served from assets embedded
+// in the binary. They are plain HTML and a little JavaScript that call the
+// public API like any other client.
 
 //go:embed web
 var webFS embed.FS
@@ -47,13 +50,21 @@ var assetTypes = map[string]string{
 type pageData struct {
 	// Dev links the dev outbox and offers the dev Telegram helper.
 	Dev bool
+	// RecoveryWait is AUTHFLOW_RECOVERY_DELAY in words ("3 days"), for the
+	// recovery page to say how long a person without factors waits.
+	RecoveryWait string
 }
 
-// pageRoutes mounts GET /, /login, /settings, /admin/codec (with a codec)
-// and /assets/*.
+// pageRoutes mounts GET /, /login, /recover, /recover/cancel, /settings,
+// /admin/codec (with a codec) and /assets/*.
 func (s *Server) pageRoutes(r gin.IRoutes) {
 	r.GET("/", s.pageRoot)
 	r.GET("/login", s.pageLogin)
+	// The recovery pages are served with or without a session: a notice's
+	// cancel link must work in a browser signed in to the account, and
+	// the flow's own state says what /recover shows.
+	r.GET("/recover", func(c *gin.Context) { s.renderPage(c, "recover.html") })
+	r.GET("/recover/cancel", func(c *gin.Context) { s.renderPage(c, "recover-cancel.html") })
 	r.GET("/settings", s.pageSettings)
 	if s.Codec != nil {
 		r.GET("/admin/codec", func(c *gin.Context) { s.renderPage(c, "admin-codec.html") })
@@ -112,8 +123,29 @@ func (s *Server) renderPage(c *gin.Context, name string) {
 	h.Set("Content-Security-Policy", pageCSP)
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	c.Status(http.StatusOK)
-	if err := pageTmpl.ExecuteTemplate(c.Writer, name, pageData{Dev: s.Outbox != nil}); err != nil {
+	data := pageData{Dev: s.Outbox != nil, RecoveryWait: durationWords(s.Cfg.RecoveryDelay)}
+	if err := pageTmpl.ExecuteTemplate(c.Writer, name, data); err != nil {
 		logFrom(c).Error("render page", "page", name, "err", err)
+	}
+}
+
+// durationWords says a duration as a person would: "3 days", "36 hours",
+// "1 hour", "90 minutes" (the largest unit that divides it; seconds are
+// dropped).
+func durationWords(d time.Duration) string {
+	unit := func(n int64, one, many string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return strconv.FormatInt(n, 10) + " " + many
+	}
+	switch {
+	case d >= 24*time.Hour && d%(24*time.Hour) == 0:
+		return unit(int64(d/(24*time.Hour)), "day", "days")
+	case d >= time.Hour && d%time.Hour == 0:
+		return unit(int64(d/time.Hour), "hour", "hours")
+	default:
+		return unit(max(int64(d/time.Minute), 1), "minute", "minutes")
 	}
 }
 

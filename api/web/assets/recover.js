@@ -1,0 +1,667 @@
+// The account recovery page (/recover): the email, the emailed code, then
+// by the flow's state a second factor as at login, the wait of a person who
+// lost every factor, and the new password. Every call is docs/api.md
+// "Account recovery". The flow secret travels by itself: the first answer
+// set it as an HttpOnly cookie for /v1/recovery/<flow_id>, which every
+// fetch below carries, so the email's link (/recover?flow=…) works in the
+// browser that asked for the code and in no other.
+'use strict';
+
+(function () {
+  const { api, h, $, show, showError, busy, errorText, plural, fmtDate } = window.AF;
+
+  // The second factors a recovery offers: the login's, without the phone
+  // (docs/api.md "Login flows"; the same words as login.js).
+  const METHOD = {
+    telegram: { icon: 'telegram', title: 'Telegram', sub: 'Press the button with a number in a message from our bot' },
+    totp: { icon: 'app', title: 'Authenticator app (GAuth)', sub: 'Enter the one-time code the app generates' },
+    email: { icon: 'email', title: 'Email', sub: 'Get a one-time code at your account email' },
+    webauthn: { icon: 'key', title: 'Passkey (WebAuthn)', sub: 'Confirm with your device or security key' },
+    recovery_code: { icon: 'list', title: 'Recovery code', sub: 'Use one of the codes you saved when you made them' },
+  };
+
+  // What the page says when a flow can go no further.
+  const ENDED = {
+    cancelled: ['This recovery was cancelled',
+      'It was cancelled with a link from a notice sent to the account, by a sign-in to the account, or by support. Nothing in the account changed. If you still need to recover it, start again.'],
+    expired: ['This recovery expired',
+      'A code works for 10 minutes and a recovery for an hour (or for a day once its wait is over). Nothing in the account changed. Start again for a new code.'],
+    failed: ['This recovery was stopped',
+      'Too many wrong answers were given, or the request was refused in Telegram (“Not me”). Nothing in the account changed. You can start again.'],
+    not_found: ['This recovery is not known in this browser',
+      'Open the link from the email in the browser where you asked for the code, or start again.'],
+    done: ['Your password was changed',
+      'This recovery is complete. Sign in with the new password.'],
+    unreachable: ['The recovery cannot be loaded', ''],
+  };
+
+  const msg = $('msg');
+  const steps = ['loading', 'email', 'code', 'choose', 'lost', 'challenge', 'waiting', 'password', 'done', 'ended'];
+  const flowPattern = /^[a-z0-9]{16,64}$/;
+
+  // The recovery in progress.
+  let flow = null; // flow_id
+  let email = ''; // as typed on this page, when it was
+  let option = null; // the chosen second factor
+  let lastAttempts = null;
+  let pollTimer = null;
+  let submitting = false;
+
+  function step(name) {
+    steps.forEach(function (s) { $('step-' + s).hidden = s !== name; });
+    const focus = {
+      email: $('email'),
+      code: $('code'),
+      choose: document.querySelector('#methods .method'),
+      password: $('new-password'),
+    }[name];
+    if (focus) focus.focus();
+  }
+
+  function error(text) { show(msg, 'error', text); }
+  function info(text, kind) { show(msg, kind || 'info', text); }
+  function clear() { show(msg, '', ''); }
+
+  // path is a call under the flow: /v1/recovery/<id>[/sub].
+  function path(sub) { return '/v1/recovery/' + flow + (sub ? '/' + sub : ''); }
+
+  function stopPolling() {
+    if (pollTimer) { clearTimeout(pollTimer); pollTimer = null; }
+  }
+
+  function setAttempts(n) {
+    document.querySelectorAll('[data-attempts]').forEach(function (el) {
+      if (n === undefined || n === null) { el.textContent = ''; return; }
+      el.textContent = plural(n, 'attempt', 'attempts') + ' left';
+      el.classList.toggle('low', n <= 2);
+    });
+    if (n !== undefined && n !== null) lastAttempts = n;
+  }
+
+  // ---- time ----
+
+  // left says a time to go, days included: "2 days 23:59:41", "4:05:09",
+  // "9:41".
+  function left(sec) {
+    sec = Math.max(0, Math.ceil(sec));
+    const d = Math.floor(sec / 86400), hh = Math.floor((sec % 86400) / 3600), m = Math.floor((sec % 3600) / 60), s = sec % 60;
+    const two = function (n) { return (n < 10 ? '0' : '') + n; };
+    if (d) return plural(d, 'day', 'days') + ' ' + two(hh) + ':' + two(m) + ':' + two(s);
+    if (hh) return hh + ':' + two(m) + ':' + two(s);
+    return m + ':' + two(s);
+  }
+
+  // The clock ticks every second: [data-expires] counts down to the flow's
+  // expires_at and #wait-left to ready_at. At either moment the page asks
+  // the flow what came of it: the server decides, not this clock.
+  let clock = null;
+  let expiresAt = 0;
+  let readyAt = 0;
+  let atEnd = false;
+
+  function startClock(v) {
+    expiresAt = v.expires_at ? Date.parse(v.expires_at) : 0;
+    readyAt = v.state === 'waiting' && v.ready_at ? Date.parse(v.ready_at) : 0;
+    atEnd = false;
+    if (!clock) clock = setInterval(tick, 1000);
+    tick();
+  }
+
+  function stopClock() {
+    if (clock) clearInterval(clock);
+    clock = null;
+    expiresAt = readyAt = 0;
+  }
+
+  function tick() {
+    const now = Date.now();
+    const exp = !expiresAt ? '' : expiresAt > now ? 'Expires in ' + left((expiresAt - now) / 1000) : 'Expired';
+    document.querySelectorAll('[data-expires]').forEach(function (e) { e.textContent = exp; });
+    if (readyAt) $('wait-left').textContent = left((readyAt - now) / 1000);
+    if (atEnd) return;
+    if (readyAt && now >= readyAt) {
+      atEnd = true;
+      stopPolling();
+      watchWait();
+    } else if (expiresAt && now >= expiresAt) {
+      atEnd = true;
+      refresh();
+    }
+  }
+
+  // ---- the flow's state ----
+
+  // render shows the step of a flow's state (api/openapi.yaml: RecoveryFlow).
+  function render(v) {
+    stopPolling();
+    flow = v.flow_id || flow;
+    setAttempts(v.attempts_left);
+    switch (v.state) {
+      case 'email_sent':
+        startClock(v);
+        showCode();
+        return;
+      case 'second_factor':
+        startClock(v);
+        option = null;
+        renderMethods(v.methods || []);
+        step('choose');
+        return;
+      case 'waiting':
+        startClock(v);
+        showWaiting(v);
+        return;
+      case 'set_password':
+        startClock(v);
+        showPassword(v);
+        return;
+      case 'done':
+        doneElsewhere();
+        return;
+      case 'cancelled':
+      case 'expired':
+      case 'failed':
+        ended(v.state);
+        return;
+    }
+    ended('unreachable', 'The recovery is in a state this page does not know (' + v.state + '). Reload the page.');
+  }
+
+  // refresh reads the flow again and shows its state.
+  async function refresh() {
+    stopPolling();
+    let v;
+    try {
+      v = await api('GET', path());
+    } catch (err) {
+      if (failFlow(err)) return;
+      ended('unreachable', errorText(err));
+      return;
+    }
+    render(v);
+  }
+
+  // failFlow handles the errors that say the flow is over or elsewhere; it
+  // returns false for the ones the current step shows itself.
+  function failFlow(err) {
+    switch (err.code) {
+      case 'flow_expired':
+        ended('expired');
+        return true;
+      case 'flow_not_found':
+        ended('not_found');
+        return true;
+      case 'wrong_state':
+        // Cancelled by a sign-in, finished in another tab…: the flow says.
+        refresh();
+        return true;
+    }
+    if ((err.code === 'invalid_code' || err.code === 'invalid_assertion') && err.data.attempts_left === 0) {
+      refresh();
+      return true;
+    }
+    return false;
+  }
+
+  function ended(kind, text) {
+    stopPolling();
+    stopClock();
+    option = null;
+    const e = ENDED[kind];
+    $('h-ended').textContent = e[0];
+    $('ended-text').textContent = text || e[1];
+    $('ended-restart').hidden = kind === 'done';
+    clear();
+    step('ended');
+  }
+
+  // restart forgets the flow and asks for an email again.
+  function restart() {
+    stopPolling();
+    stopClock();
+    flow = null;
+    option = null;
+    lastAttempts = null;
+    $('code').value = '';
+    history.replaceState(null, '', '/recover');
+    clear();
+    step('email');
+  }
+
+  document.querySelectorAll('[data-restart]').forEach(function (b) { b.addEventListener('click', restart); });
+
+  // A flow already done: its answer set the session cookies in the browser
+  // that set the password; elsewhere there is only the new password.
+  async function doneElsewhere() {
+    try {
+      await api('GET', '/v1/me');
+    } catch (err) {
+      ended('done');
+      return;
+    }
+    finish();
+  }
+
+  function finish() {
+    stopPolling();
+    stopClock();
+    clear();
+    step('done');
+    window.location.assign('/settings');
+  }
+
+  // ---- 1: the email ----
+
+  $('email-form').addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    const typed = $('email').value.trim();
+    $('email').toggleAttribute('aria-invalid', !typed);
+    if (!typed) {
+      error('Enter the email of your account.');
+      return;
+    }
+    busy($('email-submit'), async function () {
+      try {
+        const r = await api('POST', '/v1/recovery', { email: typed });
+        email = typed;
+        flow = r.flow_id;
+        lastAttempts = null;
+        // The address now names the flow: a reload, or the email's link,
+        // comes back to it.
+        history.replaceState(null, '', '/recover?flow=' + encodeURIComponent(flow));
+        clear();
+        render(r);
+      } catch (err) {
+        $('email').setAttribute('aria-invalid', 'true');
+        showError(msg, err);
+        $('email').focus();
+      }
+    });
+  });
+
+  // ---- 2: the emailed code ----
+
+  function showCode() {
+    $('code-hint').textContent = email
+      ? 'If an account uses ' + email + ', we sent a 6-digit code to it. Enter it here, or open the link in the email in this browser.'
+      : 'Enter the 6-digit code from the email we sent to the account.';
+    $('code').value = '';
+    step('code');
+  }
+
+  window.AF.digitsOnly($('code'), 6);
+  $('code').addEventListener('input', function () {
+    if (this.value.length === 6) $('code-form').requestSubmit();
+  });
+
+  $('code-form').addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    const code = $('code').value;
+    if (code.length !== 6) {
+      $('code').setAttribute('aria-invalid', 'true');
+      error('Enter all 6 digits.');
+      return;
+    }
+    if (submitting) return;
+    submitting = true;
+    busy($('code-submit'), async function () {
+      try {
+        const r = await api('POST', path('verify'), { code: code });
+        clear();
+        render(r);
+      } catch (err) {
+        if (failFlow(err)) return;
+        if (err.data && err.data.attempts_left !== undefined) setAttempts(err.data.attempts_left);
+        $('code').value = '';
+        $('code').setAttribute('aria-invalid', 'true');
+        showError(msg, err);
+        $('code').focus();
+      } finally {
+        submitting = false;
+      }
+    });
+  });
+
+  // ---- 3: a second factor, as at login ----
+
+  function describe(o) {
+    const m = Object.assign({}, METHOD[o.type] || { icon: 'shield', title: o.type, sub: '' });
+    if (o.type === 'recovery_code') m.sub += ' (' + plural(o.remaining, 'code', 'codes') + ' left)';
+    return m;
+  }
+
+  function renderMethods(methods) {
+    const list = $('methods');
+    list.replaceChildren();
+    methods.forEach(function (o) {
+      const m = describe(o);
+      list.append(h('li', null, h('button', { type: 'button', class: 'method', 'data-method': o.type, onclick: function () { choose(o); } },
+        h('span', { class: 'm-icon' }, h('img', { src: '/assets/i-' + m.icon + '.svg', alt: '', width: 22, height: 22 })),
+        h('span', { class: 'm-text' }, h('span', { class: 'm-title', text: m.title }), h('span', { class: 'm-sub', text: m.sub })),
+        h('img', { class: 'm-go', src: '/assets/i-chevron.svg', alt: '', width: 18, height: 18 }))));
+    });
+    if (!methods.length) {
+      list.append(h('li', { class: 'empty', text: 'None of the account’s methods can confirm a recovery. If you cannot use them, say so below.' }));
+    }
+  }
+
+  function choose(o) {
+    clear();
+    option = o;
+    startChallenge(o, null);
+  }
+
+  document.querySelectorAll('[data-back]').forEach(function (b) {
+    b.addEventListener('click', function () {
+      stopPolling();
+      option = null;
+      clear();
+      step(b.dataset.back);
+    });
+  });
+
+  function startChallenge(o, btn) {
+    const run = async function () {
+      try {
+        const r = await api('POST', path('challenge'), { method: o.type });
+        showChallenge(o, r);
+      } catch (err) {
+        if (failFlow(err)) return;
+        showError(msg, err);
+      }
+    };
+    return btn ? busy(btn, run) : run();
+  }
+
+  function showChallenge(o, r) {
+    stopPolling();
+    const m = describe(o);
+    $('challenge-icon').src = '/assets/i-' + m.icon + '.svg';
+    $('tg').hidden = o.type !== 'telegram';
+    $('factor-form').hidden = ['totp', 'email', 'recovery_code'].indexOf(o.type) < 0;
+    $('wa').hidden = o.type !== 'webauthn';
+    setAttempts(r.attempts_left);
+    if (r.expires_at) startClock(r);
+    step('challenge');
+
+    if (o.type === 'telegram') {
+      $('h-challenge').textContent = 'Confirm in Telegram';
+      $('challenge-sub').textContent = 'The message went to every Telegram account linked to yours.';
+      $('tg-number').textContent = r.telegram ? String(r.telegram.number) : '';
+      $('tg-waiting').hidden = false;
+      $('tg-again').hidden = true;
+      poll();
+      return;
+    }
+    if (o.type === 'webauthn') {
+      $('h-challenge').textContent = 'Use your passkey';
+      $('challenge-sub').textContent = 'Confirm this recovery with a passkey';
+      runPasskey(r.webauthn);
+      return;
+    }
+    const recovery = o.type === 'recovery_code';
+    const code = $('factor-code');
+    code.value = '';
+    // A recovery code is letters and digits (xxxxx-xxxxx): typed freely.
+    code.dataset.free = recovery ? '1' : '';
+    code.inputMode = recovery ? 'text' : 'numeric';
+    code.autocomplete = recovery ? 'off' : 'one-time-code';
+    if (recovery) code.removeAttribute('pattern'); else code.setAttribute('pattern', '[0-9]*');
+    code.maxLength = recovery ? 13 : 6;
+    $('factor-label').textContent = recovery ? 'Recovery code' : '6-digit code';
+    $('resend').hidden = o.type !== 'email';
+    const hint = $('factor-hint');
+    switch (o.type) {
+      case 'totp':
+        $('h-challenge').textContent = 'Authenticator app';
+        $('challenge-sub').textContent = 'GAuth, Google Authenticator, Aegis or similar';
+        hint.textContent = 'Open the authenticator app on your phone and enter the 6-digit code it shows for authflow.';
+        break;
+      case 'email':
+        $('h-challenge').textContent = 'Check your email';
+        $('challenge-sub').textContent = 'A one-time code is on its way';
+        hint.textContent = 'We sent a new 6-digit code to your account email: not the one you entered before. It may take a minute to arrive.';
+        break;
+      case 'recovery_code':
+        $('h-challenge').textContent = 'Use a recovery code';
+        $('challenge-sub').textContent = plural(o.remaining, 'code', 'codes') + ' left';
+        hint.textContent = 'Enter one of the recovery codes you saved (like abcde-fgh23). Each code works once.';
+        break;
+    }
+    code.focus();
+  }
+
+  // poll waits for the Telegram button press: the flow leaves
+  // second_factor (GET /v1/recovery/{flow_id}).
+  function poll() {
+    pollTimer = setTimeout(async function () {
+      pollTimer = null;
+      if (!flow || !option || option.type !== 'telegram') return;
+      let r;
+      try {
+        r = await api('GET', path());
+      } catch (err) {
+        if (failFlow(err)) return;
+        poll(); // a blip; keep waiting
+        return;
+      }
+      if (r.state !== 'second_factor') {
+        clear();
+        render(r);
+        return;
+      }
+      if (lastAttempts !== null && r.attempts_left < lastAttempts) {
+        setAttempts(r.attempts_left);
+        error('A button with a different number was pressed. ' + plural(r.attempts_left, 'attempt', 'attempts') + ' left: send a new message and press the number shown here.');
+        $('tg-waiting').hidden = true;
+        $('tg-again').hidden = false;
+        return;
+      }
+      poll();
+    }, 1500);
+  }
+
+  $('tg-again').addEventListener('click', function () {
+    clear();
+    startChallenge(option, $('tg-again'));
+  });
+
+  window.AF.digitsOnly($('factor-code'), 6);
+  $('factor-code').addEventListener('input', function () {
+    if (!this.dataset.free && this.value.length === this.maxLength) $('factor-form').requestSubmit();
+  });
+
+  $('factor-form').addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    const code = $('factor-code').value;
+    if (option && option.type === 'recovery_code') {
+      if (code.replace(/[\s-]/g, '').length !== 10) {
+        $('factor-code').setAttribute('aria-invalid', 'true');
+        error('A recovery code has 10 letters and digits.');
+        return;
+      }
+    } else if (code.length !== 6) {
+      $('factor-code').setAttribute('aria-invalid', 'true');
+      error('Enter all 6 digits.');
+      return;
+    }
+    if (submitting) return;
+    submitting = true;
+    busy($('factor-submit'), async function () {
+      try {
+        const r = await api('POST', path('verify'), { code: code });
+        clear();
+        render(r);
+      } catch (err) {
+        if (failFlow(err)) return;
+        if (err.data && err.data.attempts_left !== undefined) setAttempts(err.data.attempts_left);
+        $('factor-code').value = '';
+        $('factor-code').setAttribute('aria-invalid', 'true');
+        showError(msg, err);
+        $('factor-code').focus();
+      } finally {
+        submitting = false;
+      }
+    });
+  });
+
+  $('resend').addEventListener('click', function () {
+    clear();
+    startChallenge(option, $('resend')).then(function () {
+      if (msg.hidden) info('A new code was sent. Earlier codes no longer work.');
+    });
+  });
+
+  async function runPasskey(options) {
+    $('wa-waiting').hidden = false;
+    $('wa-retry').hidden = true;
+    if (!window.AF.webauthnSupported()) {
+      $('wa-waiting').hidden = true;
+      error('This browser does not support passkeys. Choose another method.');
+      return;
+    }
+    let cred;
+    try {
+      cred = await navigator.credentials.get(window.AF.requestOptions(options));
+    } catch (e) {
+      $('wa-waiting').hidden = true;
+      $('wa-retry').hidden = false;
+      error(window.AF.passkeyError(e));
+      return;
+    }
+    try {
+      const r = await api('POST', path('verify'), { credential: window.AF.credentialJSON(cred) });
+      clear();
+      render(r);
+    } catch (err) {
+      if (failFlow(err)) return;
+      $('wa-waiting').hidden = true;
+      $('wa-retry').hidden = false;
+      if (err.data && err.data.attempts_left !== undefined) setAttempts(err.data.attempts_left);
+      error(errorText(err));
+    }
+  }
+
+  // A passkey challenge is single use: a retry asks for new options.
+  $('wa-retry').addEventListener('click', function () {
+    clear();
+    startChallenge(option, $('wa-retry'));
+  });
+
+  // ---- 3b: every factor lost: the wait ----
+
+  $('lost').addEventListener('click', function () {
+    stopPolling();
+    clear();
+    step('lost');
+  });
+
+  $('lost-go').addEventListener('click', function () {
+    busy($('lost-go'), async function () {
+      try {
+        const r = await api('POST', path('lost-factors'), {});
+        clear();
+        render(r);
+      } catch (err) {
+        if (failFlow(err)) return;
+        showError(msg, err);
+      }
+    });
+  });
+
+  function showWaiting(v) {
+    $('wait-at').textContent = fmtDate(v.ready_at);
+    $('wait-until').textContent = fmtDate(v.expires_at);
+    const remind = v.reminder_at ? Date.parse(v.reminder_at) : 0;
+    $('wait-told-text').textContent = 'Every channel of the account (its email, Telegram and phones) was told' +
+      (!remind ? '' : remind > Date.now() ? ', and will be told again on ' + fmtDate(v.reminder_at) : ', and told again on ' + fmtDate(v.reminder_at)) +
+      ', each time with a link that cancels this recovery.';
+    step('waiting');
+    watchWait();
+  }
+
+  // watchWait reads the flow now and then while it waits: a cancel or a
+  // sign-in ends it, and at ready_at it moves on to the new password.
+  function watchWait() {
+    const due = readyAt && Date.now() >= readyAt;
+    pollTimer = setTimeout(async function () {
+      pollTimer = null;
+      let r;
+      try {
+        r = await api('GET', path());
+      } catch (err) {
+        if (failFlow(err)) return;
+        watchWait(); // a blip; keep waiting
+        return;
+      }
+      if (r.state !== 'waiting') {
+        render(r);
+        return;
+      }
+      watchWait();
+    }, due ? 2000 : 30000);
+  }
+
+  // ---- 4: the new password ----
+
+  function showPassword(v) {
+    const d = v.downgrade;
+    const box = $('pw-downgrade');
+    box.hidden = !d;
+    if (d) {
+      box.textContent = 'The wait is over: two-step authentication was turned off' +
+        (d.bank_cards_unlinked ? ' and ' + plural(d.bank_cards_unlinked, 'linked bank card was', 'linked bank cards were') + ' unlinked' : '') +
+        '. Set two-step authentication up again in Settings once you are signed in.';
+    }
+    $('pw-user').value = email;
+    $('new-password').value = '';
+    $('new-password2').value = '';
+    step('password');
+  }
+
+  $('password-form').addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    const pw = $('new-password').value, again = $('new-password2').value;
+    $('new-password').removeAttribute('aria-invalid');
+    $('new-password2').removeAttribute('aria-invalid');
+    // The API counts bytes (rules.CheckNewPassword): so does this check.
+    if (new TextEncoder().encode(pw).length < 8) {
+      $('new-password').setAttribute('aria-invalid', 'true');
+      error('The password must have at least 8 characters.');
+      $('new-password').focus();
+      return;
+    }
+    if (pw !== again) {
+      $('new-password2').setAttribute('aria-invalid', 'true');
+      error('The two passwords are not the same.');
+      $('new-password2').focus();
+      return;
+    }
+    busy($('password-submit'), async function () {
+      try {
+        const r = await api('POST', path('password'), { new_password: pw });
+        if (r.state === 'done') {
+          finish();
+          return;
+        }
+        render(r);
+      } catch (err) {
+        if (failFlow(err)) return;
+        showError(msg, err);
+      }
+    });
+  });
+
+  // ---- start: a flow named in the address, or a new one ----
+
+  const named = new URLSearchParams(location.search).get('flow');
+  if (named === null) {
+    step('email');
+  } else if (!flowPattern.test(named)) {
+    ended('not_found');
+  } else {
+    flow = named;
+    step('loading');
+    refresh();
+  }
+})();
