@@ -5,9 +5,13 @@
 // trip (eager start of a trivial workflow, one update that runs a local
 // activity, its result; plus, for reference, the same driven by a single
 // Update-With-Start) and the bare crypto (one argon2id verification with the run's
-// parameters plus one TOTP validation). It reports throughput, p50 and p99
-// of each, errors by code, CPU-seconds per operation, and the ratio of the
-// full login's throughput to the combined floor 1/(1/floor1 + 1/floor2).
+// parameters plus one TOTP validation). A login is two calls, the password
+// and then the TOTP code with its method (docs/api.md); the three calls of a
+// login that asks for the challenge first can run beside it for comparison.
+// It reports throughput, p50 and p99 of each, errors by code, CPU-seconds
+// per operation, the login's CPU beyond the crypto floor, its p50 beyond one
+// argon2id verification, and the ratio of the full login's throughput to the
+// combined floor 1/(1/floor1 + 1/floor2). It prints only what it measured.
 package bench
 
 import (
@@ -47,12 +51,6 @@ type Options struct {
 	// HashInProcess runs argon2id in this process instead of in hashing
 	// child processes (the default, as in production).
 	HashInProcess bool
-	// PeerHash is bcrypt cost 12 timed here when Argon2 was calibrated to
-	// it (--hash-cost bcrypt). Zero otherwise.
-	PeerHash time.Duration
-	// PeerCompare sets the peer's figures against the run's (with a
-	// --hash-cost duration or bcrypt).
-	PeerCompare bool
 	// DatabaseURL is the store: postgres://… or sqlite://PATH; empty is a
 	// SQLite file in a temporary directory.
 	DatabaseURL string
@@ -61,11 +59,18 @@ type Options struct {
 	// shared machine or the server's growing state weighs on all phases
 	// alike. Zero is DefaultRounds.
 	Rounds int
-	// Breakdown adds to every round two phases of logins cut short, after
-	// the password step and after the challenge, on users of their own:
-	// the differences between them and the full login are what each step
-	// adds, in CPU and time. The flows they leave open are terminated
-	// after each phase, outside its measurement.
+	// ThreeCalls adds to every round the same number of logins made in
+	// three calls (POST …/challenge totp, then verify the code alone), on
+	// users of their own: the way a login went before verify took the
+	// method, for comparison with the two-call login.
+	ThreeCalls bool
+	// Breakdown adds to every round a phase of logins cut short after the
+	// password step, on users of their own, and the login's calls as bare
+	// Temporal: the difference between the cut logins and the full login
+	// is what the verify step adds, in CPU and time. With ThreeCalls it
+	// adds logins cut after the challenge and the three calls as bare
+	// Temporal too. The flows they leave open are terminated after each
+	// phase, outside its measurement.
 	Breakdown bool
 	// CPUProfile, when set, receives a CPU profile from the first round's
 	// full logins to the last's (with Rounds 1: the full logins alone).
@@ -144,24 +149,31 @@ type Report struct {
 	// MaxRSS is the process's peak resident memory; ChildRSS the largest
 	// of its hashing children's.
 	MaxRSS, ChildRSS int64
-	Full             Phase
-	// Steps are the full login's three HTTP calls, each timed alone.
+	// Full is the login in two calls; Steps are its calls, each timed
+	// alone.
+	Full  Phase
 	Steps []Step
+	// ThreeCall is the login in three calls and ThreeCallSteps its calls
+	// (--three-calls; zero otherwise).
+	ThreeCall      Phase
+	ThreeCallSteps []Step
 	// RoundTrip is floor 1, Crypto floor 2.
 	RoundTrip, Crypto Phase
 	// UpdateWithStart is floor 1's workflow driven by one Update-With-Start
 	// call: a stricter floor, reported beside the ratio.
 	UpdateWithStart Phase
-	// Cut are the --breakdown phases: logins stopped after their first
-	// step, and after their second (zero without --breakdown).
-	Cut [2]Phase
-	// ThreeCalls is the login's three calls as bare Temporal (--breakdown):
-	// the trivial workflow started by Update-With-Start, then two more
-	// updates, the last of which ends it.
-	ThreeCalls Phase
+	// CutPassword are --breakdown's logins stopped after the password step;
+	// CutChallenge the three-call logins stopped after the challenge (with
+	// --three-calls). Zero without --breakdown.
+	CutPassword, CutChallenge Phase
+	// Bare are the login's calls as bare Temporal (--breakdown): the
+	// trivial workflow started by Update-With-Start, then one more update
+	// for the two-call login (Bare[0]), two for the three-call one
+	// (Bare[1], with --three-calls); the last update ends it.
+	Bare [2]Phase
 }
 
-// Step is one HTTP call of the full login.
+// Step is one HTTP call of a login.
 type Step struct {
 	Name     string
 	P50, P99 time.Duration
@@ -176,6 +188,16 @@ func (r Report) Ratio() float64 { return r.Full.over(r.Combined()) }
 
 // StrictRatio is Ratio with the Update-With-Start round trip as floor 1.
 func (r Report) StrictRatio() float64 { return r.Full.over(combine(r.UpdateWithStart, r.Crypto)) }
+
+// NonHashCPU is the CPU-seconds a login of phase p spends beyond the
+// crypto floor's argon2id + TOTP: issue 20's first target (≤ 0.012 at
+// concurrency 40).
+func (r Report) NonHashCPU(p Phase) float64 { return p.CPUPerOp() - r.Crypto.CPUPerOp() }
+
+// OverHash is how much a login of phase p takes at its median beyond one
+// argon2id verification alone (r.HashTime): issue 20's second target
+// (≤ 15 ms at concurrency 1).
+func (r Report) OverHash(p Phase) time.Duration { return p.P50 - r.HashTime }
 
 // combine is 1/(1/a + 1/b) of two phases' throughputs; 0 if one is 0.
 func combine(a, b Phase) float64 {
@@ -195,7 +217,8 @@ func (p Phase) over(floor float64) float64 {
 }
 
 // Run starts the embedded stack, seeds the users and runs the phases in
-// interleaved rounds: in each, the floors, then the full logins.
+// interleaved rounds: in each, the floors, then the full logins, then the
+// three-call logins and --breakdown's phases when asked for.
 func Run(ctx context.Context, o Options) (Report, error) {
 	if o.Logins < 1 || o.Concurrency < 1 {
 		return Report{}, errors.New("bench: logins and concurrency must be at least 1")
@@ -221,37 +244,52 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	defer s.close()
 
 	warm := min(o.Concurrency, 5)
-	// The full logins' users, then the warm-up's, then --breakdown's.
-	seeded := o.Logins + warm
-	if o.Breakdown {
-		seeded += 2 * o.Logins
+	// Every phase of logins has users of its own: a block of o.Logins each,
+	// in this order, then the warm-up's.
+	blocks := 1
+	if o.ThreeCalls {
+		blocks++
 	}
-	users, err := seedUsers(ctx, s, seeded)
+	if o.Breakdown {
+		blocks++
+		if o.ThreeCalls {
+			blocks++
+		}
+	}
+	users, err := seedUsers(ctx, s, blocks*o.Logins+warm)
 	if err != nil {
 		return r, err
 	}
 	hash := users[0].hash
+	block := func(k int) []user { return users[k*o.Logins : (k+1)*o.Logins] }
 
-	cl := &apiClient{base: s.URL, http: &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{
+	transport := &http.Transport{
 		MaxIdleConns: o.Concurrency + 8, MaxIdleConnsPerHost: o.Concurrency + 8, IdleConnTimeout: time.Minute,
-	}}}
-	defer cl.http.CloseIdleConnections()
+	}
+	defer transport.CloseIdleConnections()
+	httpClient := &http.Client{Timeout: 2 * time.Minute, Transport: transport}
+	// A client per kind of login: each keeps its own step times.
+	full := newAPIClient(s.URL, httpClient, twoCalls)
+	three := newAPIClient(s.URL, httpClient, threeCalls)
+	cut := newAPIClient(s.URL, httpClient, threeCalls)
 
 	// Warm up: the first workflow tasks and connections cost more.
 	_ = phase("warm-up", warm, o.Concurrency, s.cpu, func(i int) error {
-		_, err := cl.login(ctx, users[o.Logins+i], loginSteps)
+		_, err := full.login(ctx, users[blocks*o.Logins+i], len(twoCalls))
 		return err
 	})
 	_ = phase("warm-up", warm, o.Concurrency, s.cpu, func(int) error { return roundTrip(ctx, s.Temporal) })
 
-	cl.steps.reset()
+	full.steps.reset()
 	rounds := o.Rounds
 	var hashes []time.Duration
 	for k := range rounds {
 		hashes = append(hashes, timeHashes(s.Hasher, hash, hashSamples)...)
-		// Round k's share of the operations, and of the users.
+		// Round k's share of the operations, and of each block's users.
 		lo, hi := o.Logins*k/rounds, o.Logins*(k+1)/rounds
 		n := hi - lo
+		next := 0 // the next phase's block of users
+		take := func() []user { next++; return block(next - 1)[lo:hi] }
 		r.RoundTrip = r.RoundTrip.merge(phase("floor 1: Temporal round trip", n, o.Concurrency, s.cpu, func(int) error {
 			return roundTrip(ctx, s.Temporal)
 		}))
@@ -272,27 +310,30 @@ func Run(ctx context.Context, o Options) (Report, error) {
 			}
 			defer pprof.StopCPUProfile()
 		}
-		r.Full = r.Full.merge(phase("full login", n, o.Concurrency, s.cpu, func(i int) error {
-			_, err := cl.login(ctx, users[lo+i], loginSteps)
-			return err
-		}))
+		r.Full = r.Full.merge(loginPhase(ctx, s, full, fullName, take(), len(twoCalls), o.Concurrency))
 		if k == rounds-1 && o.CPUProfile != nil {
 			pprof.StopCPUProfile()
 		}
+		if o.ThreeCalls {
+			r.ThreeCall = r.ThreeCall.merge(loginPhase(ctx, s, three, threeCallName, take(), len(threeCalls), o.Concurrency))
+		}
 		if o.Breakdown {
-			r.ThreeCalls = r.ThreeCalls.merge(phase(threeCallsName, n, o.Concurrency, s.cpu, func(int) error {
-				return threeCalls(ctx, s.Temporal)
+			r.Bare[0] = r.Bare[0].merge(phase(bareNames[0], n, o.Concurrency, s.cpu, func(int) error {
+				return updates(ctx, s.Temporal, 2)
 			}))
-			// A client of their own: the step times are the full logins'.
-			cutClient := &apiClient{base: cl.base, http: cl.http}
-			for cut := range r.Cut {
-				// This cut's own users: the third and fourth blocks.
-				base := o.Logins + warm + cut*o.Logins + lo
-				r.Cut[cut] = r.Cut[cut].merge(cutPhase(ctx, s, cutClient, users[base:base+n], cut+1, o.Concurrency))
+			r.CutPassword = r.CutPassword.merge(loginPhase(ctx, s, cut, cutNames[0], take(), 1, o.Concurrency))
+			if o.ThreeCalls {
+				r.Bare[1] = r.Bare[1].merge(phase(bareNames[1], n, o.Concurrency, s.cpu, func(int) error {
+					return updates(ctx, s.Temporal, 3)
+				}))
+				r.CutChallenge = r.CutChallenge.merge(loginPhase(ctx, s, cut, cutNames[1], take(), 2, o.Concurrency))
 			}
 		}
 	}
-	r.Steps = cl.steps.stats()
+	r.Steps, r.ThreeCallSteps = full.steps.stats(full.calls), three.steps.stats(three.calls)
+	if !o.ThreeCalls {
+		r.ThreeCallSteps = nil
+	}
 	r.HashTime, _ = p50p99(hashes)
 	if len(hashes) > 0 {
 		r.HashFastest = hashes[0] // sorted by p50p99
@@ -301,26 +342,37 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	return r, ctx.Err()
 }
 
-// cutPhase runs logins stopped after their first `steps` steps, then
-// terminates the flows they left waiting (not measured).
-func cutPhase(ctx context.Context, s *benchStack, cl *apiClient, users []user, steps, c int) Phase {
+// loginPhase runs one login per user through the first `calls` calls of
+// cl's login; a login cut short leaves its flow waiting, and those flows
+// are terminated afterwards (not measured).
+func loginPhase(ctx context.Context, s *benchStack, cl *apiClient, name string, users []user, calls, c int) Phase {
 	flows := make([]string, len(users))
-	p := phase(cutNames[steps-1], len(users), c, s.cpu, func(i int) (err error) {
-		flows[i], err = cl.login(ctx, users[i], steps)
+	p := phase(name, len(users), c, s.cpu, func(i int) (err error) {
+		flows[i], err = cl.login(ctx, users[i], calls)
 		return err
 	})
-	parallel(len(flows), 8, func(i int) {
-		if flows[i] != "" {
-			_ = s.Temporal.TerminateWorkflow(ctx, workflows.LoginWorkflowID(flows[i]), "", "authflow bench: a login cut short")
-		}
-	})
+	if calls < len(cl.calls) {
+		parallel(len(flows), 8, func(i int) {
+			if flows[i] != "" {
+				_ = s.Temporal.TerminateWorkflow(ctx, workflows.LoginWorkflowID(flows[i]), "", "authflow bench: a login cut short")
+			}
+		})
+	}
 	return p
 }
 
-// cutNames and threeCallsName name the --breakdown phases.
-var cutNames = [2]string{"login cut after step 1", "login cut after step 2"}
+// The phases' names.
+const (
+	fullName      = "full login"
+	threeCallName = "full login, 3 calls"
+)
 
-const threeCallsName = "bare Temporal, 3 calls"
+// cutNames name --breakdown's cut logins, bareNames the login's calls as
+// bare Temporal.
+var (
+	cutNames  = [2]string{"login cut after the password", "login cut after the challenge"}
+	bareNames = [2]string{"bare Temporal, 2 calls", "bare Temporal, 3 calls"}
+)
 
 // phase runs op n times, c at a time, and measures it.
 func phase(name string, n, c int, cpu func() time.Duration, op func(i int) error) Phase {
@@ -446,21 +498,49 @@ func seedUsers(ctx context.Context, s *benchStack, n int) ([]user, error) {
 	return out, nil
 }
 
-// apiClient speaks the public API like a browser would.
+// apiClient speaks the public API like a browser would, making one kind
+// of login.
 type apiClient struct {
 	base  string
 	http  *http.Client
+	calls []call
 	steps stepTimes
 }
 
-// stepTimes keeps each login step's latencies.
-type stepTimes struct {
-	mu sync.Mutex
-	d  [3][]time.Duration
+func newAPIClient(base string, h *http.Client, calls []call) *apiClient {
+	return &apiClient{base: base, http: h, calls: calls, steps: stepTimes{d: make([][]time.Duration, len(calls))}}
 }
 
-// stepNames are the full login's calls, in order.
-var stepNames = [3]string{"POST /v1/login (argon2id)", "POST …/challenge totp", "POST …/verify (TOTP, session)"}
+// call is one HTTP call of a login.
+type call int
+
+const (
+	callPassword   call = iota // POST /v1/login
+	callChallenge              // POST …/challenge {"method":"totp"}
+	callVerify                 // POST …/verify {"code"}: the challenge's answer
+	callVerifyTOTP             // POST …/verify {"method":"totp","code"}: straight from choose_method
+)
+
+// callNames name the calls in the report.
+var callNames = map[call]string{
+	callPassword:   "POST /v1/login (argon2id)",
+	callChallenge:  "POST …/challenge totp",
+	callVerify:     "POST …/verify (TOTP, session)",
+	callVerifyTOTP: "POST …/verify totp (TOTP, session)",
+}
+
+// The two kinds of login: the password, then the code with its method
+// (docs/api.md); and the same with the challenge asked for first.
+var (
+	twoCalls   = []call{callPassword, callVerifyTOTP}
+	threeCalls = []call{callPassword, callChallenge, callVerify}
+)
+
+// stepTimes keeps the latencies of each call of a login, by position.
+type stepTimes struct {
+	mu sync.Mutex
+	d  [][]time.Duration
+}
 
 func (s *stepTimes) add(i int, d time.Duration) {
 	s.mu.Lock()
@@ -470,16 +550,17 @@ func (s *stepTimes) add(i int, d time.Duration) {
 
 func (s *stepTimes) reset() {
 	s.mu.Lock()
-	s.d = [3][]time.Duration{}
+	s.d = make([][]time.Duration, len(s.d))
 	s.mu.Unlock()
 }
 
-func (s *stepTimes) stats() []Step {
+// stats names calls' latencies: calls are the login's, in order.
+func (s *stepTimes) stats(calls []call) []Step {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]Step, len(s.d))
 	for i, d := range s.d {
-		out[i] = Step{Name: stepNames[i]}
+		out[i] = Step{Name: callNames[calls[i]]}
 		out[i].P50, out[i].P99 = p50p99(d)
 	}
 	return out
@@ -504,13 +585,9 @@ func errCode(err error) string {
 	return "transport"
 }
 
-// loginSteps is how many calls a full login makes.
-const loginSteps = len(stepNames)
-
-// login runs the first steps calls of a login — password, choose TOTP, the
-// current code — and returns its flow id. A full login (all three) must end
-// with a session.
-func (c *apiClient) login(ctx context.Context, u user, steps int) (string, error) {
+// login makes the first n calls of c's login and returns its flow id. A
+// full login (all its calls) must end with a session.
+func (c *apiClient) login(ctx context.Context, u user, n int) (string, error) {
 	var r struct {
 		FlowID     string `json:"flow_id"`
 		FlowSecret string `json:"flow_secret"`
@@ -519,37 +596,42 @@ func (c *apiClient) login(ctx context.Context, u user, steps int) (string, error
 			Token string `json:"token"`
 		} `json:"session"`
 	}
-	if err := c.post(ctx, 0, "/v1/login", "", map[string]string{"email": u.email, "password": password}, &r); err != nil {
-		return "", err
+	var flow, secret string
+	for i, k := range c.calls[:n] {
+		path, body := "", map[string]string{}
+		switch k {
+		case callPassword:
+			path, body = "/v1/login", map[string]string{"email": u.email, "password": password}
+		case callChallenge:
+			path, body = "/v1/login/"+flow+"/challenge", map[string]string{"method": "totp"}
+		case callVerify, callVerifyTOTP:
+			code, err := totp.GenerateCode(u.secret, time.Now())
+			if err != nil {
+				return flow, err
+			}
+			path, body = "/v1/login/"+flow+"/verify", map[string]string{"code": code}
+			if k == callVerifyTOTP {
+				body["method"] = "totp"
+			}
+		}
+		if err := c.post(ctx, i, path, secret, body, &r); err != nil {
+			return flow, err
+		}
+		if k == callPassword {
+			if r.State != "choose_method" {
+				return "", &codeError{code: "unexpected_state", msg: r.State}
+			}
+			flow, secret = r.FlowID, r.FlowSecret
+		}
 	}
-	if r.State != "choose_method" {
-		return "", &codeError{code: "unexpected_state", msg: r.State}
-	}
-	flow, secret := r.FlowID, r.FlowSecret
-	if steps < 2 {
-		return flow, nil
-	}
-	if err := c.post(ctx, 1, "/v1/login/"+flow+"/challenge", secret, map[string]string{"method": "totp"}, &r); err != nil {
-		return flow, err
-	}
-	if steps < 3 {
-		return flow, nil
-	}
-	code, err := totp.GenerateCode(u.secret, time.Now())
-	if err != nil {
-		return flow, err
-	}
-	if err := c.post(ctx, 2, "/v1/login/"+flow+"/verify", secret, map[string]string{"code": code}, &r); err != nil {
-		return flow, err
-	}
-	if r.State != "done" || r.Session.Token == "" {
+	if n == len(c.calls) && (r.State != "done" || r.Session.Token == "") {
 		return flow, &codeError{code: "no_session", msg: r.State}
 	}
 	return flow, nil
 }
 
-// post sends step's call, with the flow's secret when it has one, and
-// times it.
+// post sends a login's call (the step-th), with the flow's secret when it
+// has one, and times it.
 func (c *apiClient) post(ctx context.Context, step int, path, flowSecret string, body, out any) error {
 	start := time.Now()
 	defer func() { c.steps.add(step, time.Since(start)) }()
@@ -594,10 +676,6 @@ func (r Report) Print(w io.Writer) {
 		o.Logins, o.Concurrency, r.Database, runtime.GOMAXPROCS(0), o.Rounds)
 	fmt.Fprintf(w, "argon2id m=%d KiB, t=%d, p=%d: one verification %s here alone (median of %d through the run)\n",
 		o.Argon2.MemoryKiB, o.Argon2.Time, o.Argon2.Threads, ms(r.HashTime), hashSamples*o.Rounds)
-	if o.PeerHash > 0 {
-		fmt.Fprintf(w, "bcrypt cost %d, the peer's hash: %s here now (%s when the peer was measured)\n",
-			PeerBcryptCost, ms(o.PeerHash), ms(PeerHashTime))
-	}
 	where := "in child processes (AUTHFLOW_HASH_ISOLATION=on)"
 	if o.HashInProcess {
 		where = "in process (AUTHFLOW_HASH_ISOLATION=off)"
@@ -608,24 +686,28 @@ func (r Report) Print(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "%-30s %6s %7s %12s %10s %10s %10s\n", "", "ops", "errors", "per second", "p50", "p99", "CPU-s/op")
-	for i, p := range r.phases() {
-		fmt.Fprintf(w, "%-30s %6d %7d %12.2f %10s %10s %10.4f\n", p.Name, p.Ops, p.Errors, p.Throughput(), ms(p.P50), ms(p.P99), p.CPUPerOp())
-		for _, st := range r.Steps {
-			if i == 0 {
-				fmt.Fprintf(w, "  %-28s %6s %7s %12s %10s %10s\n", st.Name, "", "", "", ms(st.P50), ms(st.P99))
-			}
+	fmt.Fprintf(w, "%-36s %6s %7s %12s %10s %10s %10s\n", "", "ops", "errors", "per second", "p50", "p99", "CPU-s/op")
+	for _, p := range r.phases() {
+		fmt.Fprintf(w, "%-36s %6d %7d %12.2f %10s %10s %10.4f\n", p.Name, p.Ops, p.Errors, p.Throughput(), ms(p.P50), ms(p.P99), p.CPUPerOp())
+		steps := map[string][]Step{fullName: r.Steps, threeCallName: r.ThreeCallSteps}[p.Name]
+		for _, st := range steps {
+			fmt.Fprintf(w, "  %-34s %6s %7s %12s %10s %10s\n", st.Name, "", "", "", ms(st.P50), ms(st.P99))
 		}
 	}
-	fmt.Fprintf(w, "\ncombined floor 1/(1/floor1 + 1/floor2): %.2f/s\n", r.Combined())
-	fmt.Fprintf(w, "ratio full login / combined floor:     %.2f\n", r.Ratio())
+	fmt.Fprintln(w)
+	for _, p := range r.logins() {
+		fmt.Fprintf(w, "%s: %.4f CPU-s per login beyond floor 2's argon2id + TOTP; p50 %s beyond one argon2id verification alone\n",
+			p.Name, r.NonHashCPU(p), ms(r.OverHash(p)))
+	}
+	fmt.Fprintf(w, "combined floor 1/(1/floor1 + 1/floor2): %.2f/s\n", r.Combined())
+	fmt.Fprintf(w, "ratio full login / combined floor:     %.2f", r.Ratio())
+	if o.ThreeCalls {
+		fmt.Fprintf(w, " (in 3 calls: %.2f)", r.ThreeCall.over(r.Combined()))
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "  (with Update-With-Start alone as floor 1: %.2f)\n", r.StrictRatio())
 	fmt.Fprintf(w, "p50 full login / (argon2id + round-trip p50): %.2f (%.2f against the fastest lone hash, %s)\n",
 		float64(r.Full.P50)/float64(r.HashTime+r.RoundTrip.P50), float64(r.Full.P50)/float64(r.HashFastest+r.RoundTrip.P50), ms(r.HashFastest))
-	if o.PeerHash > 0 || o.PeerCompare {
-		fmt.Fprintf(w, "peer (PostgreSQL, concurrency 40, a %s hash): %.2f logins/s, p99 %s; this run: %.2f× its throughput, p99 %s\n",
-			ms(PeerHashTime), PeerLoginsPerSec, ms(PeerP99), r.Full.Throughput()/PeerLoginsPerSec, ms(r.Full.P99))
-	}
 	r.printBreakdown(w)
 	for _, p := range r.phases() {
 		if p.Errors == 0 {
@@ -644,55 +726,91 @@ func (r Report) Print(w io.Writer) {
 	}
 }
 
-// phases are the report's phases in table order: the full login first.
+// logins are the phases of full logins: in two calls, and in three with
+// --three-calls.
+func (r Report) logins() []Phase {
+	if r.Options.ThreeCalls {
+		return []Phase{r.Full, r.ThreeCall}
+	}
+	return []Phase{r.Full}
+}
+
+// phases are the report's phases in table order: the full logins first.
 func (r Report) phases() []Phase {
-	out := []Phase{r.Full, r.RoundTrip, r.Crypto, r.UpdateWithStart}
+	out := append(r.logins(), r.RoundTrip, r.Crypto, r.UpdateWithStart)
 	if r.Options.Breakdown {
-		out = append(out, r.ThreeCalls)
-		out = append(out, r.Cut[:]...)
+		out = append(out, r.Bare[0], r.CutPassword)
+		if r.Options.ThreeCalls {
+			out = append(out, r.Bare[1], r.CutChallenge)
+		}
 	}
 	return out
 }
 
-// StepCPU is what each of the login's calls adds in CPU-seconds, from the
-// --breakdown phases: the first cut, the second minus the first, the full
-// login minus the second. Nil without --breakdown.
+// StepCPU is what each call of the two-call login adds in CPU-seconds,
+// from the --breakdown phases: the logins cut after the password, then the
+// full login minus those. Nil without --breakdown.
 func (r Report) StepCPU() []float64 {
 	if !r.Options.Breakdown {
 		return nil
 	}
-	one, two := r.Cut[0].CPUPerOp(), r.Cut[1].CPUPerOp()
-	return []float64{one, two - one, r.Full.CPUPerOp() - two}
+	one := r.CutPassword.CPUPerOp()
+	return []float64{one, r.Full.CPUPerOp() - one}
 }
 
-// Bound is the ratio a login would reach if it cost exactly its three calls
-// as bare Temporal plus the crypto: the most any implementation of docs/api.md's
-// three calls can reach on Temporal here (0 without --breakdown).
-func (r Report) Bound() float64 {
-	if !r.Options.Breakdown {
+// ThreeCallStepCPU is StepCPU for the three-call login: the cut after the
+// password, the cut after the challenge minus it, the full three-call login
+// minus that. Nil without --breakdown and --three-calls.
+func (r Report) ThreeCallStepCPU() []float64 {
+	if !r.Options.Breakdown || !r.Options.ThreeCalls {
+		return nil
+	}
+	one, two := r.CutPassword.CPUPerOp(), r.CutChallenge.CPUPerOp()
+	return []float64{one, two - one, r.ThreeCall.CPUPerOp() - two}
+}
+
+// Bound is the ratio a login would reach if it cost exactly its calls
+// (2 or 3) as bare Temporal plus the crypto: the most any implementation of
+// those calls can reach on Temporal here (0 without the --breakdown phase).
+func (r Report) Bound(calls int) float64 {
+	if !r.Options.Breakdown || calls < 2 || calls > 3 || (calls == 3 && !r.Options.ThreeCalls) {
 		return 0
 	}
-	return combine(r.ThreeCalls, r.Crypto) / max(r.Combined(), 1e-9)
+	return combine(r.Bare[calls-2], r.Crypto) / max(r.Combined(), 1e-9)
 }
 
-// printBreakdown sets each step's CPU against floor 1's whole round trip.
+// printBreakdown sets each call's CPU against floor 1's whole round trip.
 func (r Report) printBreakdown(w io.Writer) {
 	steps := r.StepCPU()
 	if steps == nil {
 		return
 	}
 	fmt.Fprintf(w, "\nwhat each call adds (--breakdown: the cut logins' CPU-s/op and the differences between them):\n")
-	for i, c := range steps {
-		fmt.Fprintf(w, "  %-30s %8.4f CPU-s", stepNames[i], c)
-		if i == 0 {
-			fmt.Fprintf(w, "  (%.4f without floor 2's argon2id + TOTP)", c-r.Crypto.CPUPerOp())
+	floor1 := r.RoundTrip.CPUPerOp()
+	printSteps := func(name string, calls []call, cpu []float64) {
+		fmt.Fprintf(w, "  %s:\n", name)
+		for i, c := range cpu {
+			fmt.Fprintf(w, "    %-34s %8.4f CPU-s", callNames[calls[i]], c)
+			if i == 0 {
+				fmt.Fprintf(w, "  (%.4f beyond floor 2's argon2id + TOTP)", c-r.Crypto.CPUPerOp())
+			}
+			fmt.Fprintf(w, "  %.2f× floor 1\n", c/floor1)
 		}
-		fmt.Fprintf(w, "  %.2f× floor 1\n", c/r.RoundTrip.CPUPerOp())
 	}
-	fmt.Fprintf(w, "  %-30s %8.4f CPU-s  (start, one update, result: the whole of floor 1)\n", "floor 1", r.RoundTrip.CPUPerOp())
-	fmt.Fprintf(w, "  %-30s %8.4f CPU-s  %.2f× floor 1 (Update-With-Start, then two updates)\n",
-		threeCallsName, r.ThreeCalls.CPUPerOp(), r.ThreeCalls.CPUPerOp()/r.RoundTrip.CPUPerOp())
-	fmt.Fprintf(w, "ratio a login costing its 3 calls as bare Temporal + floor 2 would reach: %.2f\n", r.Bound())
+	printSteps(fullName, twoCalls, steps)
+	if three := r.ThreeCallStepCPU(); three != nil {
+		printSteps(threeCallName, threeCalls, three)
+	}
+	fmt.Fprintf(w, "  %-36s %8.4f CPU-s  (start, one update, result: the whole of floor 1)\n", "floor 1", floor1)
+	bound := fmt.Sprintf("%.2f", r.Bound(2))
+	for i, p := range r.Bare[:len(r.logins())] {
+		fmt.Fprintf(w, "  %-36s %8.4f CPU-s  %.2f× floor 1 (Update-With-Start, then %s)\n",
+			p.Name, p.CPUPerOp(), p.CPUPerOp()/floor1, [2]string{"one more update", "two more updates"}[i])
+	}
+	if r.Options.ThreeCalls {
+		bound += fmt.Sprintf(" (in 3 calls: %.2f)", r.Bound(3))
+	}
+	fmt.Fprintf(w, "ratio a login costing its calls as bare Temporal + floor 2 would reach: %s\n", bound)
 }
 
 // gogc is the collector's setting as the runtime reads it: GOGC from the

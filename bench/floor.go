@@ -85,16 +85,11 @@ func updateWithStart(ctx context.Context, c client.Client) error {
 	return updates(ctx, c, 1)
 }
 
-// threeCalls is a login's three calls as bare Temporal: the trivial
-// workflow started by Update-With-Start, then two more updates; the last
-// one ends it, as a login's verify does. Whatever a login adds to the
-// crypto, it cannot cost less than this.
-func threeCalls(ctx context.Context, c client.Client) error {
-	return updates(ctx, c, 3)
-}
-
 // updates drives the trivial workflow through n updates, the first with
-// Update-With-Start, each waited for until it completes.
+// Update-With-Start, each waited for until it completes; the last one ends
+// it, as a login's verify does. With n the number of a login's calls, it is
+// those calls as bare Temporal: whatever a login adds to the crypto, it
+// cannot cost less than this.
 func updates(ctx context.Context, c client.Client, n int) error {
 	op := c.NewWithStartWorkflowOperation(floorStart(), floorWorkflow, n)
 	h, err := c.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{

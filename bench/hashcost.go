@@ -6,59 +6,28 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/authflow/authflow/security"
 )
 
-// The peer of the issue: a well-known identity server measured on this
-// machine with PostgreSQL at concurrency 40, its password hash bcrypt cost 12.
-const (
-	PeerBcryptCost    = 12
-	PeerHashTime      = 343 * time.Millisecond // one bcrypt cost 12 hash when it was measured
-	PeerLoginsPerSec  = 5.36
-	PeerP99           = 10700 * time.Millisecond
-	peerHashCostValue = "bcrypt"
-)
-
-// HashChoice is what --hash-cost asks for.
-type HashChoice struct {
-	Argon2 security.Argon2Params
-	// PeerHash is bcrypt cost 12 timed here ("bcrypt"), else zero.
-	PeerHash time.Duration
-	// PeerCompare is set when the hash was priced in time ("343ms" or
-	// "bcrypt"): the run is a comparison with the peer.
-	PeerCompare bool
-}
-
 // HashCost reads --hash-cost: "" (the production parameters), argon2id
-// parameters "m=KiB,t=N,p=N" (any of them; the others stay production), a
-// duration ("343ms", the peer's hash as the issue measured it) that
-// Calibrate turns into parameters costing that much per hash on this
-// machine, or "bcrypt": the peer's own hash (bcrypt cost 12) timed here
-// now, and parameters calibrated to that. Calibration hashes where the run
-// will: in child processes unless inProcess.
-func HashCost(s string, inProcess bool) (HashChoice, error) {
-	c := HashChoice{Argon2: security.DefaultArgon2}
+// parameters "m=KiB,t=N,p=N" (any of them; the others stay production), or
+// a duration ("300ms") that Calibrate turns into parameters costing that
+// much per hash on this machine, to compare with a server whose password
+// hash costs that much. Calibration hashes where the run will: in child
+// processes unless inProcess.
+func HashCost(s string, inProcess bool) (security.Argon2Params, error) {
+	p := security.DefaultArgon2
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return c, nil
-	}
-	if s == peerHashCostValue {
-		c.PeerHash = timeBcrypt(PeerBcryptCost)
-		c.Argon2, c.PeerCompare = Calibrate(c.PeerHash, c.Argon2, inProcess), true
-		return c, nil
+		return p, nil
 	}
 	if d, err := time.ParseDuration(s); err == nil {
 		if d <= 0 {
-			return c, fmt.Errorf("--hash-cost %s: a duration must be positive", s)
+			return p, fmt.Errorf("--hash-cost %s: a duration must be positive", s)
 		}
-		c.Argon2, c.PeerCompare = Calibrate(d, c.Argon2, inProcess), true
-		return c, nil
+		return Calibrate(d, p, inProcess), nil
 	}
-	var err error
-	c.Argon2, err = argon2Params(s)
-	return c, err
+	return argon2Params(s)
 }
 
 // argon2Params reads "m=KiB,t=N,p=N" over the production parameters.
@@ -68,7 +37,7 @@ func argon2Params(s string) (security.Argon2Params, error) {
 		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
 		var n uint32
 		if _, err := fmt.Sscanf(v, "%d", &n); !ok || err != nil || n == 0 {
-			return p, fmt.Errorf("--hash-cost %q: want m=KiB,t=N,p=N, a duration such as 343ms, or bcrypt", s)
+			return p, fmt.Errorf("--hash-cost %q: want m=KiB,t=N,p=N or a duration such as 300ms", s)
 		}
 		switch k {
 		case "m":
@@ -143,16 +112,6 @@ func calibrate(target time.Duration, base security.Argon2Params, measure func(se
 func measure(h *security.Hasher, p security.Argon2Params) time.Duration {
 	h.Params = p
 	return bestOf3(func() error { _, err := h.Hash(password); return err })
-}
-
-// timeBcrypt is one bcrypt verification at cost, timed as measure times
-// argon2id, so that calibrating to it compares like with like.
-func timeBcrypt(cost int) time.Duration {
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), cost)
-	if err != nil {
-		return 0
-	}
-	return bestOf3(func() error { return bcrypt.CompareHashAndPassword(hash, []byte(password)) })
 }
 
 // bestOf3 times op three times after one warm-up run and keeps the best:
