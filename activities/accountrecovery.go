@@ -3,10 +3,10 @@ package activities
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/authflow/authflow/errkind"
+	"github.com/authflow/authflow/i18n"
 	"github.com/authflow/authflow/phone"
 	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/security"
@@ -23,6 +23,7 @@ type BeginRecoveryInput struct {
 	FlowID string
 	Email  string
 	IP     string
+	Locale string `json:",omitempty"`
 }
 
 // BeginRecoveryResult names the account and the code sent to it; both are
@@ -50,7 +51,8 @@ func (a *Activities) BeginRecovery(ctx context.Context, in BeginRecoveryInput) (
 	if err := a.onceEvent(ctx, idemKey(ctx)+"/started", u.ID, "recovery_started", in.IP, nil); err != nil {
 		return res, err
 	}
-	code, err := a.SendCode(ctx, SendCodeInput{Channel: ChannelEmail, FlowID: in.FlowID, UserID: u.ID, Purpose: "recovery", IP: in.IP})
+	code, err := a.SendCode(ctx, SendCodeInput{Channel: ChannelEmail, FlowID: in.FlowID, UserID: u.ID, Purpose: "recovery", IP: in.IP,
+		Locale: in.Locale})
 	if errkind.Is(err, errkind.RateLimited) {
 		// The flow goes on without a code (every answer is wrong): the
 		// person is not told, or the answer would differ from an unknown
@@ -99,17 +101,15 @@ func (a *Activities) RecoveryNotice(ctx context.Context, in RecoveryNoticeInput)
 		return storeErr("recovery cancel token", err)
 	}
 	link := a.PublicURL + "/recover/cancel?token=" + token
-	subject := "Someone is recovering your authflow account"
+	data := map[string]any{"ReadyAt": in.ReadyAt.UTC().Format("2006-01-02 15:04 MST"), "Link": link}
+	n := rules.Notice{ID: "notice.recovery_waiting", Data: data}
 	if in.Reminder {
-		subject = "Reminder: your authflow account will be recovered soon"
+		n.ID = "notice.recovery_reminder"
 	}
-	text := fmt.Sprintf("Someone who proved access to your email said they lost every second factor and asked to recover your account. "+
-		"On %s two-step authentication will be turned off, your bank cards unlinked, and they will be able to set a new password. "+
-		"If it was not you, cancel it now: %s — signing in to your account cancels it too.",
-		in.ReadyAt.UTC().Format("2 January 2006 15:04 MST"), link)
-	if err := a.notify(ctx, in.UserID, key, subject, text); err != nil {
+	if err := a.notify(ctx, in.UserID, key, n); err != nil {
 		return err
 	}
+	lang := a.lang(ctx, in.UserID, "")
 	phones, err := a.Store.ListPhones(ctx, in.UserID)
 	if err != nil {
 		return storeErr("phones", err)
@@ -118,8 +118,7 @@ func (a *Activities) RecoveryNotice(ctx context.Context, in RecoveryNoticeInput)
 		if !p.Verified || a.PhonePolicy.Check(p.Number, phone.UseSMS) != nil {
 			continue
 		}
-		sms := fmt.Sprintf("authflow: your account is being recovered; on %s 2FA goes off. Not you? Cancel: %s",
-			in.ReadyAt.UTC().Format("2 Jan 15:04 MST"), link)
+		sms := i18n.T(lang, "notice.recovery_waiting.sms", data)
 		if err := a.once(ctx, key+"/sms/"+p.ID, "", ChannelSMSNotice, p.Number, func() (string, error) {
 			return a.SMS.SendSMS(ctx, p.Number, sms, key+"/sms/"+p.ID)
 		}); err != nil {
@@ -180,8 +179,7 @@ func (a *Activities) CompleteRecovery(ctx context.Context, in CompleteRecoveryIn
 	if err := a.onceEvent(ctx, key+"/completed", u.ID, "recovery_completed", in.IP, nil); err != nil {
 		return err
 	}
-	return a.notify(ctx, u.ID, key+"/notice", "Your authflow password was reset",
-		"Your password was reset through account recovery and every session was ended. If it was not you, contact support at once.")
+	return a.notify(ctx, u.ID, key+"/notice", rules.Notice{ID: "notice.recovery_done"})
 }
 
 // cancelRecoveries cancels the account's waiting recoveries but the flow

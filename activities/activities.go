@@ -17,6 +17,7 @@ import (
 
 	"github.com/authflow/authflow/channels"
 	"github.com/authflow/authflow/errkind"
+	"github.com/authflow/authflow/i18n"
 	"github.com/authflow/authflow/phone"
 	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/security"
@@ -55,6 +56,9 @@ type Activities struct {
 	Metrics Metrics
 	// PublicURL is where the pages are (links in emails and notices).
 	PublicURL string
+	// DefaultLocale is AUTHFLOW_DEFAULT_LOCALE: the language of a person
+	// who chose none and whose flow brought no browser language.
+	DefaultLocale string
 	// CancelRecovery cancels a waiting account recovery (the worker
 	// signals its workflow); nil cancels nothing.
 	CancelRecovery func(ctx context.Context, flowID, reason string) error
@@ -76,6 +80,21 @@ func (a *Activities) account() *rules.Account {
 // clock: the same counters the API's re-authentication uses.
 func (a *Activities) passwords() rules.PasswordGuard {
 	return rules.PasswordGuard{Store: a.Store, Limits: a.Limits, Now: a.now}
+}
+
+// lang is the language to write to a user in: their stored one, else
+// hint (the Accept-Language of the browser that started the flow), else
+// the default (docs/design.md "Languages"). A store that cannot answer
+// must not stop a code from going out: the hint or default serves.
+func (a *Activities) lang(ctx context.Context, userID, hint string) string {
+	stored := ""
+	if userID != "" {
+		var err error
+		if stored, err = a.Store.UserLocale(ctx, userID); err != nil {
+			a.log(ctx).Warn("user locale", "err", err)
+		}
+	}
+	return i18n.Pick(stored, hint, a.DefaultLocale)
 }
 
 func (a *Activities) now() time.Time {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/authflow/authflow/channels"
 	"github.com/authflow/authflow/errkind"
+	"github.com/authflow/authflow/i18n"
 	"github.com/authflow/authflow/phone"
 	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/security"
@@ -44,6 +45,9 @@ type SendCodeInput struct {
 	// IP is the client that asked for the send, when known: a number
 	// being enrolled counts against its IP's budget.
 	IP string `json:",omitempty"`
+	// Locale is the language of the browser that started the flow, the
+	// message's language when the user chose none.
+	Locale string `json:",omitempty"`
 }
 
 // SentCode is what the workflow keeps of a code: a MAC, never the code.
@@ -130,9 +134,9 @@ func (a *Activities) SendCode(ctx context.Context, in SendCodeInput) (SentCode, 
 	var err error
 	switch in.Channel {
 	case ChannelEmail:
-		providerID, err = a.Email.SendEmail(ctx, a.codeEmail(to, code, in, key))
+		providerID, err = a.Email.SendEmail(ctx, a.codeEmail(ctx, to, code, in, key))
 	case ChannelSMS:
-		providerID, err = a.SMS.SendSMS(ctx, to, fmt.Sprintf("%s is your authflow code. It expires in 10 minutes. Do not share it.", code), key)
+		providerID, err = a.SMS.SendSMS(ctx, to, i18n.T(a.lang(ctx, in.UserID, in.Locale), "code.sms", map[string]any{"Code": code}), key)
 	case ChannelCallDictate:
 		providerID, err = a.Voice.DictateCall(ctx, to, code, key)
 	case ChannelCallFlash:
@@ -156,22 +160,24 @@ func (a *Activities) SendCode(ctx context.Context, in SendCodeInput) (SentCode, 
 	return out, nil
 }
 
-func (a *Activities) codeEmail(to, code string, in SendCodeInput, key string) channels.Email {
-	what, after := "sign in", "If it was not you, change your password."
+func (a *Activities) codeEmail(ctx context.Context, to, code string, in SendCodeInput, key string) channels.Email {
+	lang := a.lang(ctx, in.UserID, in.Locale)
+	purpose, after := "login", "code.email.after.login"
 	switch in.Purpose {
 	case "enroll":
-		what = "confirm email two-step authentication"
+		purpose = "enroll"
 	case "recovery":
-		what = "recover your account"
-		after = "Enter it on the page that asked for it, or open " + a.PublicURL + "/recover?flow=" + in.FlowID +
-			" in the browser you started from. If it was not you, ignore this email: nothing changes without the code."
+		purpose, after = "recovery", "code.email.after.recovery"
 	}
-	text := fmt.Sprintf("Your code to %s: %s\n\nIt expires in 10 minutes. %s\n", what, code, after)
-	html := fmt.Sprintf(`<p>Your code to %s:</p><p style="font-size:28px;font-weight:bold;letter-spacing:4px">%s</p><p>It expires in 10 minutes. %s</p>`,
-		what, code, htmlpkg.EscapeString(after))
+	intro := i18n.T(lang, "code.email.intro", map[string]any{"What": i18n.T(lang, "code.email.what."+purpose, nil)})
+	expires := i18n.T(lang, "code.email.expires", nil)
+	afterText := i18n.T(lang, after, map[string]any{"Link": a.PublicURL + "/recover?flow=" + in.FlowID})
+	text := fmt.Sprintf("%s %s\n\n%s %s\n", intro, code, expires, afterText)
+	html := fmt.Sprintf(`<p>%s</p><p style="font-size:28px;font-weight:bold;letter-spacing:4px">%s</p><p>%s %s</p>`,
+		htmlpkg.EscapeString(intro), code, htmlpkg.EscapeString(expires), htmlpkg.EscapeString(afterText))
 	// Never the code in the subject: mail lists, notification previews and
 	// lock screens show subjects to whoever looks (docs/security.md).
-	return channels.Email{To: to, Subject: "Your authflow code", Text: text, HTML: html, Key: key}
+	return channels.Email{To: to, Subject: i18n.T(lang, "code.email.subject", nil), Text: text, HTML: html, Key: key}
 }
 
 // outgoing is a send about to be made, as the budgets see it.

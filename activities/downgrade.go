@@ -79,9 +79,8 @@ func (a *Activities) FinishDowngrade(ctx context.Context, in FinishDowngradeInpu
 			return err
 		}
 	}
-	text := fmt.Sprintf("You signed in with your phone (%s). As warned, two-step authentication is now OFF and %d bank card(s) were unlinked. "+
-		"Turn two-step authentication back on in Settings → Security. If this was not you, change your password now.", in.Method, in.CardsUnlinked)
-	if err := a.notify(ctx, in.UserID, key, "Two-step authentication was disabled", text); err != nil {
+	if err := a.notify(ctx, in.UserID, key, rules.Notice{ID: "notice.downgrade",
+		Data: map[string]any{"Method": in.Method, "Cards": in.CardsUnlinked}}); err != nil {
 		return err
 	}
 	a.metrics().SagaCompleted()
@@ -95,21 +94,23 @@ func (a *Activities) onceEvent(ctx context.Context, key, userID, typ, ip string,
 
 // NotifyInput is a notice to every channel of the user.
 type NotifyInput struct {
-	UserID  string
-	Subject string
-	Text    string
+	UserID string
+	Notice rules.Notice
 }
 
 // Notify sends a notice to the account email and every linked Telegram chat.
 func (a *Activities) Notify(ctx context.Context, in NotifyInput) error {
-	return a.notify(ctx, in.UserID, idemKey(ctx), in.Subject, in.Text)
+	return a.notify(ctx, in.UserID, idemKey(ctx), in.Notice)
 }
 
-func (a *Activities) notify(ctx context.Context, userID, key, subject, text string) error {
+// notify renders the notice in the account's language and sends it to the
+// account email and every linked Telegram chat, each once per key.
+func (a *Activities) notify(ctx context.Context, userID, key string, n rules.Notice) error {
 	u, err := a.Store.UserByID(ctx, userID)
 	if err != nil {
 		return storeErr("user", err)
 	}
+	subject, text := n.Render(a.lang(ctx, userID, ""))
 	if err := a.once(ctx, key+"/email", userID, ChannelEmailNotice, u.Email, func() (string, error) {
 		return a.Email.SendEmail(ctx, channels.Email{To: u.Email, Subject: subject, Text: text + "\n", HTML: "<p>" + html.EscapeString(text) + "</p>", Key: key + "/email"})
 	}); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/authflow/authflow/errkind"
+	"github.com/authflow/authflow/i18n"
 	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/store"
@@ -160,6 +161,8 @@ type FinishEnrollmentInput struct {
 	Number        string
 	ChatID        int64
 	Username      string
+	// Locale is the language of the browser that started the enrollment.
+	Locale string `json:",omitempty"`
 }
 
 // EnrollmentResult is what the enrollment made.
@@ -238,8 +241,7 @@ func (a *Activities) FinishTelegramEnrollment(ctx context.Context, in FinishEnro
 		if errors.Is(err, rules.ErrChatLinkedElsewhere) {
 			res.Refused = true
 			return done, a.once(ctx, key+"/refused", "", ChannelTelegramNote, "telegram:"+itoa64(in.ChatID), func() (string, error) {
-				return "", a.Telegram.SendText(ctx, in.ChatID, "This Telegram account is already linked to another authflow account. "+
-					"Unlink it there first, or open the link from another Telegram account.", key+"/refused")
+				return "", a.Telegram.SendText(ctx, in.ChatID, i18n.T(a.lang(ctx, in.UserID, in.Locale), "telegram.linked_elsewhere", nil), key+"/refused")
 			})
 		}
 		if err == nil {

@@ -3,7 +3,6 @@ package activities
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/authflow/authflow/phone"
@@ -328,9 +327,8 @@ func (a *Activities) RecordSecondFactorFailure(ctx context.Context, in SecondFac
 	if a.Limits.HardCap > 0 && in.Failures == a.Limits.HardCap {
 		// Exactly once: the answer that reached the cap tells the owner.
 		a.log(ctx).Error("second step locked at the hard cap", "user_id", in.UserID, "failures", in.Failures)
-		if err := a.notify(ctx, in.UserID, idemKey(ctx)+"/hard-cap", "Two-step sign-in locked",
-			fmt.Sprintf("%d wrong second-step answers in a row were given for your account, so signing in is locked. "+
-				"Someone may know your password: change it (or ask support to unlock the account) to sign in again.", in.Failures)); err != nil {
+		if err := a.notify(ctx, in.UserID, idemKey(ctx)+"/hard-cap", rules.Notice{ID: "notice.hard_cap",
+			Data: map[string]any{"Failures": in.Failures}}); err != nil {
 			return SecondFactorBudget{}, err
 		}
 	}

@@ -2,9 +2,9 @@ package activities
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/authflow/authflow/errkind"
+	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/security"
 )
 
@@ -45,8 +45,8 @@ func (a *Activities) VerifyRecoveryCode(ctx context.Context, in VerifyRecoveryCo
 	}
 	if left <= 2 {
 		// Idempotent per activity: a retry sends the notice once.
-		if err := a.notify(ctx, in.UserID, idemKey(ctx)+"/codes-low", "Recovery codes running out",
-			fmt.Sprintf("A recovery code was used to sign in; %d remain. Make a new set in Settings → Security.", left)); err != nil {
+		if err := a.notify(ctx, in.UserID, idemKey(ctx)+"/codes-low", rules.Notice{ID: "notice.recovery_codes_low",
+			Data: map[string]any{"Left": left}}); err != nil {
 			return Answer{}, err
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/authflow/authflow/activities"
 	"github.com/authflow/authflow/errkind"
 	"github.com/authflow/authflow/phone"
+	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/store"
 )
@@ -116,7 +117,7 @@ func TestNoticesNeverUseUpCodes(t *testing.T) {
 		f := newEnrollFixture(t)
 		for range 2 {
 			if _, err := f.env.ExecuteActivity(f.acts.Notify, activities.NotifyInput{UserID: f.user.ID,
-				Subject: "Authenticator app disabled", Text: "It was turned off."}); err != nil {
+				Notice: rules.Notice{ID: "notice.totp_disabled"}}); err != nil {
 				t.Fatal(err)
 			}
 		}

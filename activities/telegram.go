@@ -7,6 +7,7 @@ import (
 
 	"github.com/authflow/authflow/channels"
 	"github.com/authflow/authflow/errkind"
+	"github.com/authflow/authflow/i18n"
 	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/store"
 )
@@ -20,6 +21,8 @@ type SendTelegramPromptsInput struct {
 	IP      string
 	// Recovery: the prompt confirms an account recovery, not a login.
 	Recovery bool
+	// Locale is the language of the browser that started the flow.
+	Locale string `json:",omitempty"`
 }
 
 // SendTelegramPrompts sends the prompt with number buttons and "Not me" to
@@ -36,15 +39,17 @@ func (a *Activities) SendTelegramPrompts(ctx context.Context, in SendTelegramPro
 	for _, n := range in.Numbers {
 		buttons = append(buttons, channels.Button{Text: strconv.Itoa(n), Data: rules.LoginCallbackData(in.FlowID, n)})
 	}
-	buttons = append(buttons, channels.Button{Text: "Not me", Data: rules.NotMeCallbackData(in.FlowID)})
-	text, page := "Someone is signing in to your account", "login page"
+	lang := a.lang(ctx, in.UserID, in.Locale)
+	buttons = append(buttons, channels.Button{Text: i18n.T(lang, "telegram.button.not_me", nil), Data: rules.NotMeCallbackData(in.FlowID)})
+	kind := "login"
 	if in.Recovery {
-		text, page = "Someone is recovering your account (a new password)", "recovery page"
+		kind = "recovery"
 	}
+	text := i18n.T(lang, "telegram.prompt."+kind, nil)
 	if in.IP != "" {
-		text += " from " + in.IP
+		text += " " + i18n.T(lang, "telegram.prompt.from", map[string]any{"IP": in.IP})
 	}
-	text += ".\nIf it is you, press the number shown on the " + page + ". If not, press \"Not me\"."
+	text += ".\n" + i18n.T(lang, "telegram.prompt.ask."+kind, nil)
 	sent := 0
 	for _, chat := range in.Chats {
 		chatKey := key + "/" + itoa64(chat)
@@ -83,7 +88,10 @@ func (a *Activities) SendTelegramPrompts(ctx context.Context, in SendTelegramPro
 // CloseTelegramPromptsInput says how the flow ended.
 type CloseTelegramPromptsInput struct {
 	FlowID  string
-	Outcome string // "confirmed", "wrong", "denied", "expired", "failed"
+	Outcome string // "confirmed", "wrong", "denied", "expired", "failed", "cancelled"
+	// UserID and Locale choose the language of the edited prompts.
+	UserID string `json:",omitempty"`
+	Locale string `json:",omitempty"`
 }
 
 // CloseTelegramPrompts edits every prompt of the flow to say how it ended
@@ -93,16 +101,13 @@ func (a *Activities) CloseTelegramPrompts(ctx context.Context, in CloseTelegramP
 	if err != nil {
 		return storeErr("prompts", err)
 	}
-	text := map[string]string{
-		"confirmed": "✅ Login confirmed.",
-		"wrong":     "❌ Wrong number. Nothing was confirmed; the login page can ask again.",
-		"denied":    "🚫 Login denied. If it was not you, change your password.",
-		"expired":   "⌛ This login request expired.",
-		"failed":    "❌ This login failed.",
-	}[in.Outcome]
-	if text == "" {
-		text = "This login request is closed."
+	outcome := in.Outcome
+	switch outcome {
+	case "confirmed", "wrong", "denied", "expired", "failed":
+	default:
+		outcome = "cancelled"
 	}
+	text := i18n.T(a.lang(ctx, in.UserID, in.Locale), "telegram.closed."+outcome, nil)
 	for _, p := range prompts {
 		if err := a.Telegram.EditPrompt(ctx, p.ChatID, p.MessageID, text); err != nil {
 			var perm *channels.PermanentError

@@ -86,7 +86,7 @@ func (s *Server) startRecovery(c *gin.Context) {
 	flowID := security.RandomToken()
 	secret, mac := s.newFlowSecret(flowID)
 	expires := s.now().Add(workflows.RecoveryTTL).UTC().Truncate(time.Second)
-	in := workflows.RecoveryInput{FlowID: flowID, Email: email, IP: clientIP(c), UserAgent: c.Request.UserAgent(),
+	in := workflows.RecoveryInput{FlowID: flowID, Email: email, IP: clientIP(c), UserAgent: c.Request.UserAgent(), Locale: acceptLocale(c),
 		FlowSecretMAC: mac, ExpiresAt: expires, Delay: s.Cfg.RecoveryDelay}
 	ctx, cancel := rpc(c, rpcTimeout)
 	defer cancel()

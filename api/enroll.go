@@ -22,6 +22,7 @@ import (
 
 	"github.com/authflow/authflow/channels/telegram"
 	"github.com/authflow/authflow/errkind"
+	"github.com/authflow/authflow/i18n"
 	"github.com/authflow/authflow/phone"
 	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/security"
@@ -196,7 +197,7 @@ func (s *Server) startEnrollment(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	in.FlowID, in.UserID, in.SessionID, in.IP = security.RandomToken(), cur.UserID, cur.ID, clientIP(c)
+	in.FlowID, in.UserID, in.SessionID, in.IP, in.Locale = security.RandomToken(), cur.UserID, cur.ID, clientIP(c), acceptLocale(c)
 	v, err := s.enrollWithStart(c, in)
 	if err != nil {
 		fail(c, err)
@@ -366,6 +367,7 @@ func (s *Server) handleTelegramMessage(ctx context.Context, updateID int64, m *t
 	if len(fields) == 0 || (fields[0] != "/start" && !strings.HasPrefix(fields[0], "/start@")) {
 		return ""
 	}
+	lang := i18n.Pick("", m.From.LanguageCode, s.Cfg.DefaultLocale)
 	reply := func(text string) string {
 		if s.Bot != nil {
 			if err := s.Bot.SendText(ctx, m.Chat.ID, text, fmt.Sprintf("telegram-update/%d", updateID)); err != nil {
@@ -375,26 +377,26 @@ func (s *Server) handleTelegramMessage(ctx context.Context, updateID int64, m *t
 		return text
 	}
 	if len(fields) < 2 {
-		return reply("To link this Telegram account, open the link from authflow: Settings → Security → Telegram → Enable.")
+		return reply(i18n.T(lang, "telegram.start.howto", nil))
 	}
 	if m.Chat.ID != m.From.ID {
 		// Login prompts must go to one person, never to a group.
-		return reply("Open the link in a private chat with the bot.")
+		return reply(i18n.T(lang, "telegram.start.private", nil))
 	}
 	t, err := s.Store.LinkTokenByHash(ctx, security.HashToken(fields[1]), s.now())
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			s.logger().Error("telegram link token", "err", err)
-			return reply("Something went wrong; try the link again in a minute.")
+			return reply(i18n.T(lang, "telegram.start.error", nil))
 		}
-		return reply("This link is invalid or expired. Start again in Settings → Security.")
+		return reply(i18n.T(lang, "telegram.start.invalid", nil))
 	}
 	err = s.Temporal.SignalWorkflow(ctx, workflows.EnrollWorkflowID(t.FlowID), "", workflows.SignalTelegramLink,
 		workflows.TelegramLink{ChatID: m.Chat.ID, Username: security.DisplayName(m.From.Username)})
 	if err != nil {
-		return reply("This link was used already or has expired. Start again in Settings → Security.")
+		return reply(i18n.T(lang, "telegram.start.used", nil))
 	}
-	return "Linking this Telegram account…"
+	return i18n.T(lang, "telegram.start.linking", nil)
 }
 
 // mountDevTelegram adds POST /dev/telegram/start in dev mode: the outbox

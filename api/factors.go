@@ -50,7 +50,7 @@ func (s *Server) reauth(c *gin.Context, currentPassword *string) error {
 // startNotice tells every channel of the account in a Notice flow, retried
 // by the worker; failing to start it is logged and does not undo the
 // change. A keyed notice is one flow per key.
-func (s *Server) startNotice(ctx context.Context, userID, key, subject, text string) error {
+func (s *Server) startNotice(ctx context.Context, userID, key string, n rules.Notice) error {
 	if key == "" {
 		key = security.RandomToken()
 	}
@@ -58,19 +58,12 @@ func (s *Server) startNotice(ctx context.Context, userID, key, subject, text str
 	defer cancel()
 	_, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: workflows.NoticeWorkflowID(key), TaskQueue: workflows.TaskQueue,
-		WorkflowExecutionTimeout: noticeTimeout, StaticSummary: "Notice: " + subject,
-	}, workflows.NoticeWorkflowName, workflows.NoticeInput{UserID: userID, Subject: subject, Text: text})
+		WorkflowExecutionTimeout: noticeTimeout, StaticSummary: "Notice: " + n.ID,
+	}, workflows.NoticeWorkflowName, workflows.NoticeInput{UserID: userID, Notice: n})
 	if err != nil {
-		s.logger().Error("notice not started", "user_id", userID, "subject", subject, "err", err)
+		s.logger().Error("notice not started", "user_id", userID, "notice", n.ID, "err", err)
 	}
 	return nil
-}
-
-// changed records a change the API made outside rules.Account (a new set
-// of recovery codes) and tells every channel of the account.
-func (s *Server) changed(c *gin.Context, typ string, detail map[string]any, subject, text string) error {
-	return s.account().Announce(c.Request.Context(), change(c), rules.Event{Type: typ, Detail: detail},
-		rules.Notice{Subject: subject, Text: text})
 }
 
 // bindReauth decodes a body that carries only current_password and checks

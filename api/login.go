@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/authflow/authflow/errkind"
+	"github.com/authflow/authflow/i18n"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/workflows"
 )
@@ -189,7 +190,8 @@ func (s *Server) login(c *gin.Context) {
 	}
 	flowID := security.RandomToken()
 	secret, mac := s.newFlowSecret(flowID)
-	in := workflows.LoginInput{FlowID: flowID, IP: clientIP(c), UserAgent: c.Request.UserAgent(), FlowSecretMAC: mac}
+	in := workflows.LoginInput{FlowID: flowID, IP: clientIP(c), UserAgent: c.Request.UserAgent(), FlowSecretMAC: mac,
+		Locale: acceptLocale(c)}
 	v, err := s.updateWithStart(c, in, "Login (password)", workflows.UpdateSubmitPassword, workflows.SubmitPasswordInput{
 		Email: email, PasswordSealed: s.Sealer.Seal(security.PurposePassword, []byte(req.Password)),
 	})
@@ -208,7 +210,7 @@ func (s *Server) loginPasskey(c *gin.Context) {
 	}
 	flowID := security.RandomToken()
 	secret, mac := s.newFlowSecret(flowID)
-	in := workflows.LoginInput{FlowID: flowID, IP: clientIP(c), UserAgent: c.Request.UserAgent(), Passwordless: true,
+	in := workflows.LoginInput{FlowID: flowID, IP: clientIP(c), UserAgent: c.Request.UserAgent(), Passwordless: true, Locale: acceptLocale(c),
 		FlowSecretMAC: mac}
 	v, err := s.updateWithStart(c, in, "Login (passkey)", workflows.UpdateChallenge,
 		workflows.ChallengeInput{FlowSecretMAC: mac, Method: workflows.MethodWebAuthn})
@@ -437,6 +439,10 @@ func (s *Server) sealAnswer(req verifyRequest, badCode string, lengths ...int) (
 	}
 	return answer{}, badRequest("code or credential is required")
 }
+
+// acceptLocale is the language of the caller's browser that authflow
+// speaks ("" for none): a flow's messages use it when the user chose none.
+func acceptLocale(c *gin.Context) string { return i18n.Match(c.GetHeader("Accept-Language")) }
 
 // methodNames lists methods for an error message.
 func methodNames(methods []workflows.Method) string {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/authflow/authflow/i18n"
 	"github.com/authflow/authflow/phone"
 	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/store"
@@ -63,8 +65,11 @@ type meJSON struct {
 			Devices []deviceJSON `json:"devices"`
 		} `json:"webauthn"`
 	} `json:"two_factor"`
-	Phones        []phoneJSON    `json:"phones"`
-	BankCards     []bankCardJSON `json:"bank_cards"`
+	Phones    []phoneJSON    `json:"phones"`
+	BankCards []bankCardJSON `json:"bank_cards"`
+	// Locale is the language the person chose ("" for none: their
+	// browser's, else AUTHFLOW_DEFAULT_LOCALE).
+	Locale        string `json:"locale"`
 	RecoveryCodes struct {
 		Remaining int `json:"remaining"`
 	} `json:"recovery_codes"`
@@ -99,6 +104,9 @@ func (s *Server) meDocument(ctx context.Context, userID string) (meJSON, error) 
 		return m, err
 	}
 	m.ID, m.Email = u.ID, u.Email
+	if m.Locale, err = s.Store.UserLocale(ctx, userID); err != nil {
+		return m, err
+	}
 	tf, err := s.Store.TwoFactorSettings(ctx, userID)
 	if err != nil {
 		return m, err
@@ -154,6 +162,27 @@ func (s *Server) getMe(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, m)
+}
+
+// setLocale stores the language the person reads authflow in (docs/api.md
+// "Languages"): emails, SMS, calls, Telegram messages and pages follow it.
+func (s *Server) setLocale(c *gin.Context) {
+	var req struct {
+		Locale string `json:"locale"`
+	}
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	if !i18n.Valid(req.Locale) {
+		fail(c, badRequest("locale must be one of "+strings.Join(i18n.Supported, ", ")))
+		return
+	}
+	if err := s.Store.SetUserLocale(c.Request.Context(), session(c).UserID, req.Locale); err != nil {
+		fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
 }
 
 type sessionInfoJSON struct {

@@ -119,6 +119,7 @@ func (s *Server) Handler() http.Handler {
 	me.DELETE("/sessions/:id", s.endSession)
 	me.POST("/password", s.changePassword)
 	me.GET("/events", s.listEvents)
+	me.PUT("/locale", s.setLocale)
 	me.POST("/enrollments", s.startEnrollment)
 	me.GET("/enrollments/:flow_id", s.enrollmentState)
 	me.POST("/enrollments/:flow_id/confirm", s.confirmEnrollment)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/authflow/authflow/channels/telegram"
 	"github.com/authflow/authflow/errkind"
+	"github.com/authflow/authflow/i18n"
 	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/workflows"
 )
@@ -18,9 +19,10 @@ import (
 // person (the callback answer), if any.
 func (s *Server) HandleTelegramUpdate(ctx context.Context, u telegram.Update) string {
 	if cb := u.Callback; cb != nil {
+		lang := i18n.Pick("", cb.From.LanguageCode, s.Cfg.DefaultLocale)
 		flowID, number, notMe, err := rules.ParseCallbackData(cb.Data)
 		if err != nil {
-			return "This button is not valid."
+			return i18n.T(lang, "telegram.callback.invalid", nil)
 		}
 		chatID := cb.From.ID
 		if cb.Message != nil {
@@ -34,12 +36,12 @@ func (s *Server) HandleTelegramUpdate(ctx context.Context, u telegram.Update) st
 			err = s.Temporal.SignalWorkflow(ctx, workflows.RecoveryWorkflowID(flowID), "", workflows.SignalTelegramAnswer, ans)
 		}
 		if err != nil {
-			return "This login request is closed."
+			return i18n.T(lang, "telegram.callback.closed", nil)
 		}
 		if notMe {
-			return "Login denied."
+			return i18n.T(lang, "telegram.callback.denied", nil)
 		}
-		return "Answer received."
+		return i18n.T(lang, "telegram.callback.received", nil)
 	}
 	if m := u.Message; m != nil {
 		return s.handleTelegramMessage(ctx, u.ID, m)

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authflow/authflow/i18n"
 	"github.com/authflow/authflow/phone"
 )
 
@@ -65,6 +66,10 @@ type Config struct {
 	// lost every factor (AUTHFLOW_RECOVERY_DELAY; 72 h, at least 1 h
 	// outside dev).
 	RecoveryDelay time.Duration
+	// DefaultLocale is the language of a person who chose none and whose
+	// browser asks for none authflow speaks (AUTHFLOW_DEFAULT_LOCALE: en or
+	// uk; en by default).
+	DefaultLocale string
 
 	SMTPURL  string // SMTP_URL
 	SMTPFrom string // SMTP_FROM
@@ -321,6 +326,9 @@ func LoadFrom(getenv Getenv, mode Mode, dataDir string) (Config, error) {
 		bad("AUTHFLOW_PHONE_SENDS_PER_HOUR must be a whole number of SMS and calls per hour, at least 1 (got %q)", phoneSends)
 	} else {
 		c.PhoneSendsPerHour = n
+	}
+	if c.DefaultLocale = get("AUTHFLOW_DEFAULT_LOCALE", i18n.English); !i18n.Valid(c.DefaultLocale) {
+		bad("AUTHFLOW_DEFAULT_LOCALE must be one of %s (got %q)", strings.Join(i18n.Supported, ", "), c.DefaultLocale)
 	}
 	recoveryDelay := get("AUTHFLOW_RECOVERY_DELAY", "72h")
 	if d, err := time.ParseDuration(recoveryDelay); err != nil || d <= 0 {

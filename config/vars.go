@@ -51,6 +51,7 @@ var Vars = []Var{
 	{"TWILIO_FLASH_CALL_NUMBERS", "", "flash-call callers, E.164, ≥1000 distinct last-4 suffixes (unset: calls dictate)", ForDev | ForWorker},
 	{"TWILIO_CALL_LANGUAGE", "uk-UA", "language of the dictating call (uk* or en*)", ForDev | ForWorker},
 	{"TWILIO_CALL_VOICE", "", "voice of the dictating call (unset: Google's uk-UA voice)", ForDev | ForWorker},
+	{"AUTHFLOW_DEFAULT_LOCALE", "en", "the language (en or uk) of a person who chose none and whose browser asks for neither", forAll},
 	{"AUTHFLOW_RECOVERY_DELAY", "72h", "how long an account recovery waits when every factor is lost (at least 1h outside dev)", ForDev | ForAPI},
 	{"SMTP_URL", "", "email: smtp://user:pass@host:587 or smtps://host:465 (unset: the dev outbox in dev)", ForDev | ForWorker},
 	{"SMTP_FROM", "", "the From of every email, with SMTP_URL", ForDev | ForWorker},

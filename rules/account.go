@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/authflow/authflow/i18n"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/store"
 )
@@ -14,16 +15,19 @@ import (
 // chats) about a change. A notice with a key is sent once per key, so a
 // retried change tells no one twice; without a key each call is one
 // notice.
+//
+// A notice is a message id of package i18n with its data: the notifier
+// renders it in the language of the account (docs/design.md "Languages").
 type Notifier interface {
-	Notify(ctx context.Context, userID, key, subject, text string) error
+	Notify(ctx context.Context, userID, key string, n Notice) error
 }
 
 // NotifierFunc is a function that is a Notifier.
-type NotifierFunc func(ctx context.Context, userID, key, subject, text string) error
+type NotifierFunc func(ctx context.Context, userID, key string, n Notice) error
 
 // Notify calls f.
-func (f NotifierFunc) Notify(ctx context.Context, userID, key, subject, text string) error {
-	return f(ctx, userID, key, subject, text)
+func (f NotifierFunc) Notify(ctx context.Context, userID, key string, n Notice) error {
+	return f(ctx, userID, key, n)
 }
 
 // Account is the one way an account's second factors, password and
@@ -117,11 +121,27 @@ type Event struct {
 
 // Notice is what a change tells the account's channels.
 type Notice struct {
-	Subject, Text string
+	// ID names the messages <ID>.subject and <ID>.text in i18n's catalogs.
+	ID   string
+	Data map[string]any
+	// SessionsEnded adds how many other sessions the change signed out.
+	SessionsEnded int
+	// NotYou ends the text with "if this was not you…": every notice of a
+	// change says it, since the owner may not have made the change.
+	NotYou bool
 }
 
-// notYou ends every notice of a change: the owner may not have made it.
-const notYou = " If this was not you, change your password and review Settings → Security."
+// Render is the notice's subject and text in lang (package i18n).
+func (n Notice) Render(lang string) (subject, text string) {
+	subject, text = i18n.T(lang, n.ID+".subject", n.Data), i18n.T(lang, n.ID+".text", n.Data)
+	if n.SessionsEnded > 0 {
+		text += " " + i18n.T(lang, "notice.sessions_ended", map[string]any{"Count": n.SessionsEnded})
+	}
+	if n.NotYou {
+		text += " " + i18n.T(lang, "notice.not_you", nil)
+	}
+	return subject, text
+}
 
 func (a *Account) now() time.Time {
 	if a.Now != nil {
@@ -152,7 +172,7 @@ func (a *Account) changed(ctx context.Context, c Change, before Status, turnsOn 
 		res.SessionsEnded = ended
 		if ended > 0 {
 			events = append(events, Event{"sessions_ended", map[string]any{"count": ended, "reason": EndedByTwoFactorTurnOn}})
-			n.Text += fmt.Sprintf(" Two-step authentication is now on: %d other session(s) were signed out.", ended)
+			n.SessionsEnded = ended
 		}
 	}
 	if err := a.record(ctx, c, events...); err != nil {
@@ -175,7 +195,8 @@ func (a *Account) notify(ctx context.Context, c Change, n Notice) error {
 	if c.Key != "" {
 		key = c.Key + "/notice"
 	}
-	return a.Notify.Notify(ctx, c.UserID, key, n.Subject, n.Text+notYou)
+	n.NotYou = true
+	return a.Notify.Notify(ctx, c.UserID, key, n)
 }
 
 // record adds the change's events, each once per key when the change has

@@ -31,7 +31,8 @@ func newAccount(t *testing.T) *accountFixture {
 	t.Helper()
 	f := &accountFixture{t: t, st: newStore(t)}
 	f.acct = &rules.Account{Store: f.st, Hasher: security.NewHasher(security.Argon2Params{MemoryKiB: 64, Time: 1, Threads: 1}),
-		Notify: rules.NotifierFunc(func(_ context.Context, userID, key, subject, text string) error {
+		Notify: rules.NotifierFunc(func(_ context.Context, userID, key string, n rules.Notice) error {
+			subject, text := n.Render("en")
 			f.notices = append(f.notices, notice{userID, key, subject, text})
 			return nil
 		})}

@@ -28,7 +28,7 @@ func (a *Account) EnableTOTP(ctx context.Context, c Change, secretSealed []byte,
 		return Result{}, fmt.Errorf("set totp secret: %w", err)
 	}
 	return a.changed(ctx, c, before, true, []Event{{"factor_enabled", map[string]any{"method": "totp", "replaced": before.TOTP}}},
-		Notice{"Authenticator app enabled", "Two-step authentication with an authenticator app (GAuth) was turned on for your account."})
+		Notice{ID: "notice.totp_enabled"})
 }
 
 // DisableTOTP turns TOTP off and destroys its secret.
@@ -44,7 +44,7 @@ func (a *Account) DisableTOTP(ctx context.Context, c Change) (Result, error) {
 		return Result{}, nil // there was nothing to turn off
 	}
 	return a.changed(ctx, c, Status{}, false, []Event{{"factor_disabled", map[string]any{"method": "totp"}}},
-		Notice{"Authenticator app disabled", "Two-step authentication with an authenticator app (GAuth) was turned off and its secret destroyed."})
+		Notice{ID: "notice.totp_disabled"})
 }
 
 // EnableEmail turns codes by email on (the enrollment proved the address
@@ -58,7 +58,7 @@ func (a *Account) EnableEmail(ctx context.Context, c Change) (Result, error) {
 		return Result{}, fmt.Errorf("enable email 2fa: %w", err)
 	}
 	return a.changed(ctx, c, before, true, []Event{{"factor_enabled", map[string]any{"method": "email"}}},
-		Notice{"Email two-step authentication enabled", "Two-step authentication with codes sent to this email was turned on for your account."})
+		Notice{ID: "notice.email_enabled"})
 }
 
 // DisableEmail turns codes by email off.
@@ -74,7 +74,7 @@ func (a *Account) DisableEmail(ctx context.Context, c Change) (Result, error) {
 		return Result{}, nil
 	}
 	return a.changed(ctx, c, Status{}, false, []Event{{"factor_disabled", map[string]any{"method": "email"}}},
-		Notice{"Email two-step authentication disabled", "Two-step authentication with codes sent by email was turned off."})
+		Notice{ID: "notice.email_disabled"})
 }
 
 // ErrChatLinkedElsewhere: a Telegram chat links to one authflow account
@@ -105,12 +105,7 @@ func (a *Account) LinkTelegram(ctx context.Context, c Change, chatID int64, user
 	if !before.Telegram {
 		events = append(events, Event{"factor_enabled", map[string]any{"method": "telegram"}})
 	}
-	name := "A Telegram account"
-	if t.Username != "" {
-		name = "Telegram account @" + t.Username
-	}
-	res, err := a.changed(ctx, c, before, true, events, Notice{"Telegram account linked", name + " was linked to your authflow account. " +
-		"Login confirmations will be sent to every linked Telegram account; Telegram two-step authentication is on."})
+	res, err := a.changed(ctx, c, before, true, events, Notice{ID: "notice.telegram_linked", Data: map[string]any{"Username": t.Username}})
 	return t, res, err
 }
 
@@ -140,11 +135,10 @@ func (a *Account) SetTelegram(ctx context.Context, c Change, on bool) (Result, e
 	}
 	if !on {
 		return a.changed(ctx, c, before, false, []Event{{"factor_disabled", map[string]any{"method": "telegram"}}},
-			Notice{"Telegram two-step authentication disabled",
-				"Two-step authentication with Telegram was turned off; your Telegram accounts stay linked for notices."})
+			Notice{ID: "notice.telegram_disabled"})
 	}
 	return a.changed(ctx, c, before, true, []Event{{"factor_enabled", map[string]any{"method": "telegram"}}},
-		Notice{"Telegram two-step authentication enabled", "Two-step authentication with Telegram was turned on."})
+		Notice{ID: "notice.telegram_enabled"})
 }
 
 // UnlinkTelegram unlinks one of the account's chats (store.ErrNotFound
@@ -157,13 +151,9 @@ func (a *Account) UnlinkTelegram(ctx context.Context, c Change, accountID string
 	if err := a.Store.UnlinkTelegram(ctx, c.UserID, accountID); err != nil {
 		return Result{}, err
 	}
-	name := "A Telegram account"
-	if acc.Username != "" {
-		name = "Telegram account @" + acc.Username
-	}
 	return a.changed(ctx, c, Status{}, false,
 		[]Event{{"telegram_unlinked", map[string]any{"account_id": acc.ID, "username": acc.Username, "chat_id": acc.ChatID}}},
-		Notice{"Telegram account unlinked", name + " was unlinked from your account."})
+		Notice{ID: "notice.telegram_unlinked", Data: map[string]any{"Username": acc.Username}})
 }
 
 // AddPasskey stores a verified passkey (cred.Data is the go-webauthn
@@ -190,7 +180,7 @@ func (a *Account) AddPasskey(ctx context.Context, c Change, cred store.Credentia
 	}
 	added.Data = nil
 	res, err := a.changed(ctx, c, before, true, []Event{{"device_added", map[string]any{"device_id": added.ID, "name": added.Name}}},
-		Notice{"Passkey added", fmt.Sprintf("A passkey named %q was added to your account.", added.Name)})
+		Notice{ID: "notice.passkey_added", Data: map[string]any{"Name": added.Name}})
 	return added, res, err
 }
 
@@ -207,12 +197,12 @@ func (a *Account) SetPasswordless(ctx context.Context, c Change, deviceID string
 	if dev.Passwordless == on {
 		return Result{}, nil
 	}
-	typ, verb := "factor_disabled", "can no longer"
+	typ, notice := "factor_disabled", "notice.passwordless_off"
 	if on {
-		typ, verb = "factor_enabled", "can now"
+		typ, notice = "factor_enabled", "notice.passwordless_on"
 	}
 	return a.changed(ctx, c, Status{}, false, []Event{{typ, map[string]any{"method": "passwordless", "device_id": dev.ID, "name": dev.Name}}},
-		Notice{"Passwordless sign-in changed", "The passkey \"" + dev.Name + "\" " + verb + " sign in without a password."})
+		Notice{ID: notice, Data: map[string]any{"Name": dev.Name}})
 }
 
 // RemovePasskey deletes one of the account's passkeys.
@@ -225,7 +215,7 @@ func (a *Account) RemovePasskey(ctx context.Context, c Change, deviceID string) 
 		return Result{}, err
 	}
 	return a.changed(ctx, c, Status{}, false, []Event{{"device_removed", map[string]any{"device_id": dev.ID, "name": dev.Name}}},
-		Notice{"Passkey removed", "The passkey \"" + dev.Name + "\" was removed from your account."})
+		Notice{ID: "notice.passkey_removed", Data: map[string]any{"Name": dev.Name}})
 }
 
 // AddPhone stores a verified phone (E.164). A phone is a reserve method,
@@ -245,7 +235,7 @@ func (a *Account) AddPhone(ctx context.Context, c Change, number string) (store.
 	masked := phone.Mask(p.Number)
 	res, err := a.changed(ctx, c, Status{}, false,
 		[]Event{{"phone_added", map[string]any{"phone_id": p.ID, "number_masked": masked, "kind": string(phone.KindOf(p.Number))}}},
-		Notice{"Phone added", fmt.Sprintf("The phone %s was verified and added to your account as a reserve sign-in method.", masked)})
+		Notice{ID: "notice.phone_added", Data: map[string]any{"Number": masked}})
 	return p, res, err
 }
 
@@ -260,7 +250,7 @@ func (a *Account) RemovePhone(ctx context.Context, c Change, phoneID string) (Re
 	}
 	masked := phone.Mask(p.Number)
 	return a.changed(ctx, c, Status{}, false, []Event{{"phone_removed", map[string]any{"phone_id": p.ID, "number_masked": masked}}},
-		Notice{"Phone removed", "The phone " + masked + " was removed from your account."})
+		Notice{ID: "notice.phone_removed", Data: map[string]any{"Number": masked}})
 }
 
 // findOne returns the user's row that matches, or store.ErrNotFound (an

@@ -34,6 +34,6 @@ func (a *Account) ReplaceRecoveryCodes(ctx context.Context, c Change, key []byte
 	}
 	res, err := a.changed(ctx, c, before, false,
 		[]Event{{"recovery_codes_created", map[string]any{"count": len(codes), "replaced": before.RecoveryCodes}}},
-		Notice{"New recovery codes", "A new set of recovery codes was made for your account; any earlier codes no longer work."})
+		Notice{ID: "notice.recovery_codes"})
 	return codes, res, err
 }

@@ -43,6 +43,7 @@ type Store interface {
 	TelegramPrompts
 	RecoveryCodes
 	AccountRecoveries
+	Locales
 
 	// Ping checks the database answers.
 	Ping(ctx context.Context) error
@@ -426,4 +427,13 @@ type AccountRecoveries interface {
 	// UseRecoveryCancelToken spends a token, once, and names its flow;
 	// ErrNotFound for an unknown, expired or spent token.
 	UseRecoveryCancelToken(ctx context.Context, tokenHash []byte, now time.Time) (flowID string, err error)
+}
+
+// Locales stores the language each person chose (en, uk).
+type Locales interface {
+	// SetUserLocale stores the user's language; ErrNotFound for an unknown
+	// user.
+	SetUserLocale(ctx context.Context, userID, locale string) error
+	// UserLocale is the user's language, "" when they chose none.
+	UserLocale(ctx context.Context, userID string) (string, error)
 }

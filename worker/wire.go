@@ -58,7 +58,7 @@ func NewActivities(cfg config.Config, st store.Store, outbox *channels.Outbox, h
 	a := &activities.Activities{
 		Store: st, Hasher: hasher, Sealer: sealer, SecretKey: cfg.SecretKey, WebAuthn: wa,
 		FlashCalls: phone.NewFlashPool(cfg.TwilioFlashCallNumbers), SessionTTL: SessionTTL,
-		Limits: rules.DefaultLimits, Log: log, PublicURL: cfg.PublicURL,
+		Limits: rules.DefaultLimits, Log: log, PublicURL: cfg.PublicURL, DefaultLocale: cfg.DefaultLocale,
 	}
 	// Which numbers get codes, and the hourly cap on all phone sends
 	// (AUTHFLOW_PHONE_REGIONS, AUTHFLOW_PHONE_SENDS_PER_HOUR).

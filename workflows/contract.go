@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/authflow/authflow/errkind"
+	"github.com/authflow/authflow/rules"
 )
 
 // TaskQueue is the one task queue authflow's workers poll.
@@ -155,6 +156,10 @@ type LoginInput struct {
 	// handed to the client that started the flow; every later call must
 	// carry the same MAC. The secret itself never enters history.
 	FlowSecretMAC []byte
+	// Locale is the language the starting browser asked for
+	// (Accept-Language, matched to i18n.Supported; "" for none): what the
+	// flow's messages are written in when the user chose no language.
+	Locale string `json:",omitempty"`
 }
 
 // SubmitPasswordInput is UpdateSubmitPassword's argument.
@@ -279,6 +284,8 @@ type EnrollInput struct {
 	DeviceName string
 	// Number is the phone being verified (phone), E.164.
 	Number string
+	// Locale is as LoginInput's.
+	Locale string `json:",omitempty"`
 }
 
 // EnrollConfirmInput is UpdateEnrollConfirm's argument: a sealed code, or
@@ -351,9 +358,9 @@ func NoticeWorkflowID(id string) string { return "notice/" + id }
 
 // NoticeInput starts a Notice workflow.
 type NoticeInput struct {
-	UserID  string
-	Subject string
-	Text    string
+	UserID string
+	// Notice is rendered in the account's language by the activity.
+	Notice rules.Notice
 }
 
 // ---- Account recovery (docs/design.md "Account recovery") ----
@@ -427,6 +434,8 @@ type RecoveryInput struct {
 	// Delay is AUTHFLOW_RECOVERY_DELAY: how long a person who lost every
 	// factor waits.
 	Delay time.Duration
+	// Locale is as LoginInput's.
+	Locale string `json:",omitempty"`
 }
 
 // SetPasswordInput is UpdateSetPassword's argument.

@@ -93,7 +93,7 @@ func (e *enroll) begin(ctx workflow.Context) (EnrollView, error) {
 
 func (e *enroll) sendCode(ctx workflow.Context, in activities.SendCodeInput) error {
 	// The IP: a number not yet verified counts against its client's budget.
-	in.IP = e.in.IP
+	in.IP, in.Locale = e.in.IP, e.in.Locale
 	sent, err := e.f.sendCode(ctx, "enroll", in)
 	e.code = sent
 	return err
@@ -163,7 +163,7 @@ func (e *enroll) finish(ctx workflow.Context, m enrollMethod, fin activities.Fin
 	if err := workflow.ExecuteLocalActivity(localCtx(ctx), a.LoadLoginOptions, e.in.UserID).Get(ctx, &fin.Before); err != nil {
 		return res, activityErr(err)
 	}
-	fin.FlowID, fin.UserID, fin.SessionID, fin.IP = e.in.FlowID, e.in.UserID, e.in.SessionID, e.in.IP
+	fin.FlowID, fin.UserID, fin.SessionID, fin.IP, fin.Locale = e.in.FlowID, e.in.UserID, e.in.SessionID, e.in.IP, e.in.Locale
 	if err := workflow.ExecuteActivity(finishEnrollCtx(ctx), m.finishActivity(), fin).Get(ctx, &res); err != nil {
 		return res, activityErr(err)
 	}
@@ -204,5 +204,5 @@ func Notice(ctx workflow.Context, in NoticeInput) error {
 			MaximumInterval: time.Minute, MaximumAttempts: 40},
 	})
 	return workflow.ExecuteActivity(nctx, a.Notify, activities.NotifyInput{
-		UserID: in.UserID, Subject: in.Subject, Text: in.Text}).Get(ctx, nil)
+		UserID: in.UserID, Notice: in.Notice}).Get(ctx, nil)
 }

@@ -236,6 +236,7 @@ func (l *login) challenge(ctx workflow.Context, in ChallengeInput) (View, error)
 }
 
 func (l *login) sendCode(ctx workflow.Context, in activities.SendCodeInput) error {
+	in.Locale = l.in.Locale
 	sent, err := l.f.sendCode(ctx, "login", in)
 	l.code = sent
 	return err

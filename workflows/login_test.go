@@ -509,7 +509,7 @@ func TestLoginTelegram(t *testing.T) {
 		if v.State != workflows.StateDone {
 			t.Fatalf("final %+v", v)
 		}
-		s.env.AssertCalled(t, "CloseTelegramPrompts", mock.Anything, activities.CloseTelegramPromptsInput{FlowID: "flow1", Outcome: "confirmed"})
+		s.env.AssertCalled(t, "CloseTelegramPrompts", mock.Anything, activities.CloseTelegramPromptsInput{FlowID: "flow1", Outcome: "confirmed", UserID: "u1"})
 	})
 	t.Run("case=the number shown is one of the buttons", func(t *testing.T) {
 		s, ch := setup(t)
@@ -550,7 +550,7 @@ func TestLoginTelegram(t *testing.T) {
 		if v.State != workflows.StateExpired {
 			t.Fatalf("final %+v", v)
 		}
-		s.env.AssertCalled(t, "CloseTelegramPrompts", mock.Anything, activities.CloseTelegramPromptsInput{FlowID: "flow1", Outcome: "wrong"})
+		s.env.AssertCalled(t, "CloseTelegramPrompts", mock.Anything, activities.CloseTelegramPromptsInput{FlowID: "flow1", Outcome: "wrong", UserID: "u1"})
 	})
 	t.Run("case=not me fails the flow at once and records it", func(t *testing.T) {
 		s, _ := setup(t)

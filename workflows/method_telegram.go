@@ -85,7 +85,7 @@ func (l *login) challengeTelegram(ctx workflow.Context) error {
 	var sent int
 	if err := workflow.ExecuteActivity(activityCtx(ctx), a.SendTelegramPrompts, activities.SendTelegramPromptsInput{
 		FlowID: l.in.FlowID, UserID: l.view.UserID, Chats: l.opts.TelegramChats, Numbers: shuffled, IP: l.in.IP,
-		Recovery: l.f.kind == KindRecovery,
+		Recovery: l.f.kind == KindRecovery, Locale: l.in.Locale,
 	}).Get(ctx, &sent); err != nil {
 		return err
 	}
@@ -156,7 +156,7 @@ func (l *login) closeTelegram(ctx workflow.Context, outcome string) {
 	}
 	// Best effort: a message that cannot be edited must not fail the flow.
 	_ = workflow.ExecuteActivity(activityCtx(ctx), a.CloseTelegramPrompts,
-		activities.CloseTelegramPromptsInput{FlowID: l.in.FlowID, Outcome: outcome}).Get(ctx, nil)
+		activities.CloseTelegramPromptsInput{FlowID: l.in.FlowID, Outcome: outcome, UserID: l.view.UserID, Locale: l.in.Locale}).Get(ctx, nil)
 }
 
 // ---- Enrollment: /start <token> arrives as a signal ----

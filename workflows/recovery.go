@@ -23,7 +23,8 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryView, error) {
 	// The second step is a login's: the same methods, counters and checks,
 	// on this flow's view and skeleton; a right answer leads to a new
 	// password instead of a session.
-	r.second = &login{in: LoginInput{FlowID: in.FlowID, IP: in.IP, UserAgent: in.UserAgent, FlowSecretMAC: in.FlowSecretMAC},
+	r.second = &login{in: LoginInput{FlowID: in.FlowID, IP: in.IP, UserAgent: in.UserAgent, FlowSecretMAC: in.FlowSecretMAC,
+		Locale: in.Locale},
 		f: r.f, view: &r.view.View, chooseState: StateSecondFactor, challengeState: StateSecondFactor}
 	r.second.done = r.secondFactorDone
 	return r.run(ctx)
@@ -93,7 +94,7 @@ func (r *recovery) run(ctx workflow.Context) (RecoveryView, error) {
 func (r *recovery) begin(ctx workflow.Context) error {
 	var res activities.BeginRecoveryResult
 	if err := workflow.ExecuteActivity(activityCtx(ctx), a.BeginRecovery, activities.BeginRecoveryInput{
-		FlowID: r.in.FlowID, Email: r.in.Email, IP: r.in.IP}).Get(ctx, &res); err != nil {
+		FlowID: r.in.FlowID, Email: r.in.Email, IP: r.in.IP, Locale: r.in.Locale}).Get(ctx, &res); err != nil {
 		// The person sees no code arrive and starts again; nothing else to do.
 		return r.f.fail(ctx, "error", nil)
 	}

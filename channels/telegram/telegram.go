@@ -315,6 +315,9 @@ type Chat struct {
 type User struct {
 	ID       int64  `json:"id"`
 	Username string `json:"username"`
+	// LanguageCode is the IETF tag of the user's Telegram language, if
+	// Telegram tells it.
+	LanguageCode string `json:"language_code,omitempty"`
 }
 
 type getUpdatesParams struct {

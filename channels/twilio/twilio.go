@@ -108,6 +108,17 @@ func New(cfg Config) (*Client, error) {
 
 func ukrainian(lang string) bool { return strings.HasPrefix(strings.ToLower(lang), "uk") }
 
+// callLanguage is the language and voice a dictating call to a number
+// speaks: TWILIO_CALL_LANGUAGE (Ukrainian by default) to Ukrainian (+380)
+// numbers, English to others when that language is Ukrainian (a number
+// abroad is no sign its owner reads Ukrainian; docs/design.md "Languages").
+func (c *Client) callLanguage(to string) (lang, voice string) {
+	if strings.HasPrefix(to, "+380") || !ukrainian(c.cfg.Language) {
+		return c.cfg.Language, c.cfg.Voice
+	}
+	return "en-US", ""
+}
+
 // SendSMS sends body to to. A retry with the same key returns the first
 // message's SID instead of sending again.
 func (c *Client) SendSMS(ctx context.Context, to, body, key string) (string, error) {
@@ -135,7 +146,8 @@ func (c *Client) DictateCall(ctx context.Context, to, digits, key string) (strin
 			return "", &channels.PermanentError{Err: errors.New("twilio call: the code to dictate must be digits")}
 		}
 	}
-	twiml := DictateTwiML(digits, c.cfg.Language, c.cfg.Voice)
+	lang, voice := c.callLanguage(to)
+	twiml := DictateTwiML(digits, lang, voice)
 	return c.call(ctx, "dictating call", to, c.cfg.From, twiml, dictateRing, dictateTimeLimit, key)
 }
 

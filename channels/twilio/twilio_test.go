@@ -252,6 +252,17 @@ func TestTwilio(t *testing.T) {
 		}
 	})
 
+	t.Run("case=a foreign number hears the dictated code in English, a Ukrainian one in Ukrainian", func(t *testing.T) {
+		if _, err := c.DictateCall(ctx, "+447700900123", "5150", "login/f/r/9"); err != nil {
+			t.Fatal(err)
+		}
+		r := f.only(t, callsPath)
+		digits, _ := spoken(t, parseTwiML(t, r.Form.Get("Twiml")), "en-US", "")
+		if digits != "51505150" || strings.Contains(r.Form.Get("Twiml"), "Повторюю") {
+			t.Fatalf("TwiML %s", r.Form.Get("Twiml"))
+		}
+	})
+
 	t.Run("case=flash call comes from the pool number and hangs up at once", func(t *testing.T) {
 		if _, err := c.FlashCall(ctx, "+14155550123", "+15550105678", "login/f/r/3"); err != nil {
 			t.Fatal(err)

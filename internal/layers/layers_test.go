@@ -22,7 +22,7 @@ var layers = []struct {
 }{
 	// Libraries: no authflow package above them.
 	{"store", 0}, {"channels", 0}, {"security", 0}, {"phone", 0}, {"config", 0},
-	{"metrics", 0}, {"codec", 0}, {"devserver", 0}, {"internal/webauthntest", 0}, {"errkind", 0}, {"rules", 0},
+	{"metrics", 0}, {"codec", 0}, {"devserver", 0}, {"internal/webauthntest", 0}, {"errkind", 0}, {"rules", 0}, {"i18n", 0},
 	{"activities", 1},
 	{"workflows", 2},
 	{"api", 3}, {"worker", 3},

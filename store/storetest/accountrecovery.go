@@ -103,3 +103,22 @@ func testRecoveryCancelTokenConcurrent(t *testing.T, s store.Store) {
 		t.Fatalf("%d uses passed, want 1", passed.Load())
 	}
 }
+
+func testUserLocale(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	u := newUser(t, s)
+	if l, err := s.UserLocale(ctx, u.ID); err != nil || l != "" {
+		t.Fatalf("before any choice: %q %v", l, err)
+	}
+	for _, want := range []string{"uk", "en"} {
+		if err := s.SetUserLocale(ctx, u.ID, want); err != nil {
+			t.Fatal(err)
+		}
+		if l, err := s.UserLocale(ctx, u.ID); err != nil || l != want {
+			t.Fatalf("locale %q %v, want %q", l, err, want)
+		}
+	}
+	if err := s.SetUserLocale(ctx, "no-such-user", "uk"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown user: %v", err)
+	}
+}
