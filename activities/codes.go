@@ -327,17 +327,23 @@ func (a *Activities) CheckCode(ctx context.Context, in CheckCodeInput) (Answer, 
 		}
 	}
 	ans.OK = security.CodeMACMatches(a.SecretKey, in.FlowID, string(code), in.MAC)
-	return ans, a.keepIfRight(ctx, in.UserID, ans)
+	err = a.keepIfRight(ctx, in.UserID, &ans)
+	return ans, err
 }
 
-// keepIfRight gives a right answer's reservation back: only wrong answers
-// count (a phone saga may still follow before the session resets the
-// counter).
-func (a *Activities) keepIfRight(ctx context.Context, userID string, ans Answer) error {
+// keepIfRight gives a right answer's reservation back by resetting the
+// account's counter, and says so in ans.Reset: only wrong answers count
+// (a phone saga may still fail before any session exists), and the session
+// that follows does not reset it again.
+func (a *Activities) keepIfRight(ctx context.Context, userID string, ans *Answer) error {
 	if !ans.OK || !ans.Counted {
 		return nil
 	}
-	return storeErr("reset attempts", a.Store.ResetAttempts(ctx, rules.ScopeSecondFactor, userID))
+	if err := a.Store.ResetAttempts(ctx, rules.ScopeSecondFactor, userID); err != nil {
+		return storeErr("reset attempts", err)
+	}
+	ans.Reset = true
+	return nil
 }
 
 // VerifyTOTPInput is a TOTP answer.
@@ -376,7 +382,8 @@ func (a *Activities) VerifyTOTP(ctx context.Context, in VerifyTOTPInput) (Answer
 		}
 		ans.OK, ans.Replay = used, !used
 	}
-	return ans, a.keepIfRight(ctx, in.UserID, ans)
+	err = a.keepIfRight(ctx, in.UserID, &ans)
+	return ans, err
 }
 
 // itoa64 formats chat ids for the sent-message log.

@@ -163,6 +163,10 @@ type IssueSessionInput struct {
 	IP        string
 	UserAgent string
 	Method    string // "" for password only
+	// SecondStepReset: the right answer's check reset the account's
+	// second-step counter already (Answer.Reset), so the session does not
+	// write it again.
+	SecondStepReset bool `json:",omitempty"`
 }
 
 // IssuedSession says which session the flow got; the token is derived from
@@ -174,7 +178,9 @@ type IssuedSession struct {
 
 // IssueSession creates the flow's session (idempotent: the token is derived
 // from the flow id, so a retry finds the session the first try made), resets
-// the second-step counter and records login_succeeded.
+// the second-step counter unless the right answer's check did
+// (SecondStepReset: a passkey or a Telegram button leaves it to the
+// session) and records login_succeeded.
 func (a *Activities) IssueSession(ctx context.Context, in IssueSessionInput) (IssuedSession, error) {
 	now := a.now()
 	hash := security.HashToken(security.SessionToken(a.SecretKey, in.FlowID))
@@ -202,8 +208,10 @@ func (a *Activities) IssueSession(ctx context.Context, in IssueSessionInput) (Is
 	} else if err != nil {
 		return IssuedSession{}, storeErr("session", err)
 	}
-	if err := a.Store.ResetAttempts(ctx, rules.ScopeSecondFactor, in.UserID); err != nil {
-		return IssuedSession{}, storeErr("reset attempts", err)
+	if !in.SecondStepReset {
+		if err := a.Store.ResetAttempts(ctx, rules.ScopeSecondFactor, in.UserID); err != nil {
+			return IssuedSession{}, storeErr("reset attempts", err)
+		}
 	}
 	return IssuedSession{ID: s.ID, ExpiresAt: s.ExpiresAt}, nil
 }
@@ -262,6 +270,9 @@ type Answer struct {
 	Failures int `json:",omitempty"`
 	// Budget is what the account has left should this answer be wrong.
 	Budget SecondFactorBudget
+	// Reset: the answer was right and gave its reservation back by
+	// resetting the account's counter (a code, a TOTP or a recovery code).
+	Reset bool `json:",omitempty"`
 }
 
 // ReserveSecondFactorAttempt counts an answer on the account before it is

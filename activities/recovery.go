@@ -36,7 +36,7 @@ func (a *Activities) VerifyRecoveryCode(ctx context.Context, in VerifyRecoveryCo
 		}
 		ans.OK = used
 	}
-	if err := a.keepIfRight(ctx, in.UserID, ans); err != nil || !ans.OK {
+	if err := a.keepIfRight(ctx, in.UserID, &ans); err != nil || !ans.OK {
 		return ans, err
 	}
 	left, err := a.Store.RecoveryCodesLeft(ctx, in.UserID)

@@ -558,3 +558,80 @@ func TestLoginInTwoCalls(t *testing.T) {
 		}
 	})
 }
+
+// TestLoginResetsTheSecondStepCounter: a successful login forgets the
+// account's wrong second-step answers, however its answer was checked —
+// the TOTP check resets the counter itself (the session then does not
+// write it again), a Telegram button leaves it to the session.
+func TestLoginResetsTheSecondStepCounter(t *testing.T) {
+	failures := func(t *testing.T, a account) int {
+		t.Helper()
+		st, err := env.Store.GetAttempts(context.Background(), "2fa", a.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Failures
+	}
+	// threeWrong puts three wrong answers on the account's counter.
+	threeWrong := func(t *testing.T, a account) {
+		t.Helper()
+		for range 3 {
+			if _, err := env.Store.AddFailure(context.Background(), "2fa", a.id, time.Now(), nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := failures(t, a); n != 3 {
+			t.Fatalf("%d failures on record, want 3", n)
+		}
+	}
+	t.Run("case=TOTP in two calls", func(t *testing.T) {
+		a := newAccount(t, "reset-two")
+		a.withTOTP(t)
+		threeWrong(t, a)
+		flow := a.start(t).Str("flow_id")
+		apitest.Expect(t, env.Do(t, "POST", "/v1/login/"+flow+"/verify", "",
+			map[string]string{"method": "totp", "code": totpNow(t, a.totp, time.Now())}), 200)
+		if n := failures(t, a); n != 0 {
+			t.Fatalf("%d failures after a successful login, want 0", n)
+		}
+	})
+	t.Run("case=TOTP in three calls", func(t *testing.T) {
+		a := newAccount(t, "reset-three")
+		a.withTOTP(t)
+		threeWrong(t, a)
+		flow := a.start(t).Str("flow_id")
+		apitest.Expect(t, challenge(t, flow, map[string]any{"method": "totp"}), 200)
+		apitest.Expect(t, verify(t, flow, totpNow(t, a.totp, time.Now())), 200)
+		if n := failures(t, a); n != 0 {
+			t.Fatalf("%d failures after a successful login, want 0", n)
+		}
+	})
+	t.Run("case=a Telegram button", func(t *testing.T) {
+		a := newAccount(t, "reset-tg")
+		chat := newChat()
+		a.withTelegram(t, chat)
+		threeWrong(t, a)
+		flow := a.start(t).Str("flow_id")
+		n := int(apitest.Expect(t, challenge(t, flow, map[string]any{"method": "telegram"}), 200).Get("telegram.number").(float64))
+		p := env.LastOutbox(t, func(e channels.OutboxEntry) bool {
+			return e.Channel == "telegram" && e.ChatID == chat && len(e.Buttons) > 0 && strings.Contains(e.Buttons[0].Data, flow)
+		})
+		var data string
+		for _, b := range p.Buttons {
+			if b.Text == strconv.Itoa(n) {
+				data = b.Data
+			}
+		}
+		apitest.Expect(t, env.Do(t, "POST", "/dev/outbox/telegram", "", map[string]any{"chat_id": chat, "data": data}), 200)
+		deadline := time.Now().Add(10 * time.Second)
+		for apitest.Expect(t, env.Do(t, "GET", "/v1/login/"+flow, "", nil), 200).Str("state") != "done" {
+			if time.Now().After(deadline) {
+				t.Fatal("the right button did not end the login")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if n := failures(t, a); n != 0 {
+			t.Fatalf("%d failures after a successful login, want 0", n)
+		}
+	})
+}

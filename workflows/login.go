@@ -48,6 +48,9 @@ type login struct {
 	code      *activities.SentCode
 	waSession json.RawMessage
 	tgNumber  int
+	// reset: the right answer's check reset the account's second-step
+	// counter (activities.Answer.Reset); the session need not.
+	reset bool
 }
 
 func (l *login) run(ctx workflow.Context) (View, error) {
@@ -323,6 +326,7 @@ func (l *login) verify(ctx workflow.Context, in VerifyInput) (View, error) {
 		}
 		return *l.view, l.wrongAnswer(ctx, c.reason, c.errType, c.msg, c.Answer)
 	}
+	l.reset = c.Reset
 	// The phone methods' options downgrade: the saga runs before any
 	// session exists.
 	if l.chosen.Downgrade {
@@ -428,8 +432,8 @@ func (l *login) downgrade(ctx workflow.Context, method Method) error {
 // ---- The end ----
 
 func (l *login) issueSession(ctx workflow.Context, method Method) error {
-	in := activities.IssueSessionInput{
-		UserID: l.view.UserID, FlowID: l.in.FlowID, IP: l.in.IP, UserAgent: l.in.UserAgent, Method: string(method)}
+	in := activities.IssueSessionInput{UserID: l.view.UserID, FlowID: l.in.FlowID, IP: l.in.IP, UserAgent: l.in.UserAgent,
+		Method: string(method), SecondStepReset: l.reset}
 	// A few small writes: as a local activity it saves the activity task's
 	// two round trips through Temporal (idempotent either way).
 	var s activities.IssuedSession

@@ -249,6 +249,27 @@ func TestLoginTOTP(t *testing.T) {
 			t.Fatalf("verify err %v final %+v", vr.err, v)
 		}
 	})
+	t.Run("case=the session is told when the answer's check reset the account's counter", func(t *testing.T) {
+		for _, reset := range []bool{true, false} {
+			s := newScenario(t)
+			s.passwordOK(allOpts)
+			var got []activities.IssueSessionInput
+			s.env.OnActivity(a.IssueSession, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.IssueSessionInput) (activities.IssuedSession, error) {
+				got = append(got, in)
+				return session, nil
+			})
+			s.env.OnActivity(a.VerifyTOTP, mock.Anything, mock.Anything).Return(activities.Answer{OK: true, Counted: true, Reset: reset}, nil)
+			var pw, vr answer
+			s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+			direct := code6
+			direct.Method = workflows.MethodTOTP
+			s.update(time.Second, workflows.UpdateVerify, direct, &vr)
+			s.run(loginIn)
+			if vr.err != nil || len(got) != 1 || got[0].SecondStepReset != reset || got[0].Method != "totp" {
+				t.Fatalf("answer reset %v: verify err %v, sessions %+v", reset, vr.err, got)
+			}
+		}
+	})
 	t.Run("case=five wrong codes fail the flow and count on the account", func(t *testing.T) {
 		s := newScenario(t)
 		s.passwordOK(allOpts)
