@@ -124,14 +124,17 @@ func (a *Activities) loginOptions(ctx context.Context, userID string) (LoginOpti
 	}
 	o.TOTP = tf.TOTPEnabled && len(tf.TOTPSecretSealed) > 0
 	o.Email = tf.EmailEnabled
-	tg, err := a.Store.ListTelegram(ctx, userID)
-	if err != nil {
-		return o, storeErr("telegram accounts", err)
+	if tf.TelegramEnabled {
+		// The chats matter only to Telegram's prompts and their answers.
+		tg, err := a.Store.ListTelegram(ctx, userID)
+		if err != nil {
+			return o, storeErr("telegram accounts", err)
+		}
+		for _, t := range tg {
+			o.TelegramChats = append(o.TelegramChats, t.ChatID)
+		}
+		o.Telegram = len(tg) > 0
 	}
-	for _, t := range tg {
-		o.TelegramChats = append(o.TelegramChats, t.ChatID)
-	}
-	o.Telegram = tf.TelegramEnabled && len(tg) > 0
 	creds, err := a.Store.ListCredentials(ctx, userID)
 	if err != nil {
 		return o, storeErr("passkeys", err)
@@ -184,18 +187,20 @@ type IssuedSession struct {
 func (a *Activities) IssueSession(ctx context.Context, in IssueSessionInput) (IssuedSession, error) {
 	now := a.now()
 	hash := security.HashToken(security.SessionToken(a.SecretKey, in.FlowID))
-	s, err := a.Store.SessionByTokenHash(ctx, hash, now)
-	if errors.Is(err, store.ErrNotFound) {
-		s, err = a.Store.CreateSession(ctx, store.Session{
-			UserID: in.UserID, TokenHash: hash, AuthenticatedAt: now, CreatedAt: now, LastSeenAt: now,
-			ExpiresAt: now.Add(a.SessionTTL), IP: in.IP, UserAgent: truncate(in.UserAgent, 512),
-		})
-		if errors.Is(err, store.ErrConflict) {
-			s, err = a.Store.SessionByTokenHash(ctx, hash, now)
+	// Created first: a retry, whose first try made the session, is the
+	// rare case and pays the read.
+	s, err := a.Store.CreateSession(ctx, store.Session{
+		UserID: in.UserID, TokenHash: hash, AuthenticatedAt: now, CreatedAt: now, LastSeenAt: now,
+		ExpiresAt: now.Add(a.SessionTTL), IP: in.IP, UserAgent: truncate(in.UserAgent, 512),
+	})
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		if s, err = a.Store.SessionByTokenHash(ctx, hash, now); err != nil {
+			return IssuedSession{}, storeErr("session", err)
 		}
-		if err != nil {
-			return IssuedSession{}, storeErr("create session", err)
-		}
+	case err != nil:
+		return IssuedSession{}, storeErr("create session", err)
+	default:
 		detail := map[string]any{}
 		if in.Method != "" {
 			detail["method"] = in.Method
@@ -205,8 +210,6 @@ func (a *Activities) IssueSession(ctx context.Context, in IssueSessionInput) (Is
 		}
 		a.metrics().Login(in.Method, "success")
 		a.cancelRecoveries(ctx, in.UserID, in.FlowID)
-	} else if err != nil {
-		return IssuedSession{}, storeErr("session", err)
 	}
 	if !in.SecondStepReset {
 		if err := a.Store.ResetAttempts(ctx, rules.ScopeSecondFactor, in.UserID); err != nil {
