@@ -86,9 +86,15 @@ func (s *Server) respondFlow(c *gin.Context, v workflows.View) {
 	c.JSON(http.StatusOK, out)
 }
 
-func (s *Server) startOptions(flowID, summary string) client.StartWorkflowOptions {
+// startOptions start a Login flow with the search attributes of its first
+// state: the flow upserts only what changes after it.
+func (s *Server) startOptions(in workflows.LoginInput, summary string) client.StartWorkflowOptions {
+	first := workflows.StatePassword
+	if in.Passwordless {
+		first = workflows.StateChooseMethod // the passkey is its only step
+	}
 	return client.StartWorkflowOptions{
-		ID:                       workflows.LoginWorkflowID(flowID),
+		ID:                       workflows.LoginWorkflowID(in.FlowID),
 		TaskQueue:                workflows.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		// The flow ends itself at expiry; this bounds a flow whose worker
@@ -97,7 +103,7 @@ func (s *Server) startOptions(flowID, summary string) client.StartWorkflowOption
 		StaticSummary:            summary,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.SearchKind.ValueSet(workflows.KindLogin),
-			workflows.SearchState.ValueSet(string(workflows.StatePassword)),
+			workflows.SearchState.ValueSet(string(first)),
 			workflows.SearchMethod.ValueSet(""),
 			workflows.SearchStateChangedAt.ValueSet(time.Now().UTC()),
 		),
@@ -109,7 +115,7 @@ func (s *Server) startOptions(flowID, summary string) client.StartWorkflowOption
 func (s *Server) updateWithStart(c *gin.Context, in workflows.LoginInput, summary, update string, arg any) (workflows.View, error) {
 	ctx, cancel := rpc(c, rpcTimeout)
 	defer cancel()
-	op := s.Temporal.NewWithStartWorkflowOperation(s.startOptions(in.FlowID, summary), workflows.LoginWorkflowName, in)
+	op := s.Temporal.NewWithStartWorkflowOperation(s.startOptions(in, summary), workflows.LoginWorkflowName, in)
 	h, err := s.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: op,
 		UpdateOptions: client.UpdateWorkflowOptions{

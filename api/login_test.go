@@ -529,6 +529,7 @@ func TestLoginInTwoCalls(t *testing.T) {
 		if r.Str("state") != "done" || r.Str("session.token") == "" || r.Str("method") != "totp" {
 			t.Fatalf("verify %s", r.Raw)
 		}
+		recordHistory(t, "login/"+flow, "login-totp-two-calls")
 	})
 	t.Run("case=a wrong direct code is an attempt; the right one then needs no method", func(t *testing.T) {
 		a := newAccount(t, "two-calls-wrong")

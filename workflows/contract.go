@@ -47,8 +47,8 @@ var (
 	SearchKind   = temporal.NewSearchAttributeKeyKeyword("AuthflowKind")
 	SearchState  = temporal.NewSearchAttributeKeyKeyword("AuthflowState")
 	SearchMethod = temporal.NewSearchAttributeKeyKeyword("AuthflowMethod")
-	// SearchStateChangedAt is when AuthflowState last changed: how
-	// operators find flows stuck in one state.
+	// SearchStateChangedAt is when AuthflowState or AuthflowMethod last
+	// changed: how operators find flows stuck in one state.
 	SearchStateChangedAt = temporal.NewSearchAttributeKeyTime("AuthflowStateChangedAt")
 )
 

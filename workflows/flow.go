@@ -104,16 +104,35 @@ func (f *flow) checkOpen(ctx workflow.Context) error {
 
 // setState records the state in the status, the search attributes and the
 // UI details: operators find stuck flows by AuthflowState and
-// AuthflowMethod, and since when by AuthflowStateChangedAt.
+// AuthflowMethod, and since when by AuthflowStateChangedAt. Only what
+// differs from the flow's search attributes is upserted (the API's start
+// options set the kind and the first state; every upsert of a running flow
+// is a write to visibility), and AuthflowStateChangedAt moves when the
+// state or the method does.
 func (f *flow) setState(ctx workflow.Context, s State) {
 	f.st.State = s
-	attrs := []temporal.SearchAttributeUpdate{
-		SearchKind.ValueSet(f.kind), SearchState.ValueSet(string(s)), SearchMethod.ValueSet(string(f.st.Method)),
-		SearchStateChangedAt.ValueSet(workflow.Now(ctx))}
-	if f.st.UserID != "" {
-		attrs = append(attrs, SearchUserID.ValueSet(f.st.UserID))
+	sa := workflow.GetTypedSearchAttributes(ctx)
+	var attrs []temporal.SearchAttributeUpdate
+	changed := func(key temporal.SearchAttributeKeyKeyword, v string) {
+		if old, ok := sa.GetKeyword(key); !ok || old != v {
+			attrs = append(attrs, key.ValueSet(v))
+		}
 	}
-	_ = workflow.UpsertTypedSearchAttributes(ctx, attrs...)
+	changed(SearchState, string(s))
+	changed(SearchMethod, string(f.st.Method))
+	if len(attrs) > 0 {
+		attrs = append(attrs, SearchStateChangedAt.ValueSet(workflow.Now(ctx)))
+	}
+	if _, ok := sa.GetKeyword(SearchKind); !ok {
+		// Started without the API's start options.
+		attrs = append(attrs, SearchKind.ValueSet(f.kind))
+	}
+	if f.st.UserID != "" {
+		changed(SearchUserID, f.st.UserID)
+	}
+	if len(attrs) > 0 {
+		_ = workflow.UpsertTypedSearchAttributes(ctx, attrs...)
+	}
 	f.setDetails(ctx)
 }
 

@@ -56,7 +56,8 @@ type login struct {
 func (l *login) run(ctx workflow.Context) (View, error) {
 	*l.view = View{FlowStatus: FlowStatus{FlowID: l.in.FlowID, State: StatePassword,
 		ExpiresAt: workflow.Now(ctx).Add(FlowTTL), AttemptsLeft: MaxFlowAttempts}}
-	// The API's start options set the search attributes already.
+	// The API's start options set the search attributes already (of
+	// choose_method for a passwordless flow).
 	l.f.setDetails(ctx)
 	if l.in.Passwordless {
 		// Before the handlers: the SDK validates an Update-With-Start update
