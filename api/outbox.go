@@ -48,9 +48,10 @@ var outboxTmpl = template.Must(template.New("outbox").Funcs(outboxFuncs).Parse(`
 <header class="topbar"><div class="topbar-inner">
   <a class="brand" href="/login"><img src="/assets/logo.svg" alt="">authflow</a>
   <span class="pill pill-warn">dev outbox</span>
-  <span class="spacer"></span>
-  <a class="btn btn-sm" href="/dev/outbox">Refresh</a>
-  <a class="btn btn-sm" href="/login">Login page</a>
+  <span class="topbar-actions">
+    <a class="btn btn-sm" href="/dev/outbox">Refresh</a>
+    <a class="btn btn-sm" href="/login">Login page</a>
+  </span>
 </div></header>
 <main class="page outbox">
   <div class="page-head">
@@ -64,10 +65,9 @@ var outboxTmpl = template.Must(template.New("outbox").Funcs(outboxFuncs).Parse(`
       <img src="/assets/i-{{if eq .Channel "telegram"}}telegram{{else if eq .Channel "email"}}email{{else if eq .Channel "sms"}}sms{{else}}call{{end}}.svg" alt="" width="20" height="20">
       <strong class="msg-ch">{{if eq .Channel "sms"}}SMS{{else if eq .Channel "call"}}{{if eq .Kind "flash"}}Flash call{{else}}Robot call{{end}}{{else if eq .Channel "email"}}Email{{else}}Telegram{{end}}</strong>
       {{if and (eq .Channel "telegram") .Kind}}<span class="pill">{{.Kind}}</span>{{end}}
-      <span class="muted small">to <span class="mono">{{.To}}</span></span>
-      <span class="spacer"></span>
       <time class="muted small" datetime="{{.At.Format "2006-01-02T15:04:05Z07:00"}}">{{.At.Format "15:04:05"}}</time>
     </div>
+    <div class="msg-to muted small">to <span class="mono">{{.To}}</span></div>
     {{if .Subject}}<div class="msg-subject">{{.Subject}}</div>{{end}}
     {{if .Digits}}<div class="msg-code" aria-label="dictated digits">{{.Digits}}</div>
     {{else if .From}}<div class="msg-code"><span class="muted">{{head .From}}</span>{{last4 .From}}</div><p class="small muted">The code is the last 4 digits of the calling number.</p>
