@@ -8,6 +8,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/authflow/authflow/api/apitest"
 	"github.com/authflow/authflow/channels"
 )
 
@@ -112,5 +113,74 @@ func TestDevOutboxFitsAPhone(t *testing.T) {
 		p.oneLine(width, ".msg-buttons .btn")
 		p.oneLine(width, ".topbar .btn")
 		p.shot("outbox-" + name)
+	})
+}
+
+func TestSettingsLayout(t *testing.T) {
+	a := newAccount(t, "ui-layout")
+	p := open(t)
+	// Events of several kinds for the table: a failure, a sign-in, a
+	// factor turned on with the sessions that ended.
+	p.signIn(a.email, "not the password")
+	p.waitText("#msg", "Wrong email or password")
+	p.signIn(a.email, pw)
+	p.signedInAs(a.email)
+
+	t.Run("case=one page, no tab bar of one tab", func(t *testing.T) {
+		p.t = t
+		if got := p.text("main h1"); got != "Security" {
+			t.Errorf("the heading is %q", got)
+		}
+		if n := p.count("main .tabs, main [role=tablist], main nav"); n != 0 {
+			t.Errorf("%d tab bars on a page of one tab", n)
+		}
+		if title := js[string](p, `document.title`); strings.Contains(title, "Personal data") {
+			t.Errorf("title %q", title)
+		}
+	})
+	t.Run("case=GAuth is explained where it first appears", func(t *testing.T) {
+		p.t = t
+		p.waitText("#totp-pill", "Off")
+		where := js[string](p, `(function(){
+			const w = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+			for (let n = w.nextNode(); n; n = w.nextNode()) {
+				if (!n.textContent.includes('GAuth') || !n.parentElement.getClientRects().length) continue;
+				const box = n.parentElement.closest('.row, .method, p, li') || n.parentElement;
+				return box.innerText;
+			}
+			return '';
+		})()`)
+		if !strings.Contains(where, "authenticator app (Google Authenticator, Aegis, …)") {
+			t.Errorf("the first GAuth on the page reads %q", where)
+		}
+	})
+	t.Run("case=the sessions warning shows only while 2FA is off", func(t *testing.T) {
+		p.t = t
+		p.waitText("#tf-status", "Off")
+		if !p.visible("#tf-attention") {
+			t.Fatal("2FA is off and the page does not say that turning it on ends the other sessions")
+		}
+		// Turn email on through the API, as the page would: events follow.
+		tok := p.sessionToken()
+		r := apitest.Expect(t, env.Do(t, "POST", "/v1/me/enrollments", tok, map[string]any{"method": "email"}), 200)
+		code := digits6.FindString(outboxTo(t, "email", a.email).Text)
+		apitest.Expect(t, env.Do(t, "POST", "/v1/me/enrollments/"+r.Str("flow_id")+"/confirm", tok, map[string]any{"code": code}), 200)
+		p.nav("/settings")
+		p.waitText("#tf-status", "On")
+		if p.visible("#tf-attention") {
+			t.Fatal("2FA is on and the page still warns about turning it on")
+		}
+	})
+	t.Run("case=the page fits a phone and a laptop, event dates on one line", func(t *testing.T) {
+		p.t = t
+		p.waitText("#events", "2FA method enabled")
+		p.atWidths(func(name string, width int) {
+			p.fits(width)
+			p.oneLine(width, "#events td.when")
+			if over := js[bool](p, `(function(){const e=document.querySelector('#events-card .table-wrap');return e.scrollWidth>e.clientWidth})()`); over {
+				t.Errorf("at %d px the events table scrolls sideways", width)
+			}
+			p.shot("settings-" + name)
+		})
 	})
 }

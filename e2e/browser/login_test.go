@@ -96,8 +96,15 @@ func TestLoginWithPasswordAndTOTP(t *testing.T) {
 		}
 		p.waitText("#choose-email", a.email)
 		p.waitText("#step-choose [data-expires]", "Expires in")
-		p.shot("chooser")
-		p.shotMobile("chooser-mobile")
+		// GAuth is said with what it is: an app, and which ones.
+		if got := p.text(`#methods [data-method="totp"]`); !strings.Contains(got, "GAuth") || !strings.Contains(got, "Authenticator app (Google Authenticator, Aegis, …)") {
+			t.Errorf("the GAuth method reads %q", got)
+		}
+		p.atWidths(func(name string, width int) {
+			p.fits(width)
+			p.oneLine(width, "#methods .m-title")
+			p.shot("chooser-" + name)
+		})
 	})
 	t.Run("case=a wrong code shows the attempts left", func(t *testing.T) {
 		p.t = t

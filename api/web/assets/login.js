@@ -7,7 +7,7 @@
 
   const METHOD = {
     telegram: { icon: 'telegram', title: 'Telegram', sub: 'Press the button with a number in a message from our bot' },
-    totp: { icon: 'app', title: 'Authenticator app (GAuth)', sub: 'Enter the one-time code the app generates' },
+    totp: { icon: 'app', title: 'GAuth', sub: 'Authenticator app (Google Authenticator, Aegis, …): enter the code it shows' },
     email: { icon: 'email', title: 'Email', sub: 'Get a one-time code at your account email' },
     webauthn: { icon: 'key', title: 'Passkey (WebAuthn)', sub: 'Confirm with your device or security key' },
     call: { icon: 'call', title: 'Call', sub: '' },
@@ -271,7 +271,7 @@
     switch (o.type) {
       case 'totp':
         $('h-challenge').textContent = 'Authenticator app';
-        $('challenge-sub').textContent = 'GAuth, Google Authenticator, Aegis or similar';
+        $('challenge-sub').textContent = 'GAuth: Google Authenticator, Aegis or similar';
         hint.textContent = 'Open the authenticator app on your phone and enter the 6-digit code it shows for authflow.';
         break;
       case 'email':

@@ -1,5 +1,5 @@
-// The "Security" tab of "Personal data": two-step authentication, phones,
-// sessions, password, bank cards and events. Every call is docs/api.md
+// The "Security" page: two-step authentication, phones, sessions,
+// password, bank cards and events. Every call is docs/api.md
 // "Self-service" with the cookie session and X-CSRF-Token.
 'use strict';
 
@@ -156,6 +156,9 @@
     $('pw-username').value = me.email;
     $('email-addr').textContent = me.email;
     pill($('tf-status'), tf.enabled, 'On', 'Off');
+    // Turning on the first method ends the other sessions: worth saying
+    // only while none is on.
+    $('tf-attention').hidden = tf.enabled;
     renderRecoveryCodes();
 
     // Telegram
