@@ -108,7 +108,7 @@ func (s *Server) enrollAnswer(v workflows.EnrollView, reveal bool) (enrollJSON, 
 		// Internal: the challenge is being made.
 		out.State = workflows.StateChallenge
 	case workflows.StateChallenge:
-		out.WebAuthn = v.WebAuthnOptions
+		out.WebAuthn = passkeyOptions(v.WebAuthnOptions)
 		if reveal && len(v.TOTPKeySealed) > 0 {
 			key, err := rules.OpenTOTPKey(s.Sealer, v.TOTPKeySealed)
 			if err != nil {

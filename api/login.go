@@ -51,6 +51,17 @@ type telegramChallenge struct {
 	Number int `json:"number"`
 }
 
+// passkeyOptions is a View's WebAuthn options as an answer's field: absent when
+// the flow made none. A View read back from Temporal holds JSON null there,
+// and omitempty leaves out only an empty json.RawMessage, so the answer of
+// every other method would carry "webauthn": null.
+func passkeyOptions(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	return raw
+}
+
 // flowAnswer renders a View; a done flow carries its session while the flow
 // is retained (until its expires_at).
 func (s *Server) flowAnswer(v workflows.View) flowJSON {
@@ -69,7 +80,7 @@ func (s *Server) flowAnswer(v workflows.View) flowJSON {
 		if v.Method == workflows.MethodTelegram && v.TelegramNumber > 0 {
 			out.Telegram = &telegramChallenge{Number: v.TelegramNumber}
 		}
-		out.WebAuthn = v.WebAuthnOptions
+		out.WebAuthn = passkeyOptions(v.WebAuthnOptions)
 	case workflows.StateDone:
 		if v.Session != nil && s.now().Before(v.ExpiresAt) {
 			out.Session = &sessionJSON{Token: security.SessionToken(s.Cfg.SecretKey, v.FlowID), ExpiresAt: v.Session.ExpiresAt.UTC()}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
@@ -33,6 +34,13 @@ import (
 // ignore fields they do not know. The check closes them: every object
 // schema with properties gets "unevaluatedProperties": false, so a field the
 // server sends and the document does not describe fails the test.
+//
+// An answer has no null fields but those the document says may be null
+// (`type: 'null'`, as a passkey's last_used_at): a field that does not
+// apply is left out. The schemas catch a null where they give a type;
+// checkNulls catches it everywhere else too (inside an open object such as
+// the WebAuthn options), by name: a property the document lets be null
+// somewhere passes wherever it is.
 
 // contractURL names the document inside the validator (never fetched).
 const contractURL = "https://authflow.invalid/openapi.json"
@@ -41,6 +49,9 @@ const contractURL = "https://authflow.invalid/openapi.json"
 type contract struct {
 	doc   map[string]any
 	paths []docPath
+
+	// nullable names the properties the document lets be null somewhere.
+	nullable map[string]bool
 
 	mu       sync.Mutex
 	compiler *jsonschema.Compiler
@@ -65,7 +76,8 @@ var loadContract = sync.OnceValues(func() (*contract, error) {
 		return nil, errors.New("api/openapi.yaml: not an object")
 	}
 	closeObjects(doc)
-	c := &contract{doc: doc, compiler: jsonschema.NewCompiler(), schemas: map[string]*jsonschema.Schema{}}
+	c := &contract{doc: doc, compiler: jsonschema.NewCompiler(), schemas: map[string]*jsonschema.Schema{}, nullable: map[string]bool{}}
+	c.findNullable(doc)
 	c.compiler.DefaultDraft(jsonschema.Draft2020)
 	c.compiler.AssertFormat()
 	if err := c.compiler.AddResource(contractURL, doc); err != nil {
@@ -107,6 +119,93 @@ func closeObjects(v any) {
 			closeObjects(c)
 		}
 	}
+}
+
+// findNullable collects the names of the properties whose schema allows
+// null.
+func (c *contract) findNullable(v any) {
+	switch n := v.(type) {
+	case map[string]any:
+		if props, ok := n["properties"].(map[string]any); ok {
+			for name, p := range props {
+				if c.allowsNull(p, 0) {
+					c.nullable[name] = true
+				}
+			}
+		}
+		for _, ch := range n {
+			c.findNullable(ch)
+		}
+	case []any:
+		for _, ch := range n {
+			c.findNullable(ch)
+		}
+	}
+}
+
+// allowsNull says whether a schema admits null: its type is or lists
+// "null", or one of its oneOf/anyOf alternatives (or its $ref) does.
+func (c *contract) allowsNull(v any, depth int) bool {
+	m, ok := v.(map[string]any)
+	if !ok || depth > 10 {
+		return false
+	}
+	switch t := m["type"].(type) {
+	case string:
+		if t == "null" {
+			return true
+		}
+	case []any:
+		if slices.Contains(t, any("null")) {
+			return true
+		}
+	}
+	if _, ok := m["$ref"]; ok {
+		if r, _, ok := c.resolve(map[string]any{"$ref": m["$ref"]}, nil); ok && c.allowsNull(r, depth+1) {
+			return true
+		}
+	}
+	for _, k := range []string{"oneOf", "anyOf"} {
+		alts, _ := m[k].([]any)
+		for _, a := range alts {
+			if c.allowsNull(a, depth+1) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// checkNulls fails on a null the document does not allow, naming where in
+// the body it is.
+func (c *contract) checkNulls(body []byte) error {
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		return fmt.Errorf("body is not JSON: %v", err)
+	}
+	var walk func(v any, at, name string) error
+	walk = func(v any, at, name string) error {
+		switch n := v.(type) {
+		case nil:
+			if !c.nullable[name] {
+				return fmt.Errorf("%s is null: leave out a field that does not apply (the document allows null only where it says type 'null')", at)
+			}
+		case map[string]any:
+			for _, k := range slices.Sorted(maps.Keys(n)) {
+				if err := walk(n[k], at+"."+k, k); err != nil {
+					return err
+				}
+			}
+		case []any:
+			for i, e := range n {
+				if err := walk(e, at+"["+strconv.Itoa(i)+"]", ""); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	return walk(v, "$", "")
 }
 
 func isParam(seg string) bool { return strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") }
@@ -190,7 +289,13 @@ func (c *contract) check(method, rawPath string, status int, header http.Header,
 	if mt != "application/json" || media["schema"] == nil {
 		return nil
 	}
-	return c.validate(append(ptr, "content", mt, "schema"), body)
+	if err := c.validate(append(ptr, "content", mt, "schema"), body); err != nil {
+		return err
+	}
+	if err := c.checkNulls(body); err != nil {
+		return fmt.Errorf("%s %s %d: %v", method, tmpl, status, err)
+	}
+	return nil
 }
 
 // checkBareError checks an answer of the router itself (no route, no
