@@ -271,7 +271,8 @@ func TestGAuthEnrollmentOnSettings(t *testing.T) {
 		t.Fatalf("secret %q", secret)
 	}
 	p.shot("gauth-setup")
-	p.typeIn("#totp-code", totpCode(t, secret))
+	used := totpCode(t, secret)
+	p.typeIn("#totp-code", used)
 	p.click("#totp-confirm")
 	p.waitText("#totp-pill", "On")
 	if p.visible("#totp-panel") {
@@ -286,8 +287,16 @@ func TestGAuthEnrollmentOnSettings(t *testing.T) {
 	}
 	p.click(`#methods [data-method="totp"]`)
 	p.waitVisible("#code-form")
-	// The enrollment used up this time step: answer with the next step's
-	// code, which the ±1 step window accepts.
+	// The enrollment used up this time step: its code is refused, and the
+	// page says to wait for the next one rather than that it is wrong.
+	p.typeIn("#code", used)
+	p.waitText("#msg", "This code was already used")
+	p.waitText("#msg", "Wait for the app to show the next code")
+	if got := p.text("#msg"); strings.Contains(got, "not right") || !js[bool](p, `document.getElementById('msg').classList.contains('alert-warn')`) {
+		t.Fatalf("the page calls the used code wrong: %q", got)
+	}
+	p.shot("gauth-code-used")
+	// The next step's code, which the ±1 step window accepts, signs in.
 	next, err := totp.GenerateCodeCustom(secret, time.Now().Add(30*time.Second), rules.TOTPValidateOpts)
 	if err != nil {
 		t.Fatal(err)

@@ -141,12 +141,25 @@ window.AF = (function () {
     return m + ':' + (s < 10 ? '0' : '') + s;
   }
 
+  // usedCode says whether a wrong-code answer is an authenticator app's
+  // right code whose 30-second step was used already: by the enrollment
+  // that turned the app on, or an earlier sign-in. The API answers
+  // invalid_code for both; only its message (workflows/method_totp.go)
+  // tells them apart, and the browser tests hold the two together.
+  function usedCode(err) {
+    return err.code === 'invalid_code' && /already used/i.test(err.message || '');
+  }
+
   // errorText is what a person reads for an API error.
   function errorText(err) {
     const d = err.data || {};
     switch (err.code) {
       case 'invalid_code':
         if (d.attempts_left === 0) return 'That code is not right, and it was the last attempt.';
+        if (usedCode(err)) {
+          return 'This code was already used: to turn the app on, or for an earlier sign-in. Wait for the app to show the next code (a new one every 30 seconds) and enter that. ' +
+            (d.attempts_left !== undefined ? plural(d.attempts_left, 'attempt', 'attempts') + ' left.' : '');
+        }
         return 'That code is not right. ' + (d.attempts_left !== undefined ? plural(d.attempts_left, 'attempt', 'attempts') + ' left.' : '');
       case 'invalid_assertion':
         return (err.message && err.message.indexOf('password') >= 0 ? err.message + '. ' : 'The passkey was not accepted. ') +
@@ -277,7 +290,7 @@ window.AF = (function () {
     api: api, ApiError: ApiError, cookie: cookie,
     creationOptions: creationOptions, requestOptions: requestOptions, credentialJSON: credentialJSON,
     webauthnSupported: webauthnSupported, passkeyError: passkeyError,
-    errorText: errorText, plural: plural, mmss: mmss, fmtDate: fmtDate, ago: ago,
+    errorText: errorText, usedCode: usedCode, plural: plural, mmss: mmss, fmtDate: fmtDate, ago: ago,
     h: h, $: $, show: show, showError: showError, busy: busy, countdown: countdown, digitsOnly: digitsOnly,
   };
 })();

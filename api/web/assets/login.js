@@ -379,8 +379,13 @@
         if (failFlow(err)) return;
         if (err.data && err.data.attempts_left !== undefined) setAttempts(err.data.attempts_left);
         $('code').value = '';
-        $('code').setAttribute('aria-invalid', 'true');
-        showError(msg, err);
+        if (window.AF.usedCode(err)) {
+          // Not a mistake: the code was right, once. The next one will do.
+          info(errorText(err), 'warn');
+        } else {
+          $('code').setAttribute('aria-invalid', 'true');
+          showError(msg, err);
+        }
         $('code').focus();
       } finally {
         submitting = false;
