@@ -27,6 +27,7 @@ import (
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 
 	"github.com/authflow/authflow/api/apitest"
@@ -149,6 +150,8 @@ type page struct {
 	// runs its cleanups.
 	t, owner *testing.T
 	ctx      context.Context
+	// authenticator is the tab's virtual passkey authenticator, if any.
+	authenticator webauthn.AuthenticatorID
 
 	mu       sync.Mutex
 	problems []string

@@ -28,7 +28,7 @@ func (p *page) addAuthenticator() {
 	if _, err := chromedp.Call(ctx, webauthn.Enable, webauthn.EnableParams{}); err != nil {
 		p.t.Fatal(err)
 	}
-	if _, err := chromedp.Call(ctx, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{
+	res, err := chromedp.Call(ctx, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{
 		Options: &webauthn.VirtualAuthenticatorOptions{
 			Protocol:                    webauthn.AuthenticatorProtocolCtap2,
 			Transport:                   webauthn.AuthenticatorTransportInternal,
@@ -37,9 +37,11 @@ func (p *page) addAuthenticator() {
 			IsUserVerified:              true,
 			AutomaticPresenceSimulation: true,
 		},
-	}); err != nil {
+	})
+	if err != nil {
 		p.t.Fatal(err)
 	}
+	p.authenticator = res.AuthenticatorID
 }
 
 // confirm presses the confirmation dialog's button.
@@ -60,6 +62,9 @@ func TestPasskeyRegistrationAndPasswordlessLogin(t *testing.T) {
 	a := newAccount(t, "ui-passkey")
 	p := open(t)
 	p.addAuthenticator()
+	// The button and the second step; TestPasskeyAutofill has the email
+	// field's autofill, which would answer at once here.
+	p.withoutConditionalMediation()
 
 	t.Run("case=a passkey is added on the settings page with a name", func(t *testing.T) {
 		p.t = t

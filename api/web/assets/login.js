@@ -1,5 +1,6 @@
 // The login page: password, then the method chooser and one challenge;
-// or a passkey alone. Every call is docs/api.md "Login".
+// or a passkey alone, from its button or the email field's autofill. Every
+// call is docs/api.md "Login".
 'use strict';
 
 (function () {
@@ -30,6 +31,8 @@
 
   function step(name) {
     steps.forEach(function (s) { $('step-' + s).hidden = s !== name; });
+    // Passkeys are offered in the email field's autofill while it shows.
+    if (name === 'password') startAutofill(); else stopAutofill();
     const focus = {
       password: $('email').value ? $('password') : $('email'),
       choose: document.querySelector('#methods .method, #phone-methods .method'),
@@ -225,7 +228,9 @@
     return btn ? busy(btn, run) : run();
   }
 
-  function showChallenge(o, r) {
+  // showChallenge shows the challenge of option o, answer r; a passkey the
+  // autofill already gave (cred) is sent as it is.
+  function showChallenge(o, r, cred) {
     stopPolling();
     const m = describe(o);
     $('challenge-icon').src = '/assets/i-' + m.icon + '.svg';
@@ -249,7 +254,7 @@
     if (o.type === 'webauthn') {
       $('h-challenge').textContent = 'Use your passkey';
       $('challenge-sub').textContent = passwordless ? 'Sign in without a password' : 'Confirm this sign-in with a passkey';
-      runPasskey(r.webauthn);
+      if (cred) sendPasskey(cred); else runPasskey(r.webauthn);
       return;
     }
     const four = o.type === 'call';
@@ -420,6 +425,13 @@
       error(window.AF.passkeyError(e));
       return;
     }
+    await sendPasskey(cred);
+  }
+
+  // sendPasskey answers the flow's passkey challenge with cred.
+  async function sendPasskey(cred) {
+    $('wa-waiting').hidden = false;
+    $('wa-retry').hidden = true;
     try {
       const r = await api('POST', '/v1/login/' + flow + '/verify', { credential: window.AF.credentialJSON(cred) });
       finish(r);
@@ -462,6 +474,78 @@
     });
   }
   $('passkey-login').addEventListener('click', passkeyLogin);
+
+  // ---- passkeys in the autofill ----
+
+  // While the password step shows, a passkey request waits in the
+  // background (WebAuthn conditional mediation): the browser lists the
+  // passkeys it keeps for this site among the email field's suggestions
+  // (autocomplete="username webauthn"), and picking one signs in as the
+  // passkey button does, through the same passwordless flow. A browser
+  // without it keeps only the button.
+  let autofill = null; // the waiting request: { abort, timer }
+
+  function stopAutofill() {
+    if (!autofill) return;
+    clearTimeout(autofill.timer);
+    autofill.abort.abort();
+    autofill = null;
+  }
+
+  async function autofillAvailable() {
+    if (!window.AF.webauthnSupported() || typeof PublicKeyCredential.isConditionalMediationAvailable !== 'function') return false;
+    try {
+      return await PublicKeyCredential.isConditionalMediationAvailable();
+    } catch (e) {
+      return false;
+    }
+  }
+
+  async function startAutofill() {
+    if (autofill) return;
+    const mine = { abort: new AbortController(), timer: null };
+    autofill = mine;
+    const current = function () { return autofill === mine; };
+    let r;
+    try {
+      if (!(await autofillAvailable())) throw new Error('no conditional mediation');
+      if (!current()) return;
+      r = await api('POST', '/v1/login/passkey', {});
+    } catch (err) {
+      // The passkey button remains, and says what is wrong if it is used.
+      if (current()) autofill = null;
+      return;
+    }
+    // Stopped meanwhile: the unused flow simply expires.
+    if (!current()) return;
+    // A request outlives its flow's 10 minutes: wait on a new flow before
+    // this one expires.
+    mine.timer = setTimeout(function () {
+      if (!current()) return;
+      stopAutofill();
+      startAutofill();
+    }, Math.max(5000, new Date(r.expires_at).getTime() - Date.now() - 30000));
+    let cred;
+    try {
+      const opts = window.AF.requestOptions(r.webauthn);
+      opts.mediation = 'conditional';
+      opts.signal = mine.abort.signal;
+      cred = await navigator.credentials.get(opts);
+    } catch (e) {
+      // Aborted (the person went on another way, or a new flow replaced
+      // this one), or refused: the button remains.
+      if (current()) { clearTimeout(mine.timer); autofill = null; }
+      return;
+    }
+    if (!current() || !cred) return;
+    clearTimeout(mine.timer);
+    autofill = null;
+    clear();
+    flow = r.flow_id;
+    passwordless = true;
+    option = { type: 'webauthn' };
+    showChallenge(option, r, cred);
+  }
 
   // Where a sign-in ended is worth saying when the settings page sent us
   // back (the session ended).
