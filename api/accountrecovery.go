@@ -42,7 +42,7 @@ func (s *Server) recoveryAnswer(v workflows.RecoveryView) recoveryJSON {
 		if v.Method == workflows.MethodTelegram && v.TelegramNumber > 0 {
 			out.Telegram = &telegramChallenge{Number: v.TelegramNumber}
 		}
-		out.WebAuthn = v.WebAuthnOptions
+		out.WebAuthn = passkeyOptions(v.WebAuthnOptions)
 	case workflows.StateWaiting:
 		out.ReadyAt, out.ReminderAt = utcPtr(v.ReadyAt), utcPtr(v.ReminderAt)
 	case workflows.StateSetPassword, workflows.StateCancelled:
