@@ -102,6 +102,22 @@ func TestAccountRecovery(t *testing.T) {
 			http.Header{apitest.FlowSecretHeader: {"not-the-secret"}}), 404, "flow_not_found")
 		apitest.Expect(t, env.Do(t, "GET", "/v1/recovery/"+flow, "", nil), 200)
 	})
+	t.Run("case=a recovery code answered straight from second_factor, then a new password", func(t *testing.T) {
+		u := newUser(t, "rec-code")
+		u.withTOTP(t)
+		codes := apitest.Expect(t, u.do(t, "POST", "/v1/me/recovery-codes", map[string]any{}), 200).Get("codes").([]any)
+		flow := startRecovery(t, u.email).Str("flow_id")
+		v := apitest.Expect(t, recoveryDo(t, flow, "verify", map[string]string{"code": digits6.FindString(recoveryCode(t, u.email, flow).Text)}), 200)
+		if strings.Join(methodTypes(v), ",") != "totp,recovery_code" {
+			t.Fatalf("verify %s", v.Raw)
+		}
+		s := apitest.Expect(t, recoveryDo(t, flow, "verify", map[string]string{"method": "recovery_code", "code": codes[0].(string)}), 200)
+		if s.Str("state") != "set_password" || s.Str("method") != "recovery_code" {
+			t.Fatalf("recovery code %s", s.Raw)
+		}
+		apitest.Expect(t, recoveryDo(t, flow, "password", map[string]string{"new_password": "a new long password"}), 200)
+		recordHistory(t, "recovery/"+flow, "recovery-recovery-code")
+	})
 	t.Run("case=with 2FA: a second factor as at login, no phone offered, then a new password", func(t *testing.T) {
 		u := newAccount(t, "rec-totp")
 		u.withTOTP(t)
@@ -212,5 +228,6 @@ func TestAccountRecoveryOfLostFactors(t *testing.T) {
 			t.Fatalf("events %v", a.eventTypes(t))
 		}
 		apitest.ExpectError(t, env.Admin(t, "POST", "/v1/admin/flows/"+flow+"/cancel", nil), 404, "flow_not_found")
+		recordHistory(t, "recovery/"+flow, "recovery-lost-factors-cancelled-by-admin")
 	})
 }
