@@ -107,7 +107,13 @@ func (s *Server) adminListUsers(c *gin.Context) {
 		}
 		limit = n
 	}
-	rows, next, err := ListUsers(c.Request.Context(), s.Store, c.Query("email"), c.Query("cursor"), limit)
+	// The contract names the cursor `after` and the answer's `next`;
+	// `cursor` and `next_cursor` are the same, kept for the CLI's users.
+	cursor := c.Query("after")
+	if cursor == "" {
+		cursor = c.Query("cursor")
+	}
+	rows, next, err := ListUsers(c.Request.Context(), s.Store, c.Query("email"), cursor, limit)
 	if errors.Is(err, ErrBadCursor) {
 		fail(c, badRequest(err.Error()))
 		return
@@ -116,7 +122,7 @@ func (s *Server) adminListUsers(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	body := gin.H{"users": rows}
+	body := gin.H{"users": rows, "next": next}
 	if next != "" {
 		body["next_cursor"] = next
 	}

@@ -71,6 +71,27 @@ func TestAdminFindsUsersByEmail(t *testing.T) {
 			t.Fatalf("pages of 2 listed %v, want %v", got, made)
 		}
 	})
+	t.Run("case=the contract's after and next page the same way", func(t *testing.T) {
+		var got []string
+		after := ""
+		for page := 0; page < 5; page++ {
+			q := url.Values{"email": {tag}, "limit": {"2"}}
+			if after != "" {
+				q.Set("after", after)
+			}
+			r := apitest.Expect(t, env.Admin(t, "GET", "/v1/admin/users?"+q.Encode(), nil), 200)
+			got = append(got, listedEmails(t, r)...)
+			if _, ok := r.Body["next"]; !ok {
+				t.Fatalf("no next in %s", r.Raw)
+			}
+			if after = r.Str("next"); after == "" {
+				break
+			}
+		}
+		if !slices.Equal(got, made) {
+			t.Fatalf("pages of 2 listed %v, want %v", got, made)
+		}
+	})
 	t.Run("case=an email nobody has is an empty list", func(t *testing.T) {
 		r := apitest.Expect(t, env.Admin(t, "GET", "/v1/admin/users?email=nobody-"+tag, nil), 200)
 		if got := listedEmails(t, r); len(got) != 0 {
@@ -78,7 +99,7 @@ func TestAdminFindsUsersByEmail(t *testing.T) {
 		}
 	})
 	t.Run("case=a bad limit or a cursor no page gave is 400", func(t *testing.T) {
-		for _, q := range []string{"limit=0", "limit=1001", "limit=ten", "cursor=%21%21"} {
+		for _, q := range []string{"limit=0", "limit=1001", "limit=ten", "cursor=%21%21", "after=%21%21"} {
 			apitest.ExpectError(t, env.Admin(t, "GET", "/v1/admin/users?"+q, nil), 400, "bad_request")
 		}
 	})
