@@ -314,9 +314,7 @@ func (r *recovery) cancel(ctx workflow.Context, reason string) error {
 	r.second.closeChallenge(ctx, "cancelled")
 	r.view.Reason = reason
 	r.second.setState(ctx, StateCancelled, r.view.Method)
-	if r.view.ReadyAt != nil {
-		r.endWait(ctx, "cancelled")
-	}
+	r.endWait(ctx, "cancelled")
 	if r.view.UserID != "" {
 		r.second.record(ctx, "recovery_cancelled", map[string]any{"reason": reason})
 	}

@@ -1,15 +1,12 @@
 package durability_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -34,30 +31,8 @@ func TestDevKilledAndRestarted(t *testing.T) {
 		"AUTHFLOW_TEMPORAL_PORT":    fmt.Sprint(freePort(t)),
 		"AUTHFLOW_TEMPORAL_UI_PORT": fmt.Sprint(freePort(t)),
 	}
-	secrets := map[string]string{} // flow id → flow secret
-	call := func(method, path string, body any) answer {
-		t.Helper()
-		var b []byte
-		if body != nil {
-			b, _ = json.Marshal(body)
-		}
-		req, _ := http.NewRequest(method, base+path, bytes.NewReader(b))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+admin)
-		if rest, ok := strings.CutPrefix(path, "/v1/login/"); ok {
-			id, _, _ := strings.Cut(rest, "/")
-			req.Header.Set("X-Flow-Secret", secrets[id])
-		}
-		resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
-		if err != nil {
-			return answer{err: err}
-		}
-		defer resp.Body.Close()
-		raw, _ := io.ReadAll(resp.Body)
-		a := answer{status: resp.StatusCode, raw: string(raw)}
-		_ = json.Unmarshal(raw, &a.body)
-		return a
-	}
+	c := &flowClient{base: base, admin: admin, secrets: map[string]string{}}
+	call, secrets := c.call, c.secrets
 	ready := func(p *proc) {
 		t.Helper()
 		eventually(t, 2*time.Minute, "authflow dev to be ready", func() bool {
