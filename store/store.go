@@ -44,6 +44,7 @@ type Store interface {
 	RecoveryCodes
 	AccountRecoveries
 	Locales
+	Webhooks
 
 	// Ping checks the database answers.
 	Ping(ctx context.Context) error
@@ -436,4 +437,88 @@ type Locales interface {
 	SetUserLocale(ctx context.Context, userID, locale string) error
 	// UserLocale is the user's language, "" when they chose none.
 	UserLocale(ctx context.Context, userID string) (string, error)
+}
+
+// WebhookEndpoint is a URL told of audit events (docs/design.md
+// "Webhooks").
+type WebhookEndpoint struct {
+	ID  string
+	URL string
+	// Events are the event types sent; "*" is every type.
+	Events      []string
+	Description string
+	// SecretSealed is the whsec_ signing secret sealed under
+	// AUTHFLOW_SECRET_KEY; the store never sees it in clear.
+	SecretSealed []byte
+	CreatedAt    time.Time
+	// DisabledAt is set once the endpoint failed for too long; nothing is
+	// queued for it any more.
+	DisabledAt     *time.Time
+	DisabledReason string
+}
+
+// Statuses of a webhook delivery.
+const (
+	// DeliveryPending waits for its first attempt or for a retry.
+	DeliveryPending = "pending"
+	// DeliveryDelivered was answered with a 2xx.
+	DeliveryDelivered = "delivered"
+	// DeliveryFailed was given up: its endpoint was disabled.
+	DeliveryFailed = "failed"
+)
+
+// WebhookDelivery is one event queued for one endpoint: the outbox row
+// AddEvent writes in the event's own transaction. Event.ID is its id
+// (the webhook-id header, the same on every attempt).
+type WebhookDelivery struct {
+	EndpointID    string
+	Event         Event
+	Status        string
+	Attempts      int
+	LastStatus    int // HTTP status of the last attempt; 0 when none answered
+	LastError     string
+	CreatedAt     time.Time
+	LastAttemptAt *time.Time
+	DeliveredAt   *time.Time
+}
+
+// WebhookAttempt is one try to deliver an event to an endpoint.
+type WebhookAttempt struct {
+	N          int // 1 for the first
+	At         time.Time
+	StatusCode int    // 0 when no answer came
+	Error      string // "" when delivered
+}
+
+// Webhooks stores webhook endpoints and their deliveries. AddEvent queues
+// a delivery, in the event's transaction, for every enabled endpoint whose
+// filter matches the event's type.
+type Webhooks interface {
+	// CreateWebhookEndpoint stores e with a new id and CreatedAt.
+	CreateWebhookEndpoint(ctx context.Context, e WebhookEndpoint) (WebhookEndpoint, error)
+	WebhookEndpoint(ctx context.Context, id string) (WebhookEndpoint, error)
+	// ListWebhookEndpoints lists every endpoint, oldest first.
+	ListWebhookEndpoints(ctx context.Context) ([]WebhookEndpoint, error)
+	// DeleteWebhookEndpoint forgets the endpoint and its deliveries.
+	DeleteWebhookEndpoint(ctx context.Context, id string) error
+	// DisableWebhookEndpoint stops queueing for the endpoint and fails its
+	// pending deliveries; disabling it again changes nothing.
+	DisableWebhookEndpoint(ctx context.Context, id, reason string, now time.Time) error
+	// PendingWebhookDeliveries lists up to limit pending deliveries of the
+	// endpoint in the order their events were added.
+	PendingWebhookDeliveries(ctx context.Context, endpointID string, limit int) ([]WebhookDelivery, error)
+	// WebhookDelivery is the endpoint's delivery of the event eventID.
+	WebhookDelivery(ctx context.Context, endpointID, eventID string) (WebhookDelivery, error)
+	// ListWebhookDeliveries lists up to limit deliveries of the endpoint,
+	// newest first.
+	ListWebhookDeliveries(ctx context.Context, endpointID string, limit int) ([]WebhookDelivery, error)
+	// WebhookAttempts lists a delivery's attempts, first first.
+	WebhookAttempts(ctx context.Context, endpointID, eventID string) ([]WebhookAttempt, error)
+	// RecordWebhookAttempt adds the next attempt of a pending delivery
+	// (a.N is set from the count) and marks it delivered when a.Error is
+	// empty. An attempt of a delivery no longer pending is not recorded and
+	// answers ErrConflict.
+	RecordWebhookAttempt(ctx context.Context, endpointID, eventID string, a WebhookAttempt) (WebhookDelivery, error)
+	// RetryWebhookDelivery makes a delivery pending again (any status).
+	RetryWebhookDelivery(ctx context.Context, endpointID, eventID string) error
 }

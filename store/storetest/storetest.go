@@ -126,6 +126,10 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"concurrent uses of one cancel token: one passes", testRecoveryCancelTokenConcurrent},
 
 		{"telegram prompts of a flow", testTelegramPrompts},
+		{"webhook endpoints: stored, listed, deleted", testWebhookEndpoints},
+		{"an event queues a delivery for each enabled endpoint its filter matches, in order, once", testWebhookQueueing},
+		{"webhook attempts: counted, delivered once, retried by an admin", testWebhookAttempts},
+		{"disabling an endpoint fails its pending deliveries and queues nothing more", testWebhookDisable},
 
 		{"64 concurrent writers see no errors", func(t *testing.T, s store.Store) { MixedWrites(t, s, 64, 5) }},
 	}

@@ -218,8 +218,9 @@ func (s *Store) CountSends(ctx context.Context, q store.SentQuery) (int, error) 
 }
 
 // AddEvent appends to the user's audit log (an empty ID is generated, a zero
-// At is now). An event whose ID is recorded already is not added twice, so
-// a retried activity can pass a stable ID.
+// At is now) and queues a webhook delivery of it for every enabled endpoint
+// whose filter matches. An event whose ID is recorded already is not added
+// (nor queued) twice, so a retried activity can pass a stable ID.
 func (s *Store) AddEvent(ctx context.Context, e store.Event) error {
 	const op = "add event"
 	switch {
@@ -238,10 +239,19 @@ func (s *Store) AddEvent(ctx context.Context, e store.Event) error {
 			return s.wrap(op, fmt.Errorf("encode detail: %w", err))
 		}
 	}
-	_, err := s.db.Writer().Exec(ctx,
-		`INSERT INTO events (id, user_id, type, at, ip, detail) VALUES ($1, $2, $3, $4, $5, $6)
-		 ON CONFLICT (id) DO NOTHING`,
-		e.ID, e.UserID, e.Type, s.stamp(e.At), e.IP, string(detail))
+	err := s.db.Tx(ctx, func(q Querier) error {
+		n, err := q.Exec(ctx,
+			`INSERT INTO events (id, user_id, type, at, ip, detail) VALUES ($1, $2, $3, $4, $5, $6)
+			 ON CONFLICT (id) DO NOTHING`,
+			e.ID, e.UserID, e.Type, s.stamp(e.At), e.IP, string(detail))
+		if err != nil || n == 0 {
+			return err
+		}
+		// The webhook outbox is written in the event's transaction: an event
+		// stored is an event delivered, whatever fails after the commit
+		// (docs/design.md "Webhooks").
+		return queueWebhookDeliveries(ctx, q, e.ID, e.Type)
+	})
 	if err != nil {
 		return s.wrap(op, err)
 	}

@@ -1,0 +1,230 @@
+package storetest
+
+import (
+	"bytes"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/authflow/authflow/store"
+)
+
+func newEndpoint(t *testing.T, s store.Store, events ...string) store.WebhookEndpoint {
+	t.Helper()
+	e, err := s.CreateWebhookEndpoint(t.Context(), store.WebhookEndpoint{
+		URL: "https://hooks.example.com/" + RandomString(), Events: events, Description: "panel",
+		SecretSealed: RandomBytes(40),
+	})
+	mustNil(t, err)
+	return e
+}
+
+// pendingIDs lists the event ids pending for an endpoint, in order.
+func pendingIDs(t *testing.T, s store.Store, endpointID string) []string {
+	t.Helper()
+	ds, err := s.PendingWebhookDeliveries(t.Context(), endpointID, 100)
+	mustNil(t, err)
+	return ids(ds, func(d store.WebhookDelivery) string { return d.Event.ID })
+}
+
+func testWebhookEndpoints(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	sealed := RandomBytes(40)
+	before := time.Now()
+	e, err := s.CreateWebhookEndpoint(ctx, store.WebhookEndpoint{
+		URL: "https://hooks.example.com/a", Events: []string{"login_failed", "password_changed"},
+		Description: "panel", SecretSealed: sealed,
+	})
+	mustNil(t, err)
+	if e.ID == "" || e.DisabledAt != nil {
+		t.Fatalf("created endpoint = %+v", e)
+	}
+	near(t, "CreatedAt", e.CreatedAt, before, 5*time.Second)
+	got, err := s.WebhookEndpoint(ctx, e.ID)
+	mustNil(t, err)
+	if got.URL != e.URL || !slices.Equal(got.Events, e.Events) || got.Description != "panel" ||
+		!bytes.Equal(got.SecretSealed, sealed) || got.DisabledAt != nil || got.DisabledReason != "" {
+		t.Errorf("read back %+v, want %+v", got, e)
+	}
+	sameTime(t, "CreatedAt read back", got.CreatedAt, e.CreatedAt)
+	all := newEndpoint(t, s, "*")
+	list, err := s.ListWebhookEndpoints(ctx)
+	mustNil(t, err)
+	sameIDs(t, "endpoints", ids(list, func(e store.WebhookEndpoint) string { return e.ID }), []string{e.ID, all.ID})
+	if !slices.Equal(list[1].Events, []string{"*"}) {
+		t.Errorf("filter * read back as %q", list[1].Events)
+	}
+
+	mustNil(t, s.DeleteWebhookEndpoint(ctx, e.ID))
+	_, err = s.WebhookEndpoint(ctx, e.ID)
+	wantErr(t, "endpoint after delete", err, store.ErrNotFound)
+	wantErr(t, "delete again", s.DeleteWebhookEndpoint(ctx, e.ID), store.ErrNotFound)
+	wantErr(t, "disable unknown", s.DisableWebhookEndpoint(ctx, "no-such", "x", time.Now()), store.ErrNotFound)
+	_, err = s.CreateWebhookEndpoint(ctx, store.WebhookEndpoint{URL: "https://x", Events: []string{"a,b"}, SecretSealed: sealed})
+	if err == nil {
+		t.Error("an event type with a comma was stored")
+	}
+}
+
+func testWebhookQueueing(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	u := newUser(t, s)
+	all := newEndpoint(t, s, "*")
+	failed := newEndpoint(t, s, "login_failed", "password_changed")
+	// Event types hold underscores, LIKE's one-character wildcard: a
+	// filter of "loginXfailed" must not match login_failed.
+	lookalike := newEndpoint(t, s, "loginXfailed")
+	off := newEndpoint(t, s, "*")
+	mustNil(t, s.DisableWebhookEndpoint(ctx, off.ID, "test", time.Now()))
+
+	now := time.Now()
+	evs := []store.Event{
+		{ID: RandomString(), UserID: u.ID, Type: "login_failed", At: now.Add(-2 * time.Minute), Detail: map[string]any{"reason": "wrong_password"}},
+		{ID: RandomString(), UserID: u.ID, Type: "login_succeeded", At: now.Add(-time.Minute)},
+		// Added later but stamped earlier: the outbox keeps the order of
+		// adding, which is the order the user's events happened in.
+		{ID: RandomString(), UserID: u.ID, Type: "password_changed", At: now.Add(-3 * time.Minute)},
+	}
+	for _, e := range evs {
+		mustNil(t, s.AddEvent(ctx, e))
+	}
+	// A retried activity adds the same event again: queued once.
+	mustNil(t, s.AddEvent(ctx, evs[0]))
+
+	sameIDsOrdered(t, "pending of *", pendingIDs(t, s, all.ID), []string{evs[0].ID, evs[1].ID, evs[2].ID})
+	sameIDsOrdered(t, "pending of login_failed,password_changed", pendingIDs(t, s, failed.ID), []string{evs[0].ID, evs[2].ID})
+	sameIDsOrdered(t, "pending of loginXfailed", pendingIDs(t, s, lookalike.ID), []string{})
+	sameIDsOrdered(t, "pending of a disabled endpoint", pendingIDs(t, s, off.ID), []string{})
+
+	d, err := s.WebhookDelivery(ctx, failed.ID, evs[0].ID)
+	mustNil(t, err)
+	if d.EndpointID != failed.ID || d.Status != store.DeliveryPending || d.Attempts != 0 || d.LastAttemptAt != nil ||
+		d.Event.UserID != u.ID || d.Event.Type != "login_failed" || d.Event.Detail["reason"] != "wrong_password" {
+		t.Errorf("delivery = %+v", d)
+	}
+	sameTime(t, "event At", d.Event.At, evs[0].At)
+	_, err = s.WebhookDelivery(ctx, failed.ID, evs[1].ID)
+	wantErr(t, "an event the filter left out", err, store.ErrNotFound)
+	_, err = s.WebhookDelivery(ctx, lookalike.ID, evs[0].ID)
+	wantErr(t, "another endpoint's delivery", err, store.ErrNotFound)
+
+	list, err := s.ListWebhookDeliveries(ctx, all.ID, 2)
+	mustNil(t, err)
+	sameIDsOrdered(t, "listed newest first", ids(list, func(d store.WebhookDelivery) string { return d.Event.ID }), []string{evs[2].ID, evs[1].ID})
+}
+
+func testWebhookAttempts(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	u := newUser(t, s)
+	ep := newEndpoint(t, s, "*")
+	e1 := store.Event{ID: RandomString(), UserID: u.ID, Type: "login_failed"}
+	e2 := store.Event{ID: RandomString(), UserID: u.ID, Type: "login_succeeded"}
+	mustNil(t, s.AddEvent(ctx, e1))
+	mustNil(t, s.AddEvent(ctx, e2))
+
+	t0 := time.Now().Add(-time.Hour)
+	d, err := s.RecordWebhookAttempt(ctx, ep.ID, e1.ID, store.WebhookAttempt{At: t0, StatusCode: 503, Error: "answered 503"})
+	mustNil(t, err)
+	if d.Status != store.DeliveryPending || d.Attempts != 1 || d.LastStatus != 503 || d.LastError != "answered 503" || d.DeliveredAt != nil {
+		t.Errorf("after a failed attempt: %+v", d)
+	}
+	sameIDsOrdered(t, "pending after a failure", pendingIDs(t, s, ep.ID), []string{e1.ID, e2.ID})
+
+	t1 := t0.Add(5 * time.Second)
+	d, err = s.RecordWebhookAttempt(ctx, ep.ID, e1.ID, store.WebhookAttempt{At: t1, StatusCode: 204})
+	mustNil(t, err)
+	if d.Status != store.DeliveryDelivered || d.Attempts != 2 || d.LastStatus != 204 || d.LastError != "" || d.DeliveredAt == nil {
+		t.Fatalf("after a delivery: %+v", d)
+	}
+	sameTime(t, "DeliveredAt", *d.DeliveredAt, t1)
+	sameIDsOrdered(t, "pending after a delivery", pendingIDs(t, s, ep.ID), []string{e2.ID})
+
+	_, err = s.RecordWebhookAttempt(ctx, ep.ID, e1.ID, store.WebhookAttempt{At: t1, StatusCode: 204})
+	wantErr(t, "attempt of a delivered delivery", err, store.ErrConflict)
+	_, err = s.RecordWebhookAttempt(ctx, ep.ID, "no-such-event", store.WebhookAttempt{At: t1})
+	wantErr(t, "attempt of an unknown delivery", err, store.ErrNotFound)
+
+	as, err := s.WebhookAttempts(ctx, ep.ID, e1.ID)
+	mustNil(t, err)
+	if len(as) != 2 || as[0].N != 1 || as[0].StatusCode != 503 || as[0].Error != "answered 503" || as[1].N != 2 || as[1].Error != "" {
+		t.Fatalf("attempts = %+v", as)
+	}
+	sameTime(t, "first attempt At", as[0].At, t0)
+
+	// An admin's retry makes it pending again, keeping its attempts.
+	mustNil(t, s.RetryWebhookDelivery(ctx, ep.ID, e1.ID))
+	sameIDsOrdered(t, "pending after a retry", pendingIDs(t, s, ep.ID), []string{e1.ID, e2.ID})
+	d, err = s.RecordWebhookAttempt(ctx, ep.ID, e1.ID, store.WebhookAttempt{StatusCode: 200})
+	mustNil(t, err)
+	if d.Attempts != 3 || d.Status != store.DeliveryDelivered {
+		t.Errorf("after the retry: %+v", d)
+	}
+	wantErr(t, "retry unknown", s.RetryWebhookDelivery(ctx, ep.ID, "no-such-event"), store.ErrNotFound)
+	wantErr(t, "retry through another endpoint", s.RetryWebhookDelivery(ctx, newEndpoint(t, s, "*").ID, e1.ID), store.ErrNotFound)
+
+	// Deleting the endpoint forgets its deliveries and attempts.
+	mustNil(t, s.DeleteWebhookEndpoint(ctx, ep.ID))
+	_, err = s.WebhookDelivery(ctx, ep.ID, e2.ID)
+	wantErr(t, "delivery of a deleted endpoint", err, store.ErrNotFound)
+	as, err = s.WebhookAttempts(ctx, ep.ID, e1.ID)
+	mustNil(t, err)
+	if len(as) != 0 {
+		t.Errorf("attempts of a deleted endpoint: %+v", as)
+	}
+	// The events themselves stay.
+	evs, err := s.ListEvents(ctx, u.ID, 0)
+	mustNil(t, err)
+	if len(evs) != 2 {
+		t.Errorf("events after deleting the endpoint: %d, want 2", len(evs))
+	}
+}
+
+func testWebhookDisable(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	u := newUser(t, s)
+	ep := newEndpoint(t, s, "*")
+	e1 := store.Event{ID: RandomString(), UserID: u.ID, Type: "login_failed"}
+	e2 := store.Event{ID: RandomString(), UserID: u.ID, Type: "login_failed"}
+	mustNil(t, s.AddEvent(ctx, e1))
+	mustNil(t, s.AddEvent(ctx, e2))
+	_, err := s.RecordWebhookAttempt(ctx, ep.ID, e1.ID, store.WebhookAttempt{Error: "connection refused"})
+	mustNil(t, err)
+
+	at := time.Now().Add(-time.Minute)
+	mustNil(t, s.DisableWebhookEndpoint(ctx, ep.ID, "failing for 72h0m0s: connection refused", at))
+	got, err := s.WebhookEndpoint(ctx, ep.ID)
+	mustNil(t, err)
+	if got.DisabledAt == nil || got.DisabledReason != "failing for 72h0m0s: connection refused" {
+		t.Fatalf("disabled endpoint = %+v", got)
+	}
+	sameTime(t, "DisabledAt", *got.DisabledAt, at)
+	sameIDsOrdered(t, "pending of a disabled endpoint", pendingIDs(t, s, ep.ID), []string{})
+	d1, err := s.WebhookDelivery(ctx, ep.ID, e1.ID)
+	mustNil(t, err)
+	d2, err := s.WebhookDelivery(ctx, ep.ID, e2.ID)
+	mustNil(t, err)
+	if d1.Status != store.DeliveryFailed || d1.LastError != "connection refused" || d2.Status != store.DeliveryFailed || d2.LastError != "endpoint disabled" {
+		t.Errorf("deliveries after disabling: %+v / %+v", d1, d2)
+	}
+	_, err = s.RecordWebhookAttempt(ctx, ep.ID, e2.ID, store.WebhookAttempt{StatusCode: 200})
+	wantErr(t, "attempt of a failed delivery", err, store.ErrConflict)
+
+	// Nothing more is queued, and disabling again keeps the first reason.
+	e3 := store.Event{ID: RandomString(), UserID: u.ID, Type: "login_failed"}
+	mustNil(t, s.AddEvent(ctx, e3))
+	_, err = s.WebhookDelivery(ctx, ep.ID, e3.ID)
+	wantErr(t, "event after disabling", err, store.ErrNotFound)
+	mustNil(t, s.DisableWebhookEndpoint(ctx, ep.ID, "again", time.Now()))
+	got, err = s.WebhookEndpoint(ctx, ep.ID)
+	mustNil(t, err)
+	if got.DisabledReason != "failing for 72h0m0s: connection refused" {
+		t.Errorf("reason after disabling again = %q", got.DisabledReason)
+	}
+}
+
+func sameIDsOrdered(t *testing.T, what string, got, want []string) {
+	t.Helper()
+	if !slices.Equal(got, want) {
+		t.Errorf("%s = %q, want %q", what, got, want)
+	}
+}
