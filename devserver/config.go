@@ -227,7 +227,37 @@ func trimVisibilityIndexes(cfg *config.SQL) error {
 	return nil
 }
 
-func newTemporalServer(o Options, p ports, sqlCfg *config.SQL, muted *atomic.Bool) (srv temporal.Server, err error) {
+// preparePersistence returns the server's persistence config: PostgreSQL
+// (schemas set up or updated) when o.Postgres is set, else the SQLite
+// database of prepareDatabase.
+func preparePersistence(o Options, dbPath string) (config.Persistence, error) {
+	p := config.Persistence{NumHistoryShards: int32(o.HistoryShards)}
+	if o.Postgres == nil {
+		sqlCfg, err := prepareDatabase(o, dbPath)
+		if err != nil {
+			return p, err
+		}
+		p.DefaultStore, p.VisibilityStore = "sqlite", "sqlite"
+		p.DataStores = map[string]config.DataStore{"sqlite": {SQL: sqlCfg}}
+		return p, nil
+	}
+	if err := PreparePostgres(*o.Postgres); err != nil {
+		return p, err
+	}
+	main, err := o.Postgres.sqlConfig(o.Postgres.Database)
+	if err != nil {
+		return p, err
+	}
+	vis, err := o.Postgres.sqlConfig(o.Postgres.VisibilityDatabase)
+	if err != nil {
+		return p, err
+	}
+	p.DefaultStore, p.VisibilityStore = "postgresql", "postgresql-visibility"
+	p.DataStores = map[string]config.DataStore{"postgresql": {SQL: main}, "postgresql-visibility": {SQL: vis}}
+	return p, nil
+}
+
+func newTemporalServer(o Options, p ports, persistence config.Persistence, muted *atomic.Bool) (srv temporal.Server, err error) {
 	frontendAddr := net.JoinHostPort(dialHost(o.IP), strconv.Itoa(p.frontend))
 	internal := func(port int) string { return net.JoinHostPort(loopback, strconv.Itoa(port)) }
 
@@ -235,12 +265,9 @@ func newTemporalServer(o Options, p ports, sqlCfg *config.SQL, muted *atomic.Boo
 		Global: config.Global{
 			Membership: config.Membership{MaxJoinDuration: 30 * time.Second, BroadcastAddress: loopback},
 		},
-		Persistence: config.Persistence{
-			DefaultStore:     "sqlite",
-			VisibilityStore:  "sqlite",
-			NumHistoryShards: 1, // one shard: a laptop has no load to spread, and each shard costs start-up time
-			DataStores:       map[string]config.DataStore{"sqlite": {SQL: sqlCfg}},
-		},
+		// One shard by default: a laptop has no load to spread, and each
+		// shard costs start-up time.
+		Persistence: persistence,
 		ClusterMetadata: &cluster.Config{
 			EnableGlobalNamespace:    false,
 			FailoverVersionIncrement: 10,

@@ -92,6 +92,15 @@ type Options struct {
 	Logger *slog.Logger
 	// UICodec, when set, points the UI at an HTTP payload codec.
 	UICodec *UICodec
+	// Postgres, when set, keeps the server's persistence and visibility on
+	// PostgreSQL instead of SQLite (DataDir and Ephemeral are then unused);
+	// Start sets up or updates their schemas and registers Namespace over
+	// the API.
+	Postgres *Postgres
+	// HistoryShards is the number of history shards; default 1. It is fixed
+	// when a cluster's persistence is first used: a later start with another
+	// number fails.
+	HistoryShards int
 	// DynamicConfig overrides or extends the server's dynamic config, keyed by
 	// Temporal's setting names (e.g. "limit.maxIDLength"). Values apply to all
 	// namespaces.
@@ -135,7 +144,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 
 	dbPath := ""
 	release := func() {}
-	if !o.Ephemeral {
+	if !o.Ephemeral && o.Postgres == nil {
 		dir, err := filepath.Abs(o.DataDir)
 		if err != nil {
 			return nil, fmt.Errorf("devserver: data dir: %w", err)
@@ -164,12 +173,12 @@ func start(ctx context.Context, o Options, dbPath string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	sqlCfg, err := prepareDatabase(o, dbPath)
+	persistence, err := preparePersistence(o, dbPath)
 	if err != nil {
 		return nil, err
 	}
 	muted := new(atomic.Bool)
-	srv, err := newTemporalServer(o, ports, sqlCfg, muted)
+	srv, err := newTemporalServer(o, ports, persistence, muted)
 	if err != nil {
 		return nil, err
 	}
@@ -262,16 +271,22 @@ func (o Options) withDefaults() (Options, error) {
 	if o.IP == "" {
 		o.IP = "127.0.0.1"
 	}
+	if o.HistoryShards == 0 {
+		o.HistoryShards = 1
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 
 	var errs []error
-	if !o.Ephemeral && o.DataDir == "" {
+	if o.HistoryShards < 0 {
+		errs = append(errs, fmt.Errorf("history shards %d: at least 1", o.HistoryShards))
+	}
+	if !o.Ephemeral && o.Postgres == nil && o.DataDir == "" {
 		errs = append(errs, errors.New("a data dir is required unless ephemeral"))
 	}
 	// Temporal's SQLite plugin pastes the path into a file: URI unescaped.
-	if !o.Ephemeral && strings.ContainsAny(o.DataDir, "?#") {
+	if !o.Ephemeral && o.Postgres == nil && strings.ContainsAny(o.DataDir, "?#") {
 		errs = append(errs, fmt.Errorf("data dir %q must not contain '?' or '#'", o.DataDir))
 	}
 	if o.Retention < MinRetention {

@@ -2,6 +2,7 @@ package devserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	enums "go.temporal.io/api/enums/v1"
 	namespacepb "go.temporal.io/api/namespace/v1"
 	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -39,6 +41,20 @@ func (s *Server) waitReady(ctx context.Context, o Options) error {
 	var ns *workflowservice.DescribeNamespaceResponse
 	err = poll(ctx, "frontend to serve namespace "+s.namespace, func(ctx context.Context) (err error) {
 		ns, err = wf.DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: s.namespace})
+		var notFound *serviceerror.NamespaceNotFound
+		if o.Postgres != nil && errors.As(err, &notFound) {
+			// On SQLite the namespace is written into the database before
+			// start; on PostgreSQL it is registered here, once (a second
+			// registration finds it and the next poll describes it).
+			_, err = wf.RegisterNamespace(ctx, &workflowservice.RegisterNamespaceRequest{
+				Namespace:                        s.namespace,
+				WorkflowExecutionRetentionPeriod: durationpb.New(o.Retention),
+			})
+			var exists *serviceerror.NamespaceAlreadyExists
+			if err == nil || errors.As(err, &exists) {
+				err = errors.New("namespace registered; waiting for the namespace cache")
+			}
+		}
 		return err
 	})
 	if err != nil {
@@ -57,7 +73,18 @@ func (s *Server) waitReady(ctx context.Context, o Options) error {
 		}
 	}
 
-	added, err := s.addSearchAttributes(ctx, op, o.SearchAttributes)
+	var added bool
+	err = poll(ctx, "search attributes to be added", func(ctx context.Context) (err error) {
+		added, err = s.addSearchAttributes(ctx, op, o.SearchAttributes)
+		var notFound *serviceerror.NamespaceNotFound
+		if err != nil && !errors.As(err, &notFound) {
+			// Only a namespace registered a moment ago, which the
+			// operator service's cache has not seen yet, is worth waiting
+			// for.
+			return permanentError{err}
+		}
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -142,6 +169,10 @@ func poll(ctx context.Context, what string, f func(context.Context) error) error
 		if err == nil {
 			return nil
 		}
+		var permanent permanentError
+		if errors.As(err, &permanent) {
+			return permanent.error
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("devserver: waiting for %s: %w (last error: %v)", what, ctx.Err(), err)
@@ -149,3 +180,6 @@ func poll(ctx context.Context, what string, f func(context.Context) error) error
 		}
 	}
 }
+
+// permanentError ends a poll at once.
+type permanentError struct{ error }
