@@ -350,11 +350,21 @@ func (a *Activities) keepIfRight(ctx context.Context, userID string, ans *Answer
 type VerifyTOTPInput struct {
 	UserID     string
 	CodeSealed []byte
+	// IP is the client that answered, for the replay's event.
+	IP string `json:",omitempty"`
 }
 
 // VerifyTOTP reserves the answer on the account, checks the code against
 // the user's secret and uses its time step up, so the same code never
-// passes twice (RFC 6238 §5.2: a replay is Replay, and wrong).
+// passes twice (RFC 6238 §5.2).
+//
+// A replay — the code of a step in the window that is used already — is
+// refused (Replay) but is no attempt: the reservation is given back and
+// the totp_replay_rejected event recorded here. Only a code that matches
+// the secret can be a replay, so a guess never escapes the count: the
+// person who just used a code (to turn the app on, or to sign in) and
+// types it again is told to wait for the next one instead of losing an
+// attempt (docs/security.md "TOTP replay").
 func (a *Activities) VerifyTOTP(ctx context.Context, in VerifyTOTPInput) (Answer, error) {
 	code, err := a.Sealer.Open(security.PurposeCode, in.CodeSealed)
 	if err != nil {
@@ -371,7 +381,10 @@ func (a *Activities) VerifyTOTP(ctx context.Context, in VerifyTOTPInput) (Answer
 	if err != nil {
 		return Answer{}, errkind.Wrap(errkind.MethodUnavailable, "totp secret cannot be opened (was AUTHFLOW_SECRET_KEY changed?)", err)
 	}
-	ans, err := a.reserveAnswer(ctx, in.UserID)
+	// Reserved before the check even for what may prove a replay: a locked
+	// account is refused before its code is looked at, so a lock tells
+	// nothing about a code either.
+	ans, r, err := a.reserve(ctx, in.UserID)
 	if err != nil || ans.Refused {
 		return ans, err
 	}
@@ -382,8 +395,28 @@ func (a *Activities) VerifyTOTP(ctx context.Context, in VerifyTOTPInput) (Answer
 		}
 		ans.OK, ans.Replay = used, !used
 	}
+	if ans.Replay {
+		return a.releaseReplay(ctx, in, ans, r)
+	}
 	err = a.keepIfRight(ctx, in.UserID, &ans)
 	return ans, err
+}
+
+// releaseReplay gives a replay's reservation back and records it.
+func (a *Activities) releaseReplay(ctx context.Context, in VerifyTOTPInput, ans Answer, r store.Reservation) (Answer, error) {
+	if err := a.Store.ReleaseAttempt(ctx, rules.ScopeSecondFactor, in.UserID, r); err != nil {
+		return Answer{}, storeErr("release attempt", err)
+	}
+	st, err := a.Store.GetAttempts(ctx, rules.ScopeSecondFactor, in.UserID)
+	if err != nil {
+		return Answer{}, storeErr("attempts", err)
+	}
+	ans.Counted, ans.Failures, ans.Budget = false, st.Failures, a.budget(st)
+	if err := a.addEvent(ctx, in.UserID, "totp_replay_rejected", in.IP, map[string]any{"method": "totp", "reason": "replay"}); err != nil {
+		return Answer{}, storeErr("event", err)
+	}
+	a.metrics().Login("totp", "replay")
+	return ans, nil
 }
 
 // itoa64 formats chat ids for the sent-message log.

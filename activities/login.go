@@ -262,6 +262,8 @@ func (a *Activities) budget(st store.AttemptState) SecondFactorBudget {
 type Answer struct {
 	OK bool
 	// Replay: a TOTP code that was right but whose time step was used.
+	// It is no attempt: its reservation was given back (not Counted) and
+	// the flow counts it nowhere; it is never accepted either.
 	Replay bool `json:",omitempty"`
 	// Refused: the account's second step is locked; the answer was not
 	// looked at and nothing was counted (Budget says for how long).
@@ -285,11 +287,19 @@ func (a *Activities) ReserveSecondFactorAttempt(ctx context.Context, userID stri
 }
 
 func (a *Activities) reserveAnswer(ctx context.Context, userID string) (Answer, error) {
+	ans, _, err := a.reserve(ctx, userID)
+	return ans, err
+}
+
+// reserve is reserveAnswer that also hands back the reservation, for an
+// answer that may turn out to be no attempt at all (a replayed TOTP code)
+// and give it back.
+func (a *Activities) reserve(ctx context.Context, userID string) (Answer, store.Reservation, error) {
 	r, err := a.Store.ReserveAttempt(ctx, rules.ScopeSecondFactor, userID, a.now(), a.Limits.LockFor)
 	if err != nil {
-		return Answer{}, storeErr("reserve attempt", err)
+		return Answer{}, store.Reservation{}, storeErr("reserve attempt", err)
 	}
-	return Answer{Refused: !r.Granted, Counted: r.Granted, Failures: r.State.Failures, Budget: a.budget(r.State)}, nil
+	return Answer{Refused: !r.Granted, Counted: r.Granted, Failures: r.State.Failures, Budget: a.budget(r.State)}, r, nil
 }
 
 // SecondFactorFailureInput is one wrong answer.

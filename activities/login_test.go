@@ -293,8 +293,45 @@ func TestVerifyTOTP(t *testing.T) {
 		if res := verify(f, code); !res.OK || failures(f) != 0 {
 			t.Fatalf("%+v, failures %d", res, failures(f))
 		}
-		if res := verify(f, code); res.OK || !res.Replay || failures(f) != 1 {
+		if res := verify(f, code); res.OK || !res.Replay || res.Counted || failures(f) != 0 {
 			t.Fatalf("second use: %+v, failures %d", res, failures(f))
+		}
+	})
+	t.Run("case=a replay gives its reservation back: the account's counter and lock are unchanged, the event recorded", func(t *testing.T) {
+		f, secret := setup(t)
+		ctx := context.Background()
+		code, _ := totp.GenerateCode(secret, time.Now())
+		if res := verify(f, code); !res.OK {
+			t.Fatalf("first use: %+v", res)
+		}
+		// One short of the lock: the replay's reservation reaches it, and
+		// giving it back must undo that lock too.
+		for range rules.DefaultLimits.FailuresBeforeLock - 1 {
+			if _, err := f.st.AddFailure(ctx, "2fa", f.user.ID, time.Now(), f.acts.Limits.LockFor); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := failures(f)
+		for i := range 3 {
+			res := verify(f, code)
+			if res.OK || !res.Replay || res.Counted || res.Refused || failures(f) != before {
+				t.Fatalf("replay %d: %+v, failures %d (before %d)", i, res, failures(f), before)
+			}
+		}
+		st, err := f.st.GetAttempts(ctx, "2fa", f.user.ID)
+		if err != nil || st.LockedUntil.After(time.Now()) {
+			t.Fatalf("locked after replays: %+v %v", st, err)
+		}
+		if f.events()["totp_replay_rejected"] != 3 || f.events()["second_factor_failed"] != 0 {
+			t.Fatalf("events %v", f.events())
+		}
+		// A wrong code still counts, and this one locks.
+		if res := verify(f, "000000"); res.OK || res.Replay || !res.Counted || failures(f) != before+1 || res.Budget.RetryAfterSeconds <= 0 {
+			t.Fatalf("wrong code after replays: %+v, failures %d", res, failures(f))
+		}
+		// Locked: even the replayed code is refused unlooked at.
+		if res := verify(f, code); !res.Refused || res.Replay || failures(f) != before+1 {
+			t.Fatalf("replay while locked: %+v, failures %d", res, failures(f))
 		}
 	})
 }

@@ -203,7 +203,7 @@ func TestEnrollTOTP(t *testing.T) {
 		id := flow.Str("flow_id")
 		apitest.Expect(t, challenge(t, id, map[string]any{"method": "totp"}), 200)
 		// Confirming the enrollment used up the confirming code's step.
-		apitest.ExpectError(t, verify(t, id, confirmCode), 400, "invalid_code")
+		apitest.ExpectError(t, verify(t, id, confirmCode), 400, "code_already_used")
 		r := apitest.Expect(t, verify(t, id, totpNow(t, secret, time.Now().Add(30*time.Second))), 200)
 		if r.Str("state") != "done" || r.Str("session.token") == "" {
 			t.Fatalf("verify %s", r.Raw)

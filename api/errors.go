@@ -89,7 +89,7 @@ func toAPIError(err error) *apiError {
 			if d.Locked {
 				out = out.with("locked", true)
 			}
-		case errkind.InvalidCode, errkind.InvalidAssertion:
+		case errkind.InvalidCode, errkind.InvalidAssertion, errkind.CodeAlreadyUsed:
 			var d errkind.AttemptsDetails
 			_ = ae.Details(&d)
 			out = out.with("attempts_left", d.AttemptsLeft)

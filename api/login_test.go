@@ -15,6 +15,7 @@ import (
 	"github.com/authflow/authflow/channels"
 	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/security"
+	"github.com/authflow/authflow/workflows"
 )
 
 // account is a seeded user for second-step tests.
@@ -118,6 +119,41 @@ func methodTypes(r apitest.Response) []string {
 	return out
 }
 
+// TestLoginTOTPEnrollmentCodeReplayed: the code that turned the app on is
+// typed again at the next sign-in (docs/security.md "TOTP replay"). It is
+// refused as used, costs no attempt however often it is sent, and the
+// app's next code signs in.
+func TestLoginTOTPEnrollmentCodeReplayed(t *testing.T) {
+	u := newUser(t, "enrolledcode")
+	secret, confirmCode := u.enrollTOTP(t)
+	id := u.start(t).Str("flow_id")
+	apitest.Expect(t, challenge(t, id, map[string]any{"method": "totp"}), 200)
+	for i := range workflows.MaxFlowAttempts + 1 {
+		r := apitest.ExpectError(t, verify(t, id, confirmCode), 400, "code_already_used")
+		if r.Get("error.attempts_left") != float64(workflows.MaxFlowAttempts) || !strings.Contains(r.Str("error.message"), "wait for the next") {
+			t.Fatalf("replay %d: %s", i, r.Raw)
+		}
+	}
+	if st, err := env.Store.GetAttempts(context.Background(), rules.ScopeSecondFactor, u.id); err != nil || st.Failures != 0 {
+		t.Fatalf("the replays counted on the account: %+v %v", st, err)
+	}
+	if g := apitest.Expect(t, env.Do(t, "GET", "/v1/login/"+id, "", nil), 200); g.Str("state") != "challenge" || g.Get("attempts_left") != 5.0 {
+		t.Fatalf("flow after replays %s", g.Raw)
+	}
+	// A wrong code still costs one.
+	r := apitest.ExpectError(t, verify(t, id, otherCode(confirmCode)), 400, "invalid_code")
+	if r.Get("error.attempts_left") != 4.0 {
+		t.Fatalf("wrong code %s", r.Raw)
+	}
+	d := apitest.Expect(t, verify(t, id, totpNow(t, secret, time.Now().Add(30*time.Second))), 200)
+	if d.Str("state") != "done" || d.Str("session.token") == "" {
+		t.Fatalf("next code %s", d.Raw)
+	}
+	if n := u.eventTypes(t)["totp_replay_rejected"]; n != workflows.MaxFlowAttempts+1 {
+		t.Fatalf("replay events %d: %v", n, u.eventTypes(t))
+	}
+}
+
 func TestLoginSecondStepTOTP(t *testing.T) {
 	a := newAccount(t, "totp")
 	a.withTOTP(t)
@@ -144,9 +180,13 @@ func TestLoginSecondStepTOTP(t *testing.T) {
 		tok := apitest.Expect(t, verify(t, flow, code), 200).Str("session.token")
 		flow2 := b.start(t).Str("flow_id")
 		apitest.Expect(t, challenge(t, flow2, map[string]any{"method": "totp"}), 200)
-		r := apitest.ExpectError(t, verify(t, flow2, code), 400, "invalid_code")
-		if r.Get("error.attempts_left") != 4.0 {
+		// Refused, and no attempt: not in the flow, not on the account.
+		r := apitest.ExpectError(t, verify(t, flow2, code), 400, "code_already_used")
+		if r.Get("error.attempts_left") != 5.0 {
 			t.Fatalf("attempts_left %s", r.Raw)
+		}
+		if st, err := env.Store.GetAttempts(context.Background(), rules.ScopeSecondFactor, b.id); err != nil || st.Failures != 0 {
+			t.Fatalf("the replay counted on the account: %+v %v", st, err)
 		}
 		ev := apitest.Expect(t, env.Do(t, "GET", "/v1/me/events", tok, nil), 200)
 		if !strings.Contains(string(ev.Raw), "totp_replay_rejected") {

@@ -38,6 +38,11 @@ const (
 	// they carry AttemptsDetails.
 	InvalidCode      Kind = "InvalidCode"
 	InvalidAssertion Kind = "InvalidAssertion"
+	// CodeAlreadyUsed: an authenticator app's right code whose time step
+	// was used already (to turn the app on, or to sign in). It is never
+	// accepted and is no attempt: the next code will do. It carries
+	// AttemptsDetails, unchanged.
+	CodeAlreadyUsed Kind = "CodeAlreadyUsed"
 	// DowngradeNotConfirmed: a phone method without confirm_downgrade.
 	DowngradeNotConfirmed Kind = "DowngradeNotConfirmed"
 	// MethodUnavailable: the method is not offered to this account, its
@@ -102,6 +107,7 @@ var list = map[Kind]HTTP{
 	ReauthRequired:        {http.StatusForbidden, "reauth_required", false},
 	InvalidCode:           {http.StatusBadRequest, "invalid_code", false},
 	InvalidAssertion:      {http.StatusBadRequest, "invalid_assertion", false},
+	CodeAlreadyUsed:       {http.StatusBadRequest, "code_already_used", false},
 	DowngradeNotConfirmed: {http.StatusConflict, "downgrade_not_confirmed", false},
 	MethodUnavailable:     {http.StatusConflict, "method_unavailable", false},
 	WrongState:            {http.StatusConflict, "wrong_state", false},
@@ -148,7 +154,7 @@ type RateLimitDetails struct {
 	Locked bool `json:"locked,omitempty"`
 }
 
-// AttemptsDetails ride on InvalidCode and InvalidAssertion.
+// AttemptsDetails ride on InvalidCode, InvalidAssertion and CodeAlreadyUsed.
 type AttemptsDetails struct {
 	AttemptsLeft int `json:"attempts_left"`
 }

@@ -124,6 +124,7 @@ const (
 	ErrRateLimited           = errkind.RateLimited // details: RateLimitDetails
 	ErrInvalidCode           = errkind.InvalidCode // details: AttemptsDetails
 	ErrInvalidAssertion      = errkind.InvalidAssertion
+	ErrCodeAlreadyUsed       = errkind.CodeAlreadyUsed // details: AttemptsDetails
 	ErrDowngradeNotConfirmed = errkind.DowngradeNotConfirmed
 	ErrMethodUnavailable     = errkind.MethodUnavailable
 	ErrWrongState            = errkind.WrongState
@@ -142,7 +143,8 @@ const (
 // RateLimitDetails ride on ErrRateLimited.
 type RateLimitDetails = errkind.RateLimitDetails
 
-// AttemptsDetails ride on ErrInvalidCode and ErrInvalidAssertion.
+// AttemptsDetails ride on ErrInvalidCode, ErrInvalidAssertion and
+// ErrCodeAlreadyUsed.
 type AttemptsDetails = errkind.AttemptsDetails
 
 // LoginInput starts a Login workflow.

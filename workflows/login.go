@@ -325,6 +325,13 @@ func (l *login) verify(ctx workflow.Context, in VerifyInput) (View, error) {
 			// answer needs no method.
 			l.setState(ctx, l.challengeState, method)
 		}
+		if c.Replay {
+			// A right code already used is no attempt (the activity that
+			// found it so gave its reservation back): never accepted,
+			// counted nowhere. Only a code that matches the secret is a
+			// Replay, so no guess goes uncounted.
+			return *l.view, appErr(c.errType, c.msg, AttemptsDetails{AttemptsLeft: l.view.AttemptsLeft})
+		}
 		return *l.view, l.wrongAnswer(ctx, c.reason, c.errType, c.msg, c.Answer)
 	}
 	l.reset = c.Reset

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -299,22 +300,73 @@ func TestLoginTOTP(t *testing.T) {
 		s.env.AssertNumberOfCalls(t, "RecordSecondFactorFailure", 5)
 		s.env.AssertNotCalled(t, "IssueSession", mock.Anything, mock.Anything)
 	})
-	t.Run("case=replayed code is rejected as an attempt", func(t *testing.T) {
+	// replay is what VerifyTOTP finds of a right code whose step was used:
+	// its reservation given back, nothing counted.
+	replay := activities.Answer{Replay: true, Budget: activities.SecondFactorBudget{Left: 10}}
+	t.Run("case=five replays cost nothing and a right fresh code then signs in", func(t *testing.T) {
+		s := newScenario(t)
+		s.passwordOK(allOpts)
+		s.sessionIssued()
+		s.env.OnActivity(a.VerifyTOTP, mock.Anything, mock.Anything).Return(replay, nil).Times(6)
+		s.env.OnActivity(a.VerifyTOTP, mock.Anything, mock.Anything).Return(activities.Answer{OK: true, Counted: true, Reset: true}, nil).Once()
+		var pw, ch, ok answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodTOTP}, &ch)
+		replays := make([]answer, 6)
+		for i := range replays {
+			s.update(time.Second, workflows.UpdateVerify, code6, &replays[i])
+		}
+		s.update(time.Second, workflows.UpdateVerify, code6, &ok)
+		v := s.run(loginIn)
+		for i, r := range replays {
+			if errType(r.err) != workflows.ErrCodeAlreadyUsed || attemptsLeft(t, r.err) != workflows.MaxFlowAttempts {
+				t.Fatalf("replay %d: %v", i, r.err)
+			}
+			if !strings.Contains(r.err.Error(), "wait for the next") {
+				t.Fatalf("replay %d says %q", i, r.err)
+			}
+		}
+		if ok.err != nil || v.State != workflows.StateDone || v.Session == nil {
+			t.Fatalf("fresh code: %v, final %+v", ok.err, v)
+		}
+		// Counted nowhere: not on the account (VerifyTOTP released it),
+		// not in the flow.
+		s.env.AssertNotCalled(t, "RecordSecondFactorFailure", mock.Anything, mock.Anything)
+	})
+	t.Run("case=wrong codes between replays still count, in the flow and on the account", func(t *testing.T) {
 		s := newScenario(t)
 		s.passwordOK(allOpts)
 		s.failuresCounted()
-		replay := counted
-		replay.Replay = true
-		s.env.OnActivity(a.VerifyTOTP, mock.Anything, mock.Anything).Return(replay, nil)
-		var pw, ch, vr answer
+		s.env.OnActivity(a.VerifyTOTP, mock.Anything, mock.Anything).Return(counted, nil).Once()
+		s.env.OnActivity(a.VerifyTOTP, mock.Anything, mock.Anything).Return(replay, nil).Once()
+		s.env.OnActivity(a.VerifyTOTP, mock.Anything, mock.Anything).Return(counted, nil)
+		var pw answer
 		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
-		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodTOTP}, &ch)
-		s.update(time.Second, workflows.UpdateVerify, code6, &vr)
-		s.run(loginIn)
-		if errType(vr.err) != workflows.ErrInvalidCode {
-			t.Fatalf("err %v", vr.err)
+		// The two-call way: a replay moves the flow into TOTP's challenge
+		// as a wrong answer does.
+		direct := code6
+		direct.Method = workflows.MethodTOTP
+		answers := make([]answer, 6)
+		s.update(time.Second, workflows.UpdateVerify, direct, &answers[0])
+		for i := 1; i < len(answers); i++ {
+			s.update(time.Second, workflows.UpdateVerify, code6, &answers[i])
 		}
-		s.env.AssertCalled(t, "RecordSecondFactorFailure", mock.Anything, mock.MatchedBy(func(in activities.SecondFactorFailureInput) bool {
+		v := s.run(loginIn)
+		want := []struct {
+			kind errkind.Kind
+			left int
+		}{{workflows.ErrInvalidCode, 4}, {workflows.ErrCodeAlreadyUsed, 4}, {workflows.ErrInvalidCode, 3},
+			{workflows.ErrInvalidCode, 2}, {workflows.ErrInvalidCode, 1}, {workflows.ErrInvalidCode, 0}}
+		for i, w := range want {
+			if errType(answers[i].err) != w.kind || attemptsLeft(t, answers[i].err) != w.left {
+				t.Fatalf("answer %d: %v", i, answers[i].err)
+			}
+		}
+		if v.State != workflows.StateFailed || v.Reason != "attempts" {
+			t.Fatalf("final %+v", v)
+		}
+		s.env.AssertNumberOfCalls(t, "RecordSecondFactorFailure", 5)
+		s.env.AssertNotCalled(t, "RecordSecondFactorFailure", mock.Anything, mock.MatchedBy(func(in activities.SecondFactorFailureInput) bool {
 			return in.Reason == "replay"
 		}))
 	})

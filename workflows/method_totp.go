@@ -23,12 +23,14 @@ func (totpMethod) validateAnswer(in VerifyInput) error { return validateCode(Met
 func (totpMethod) check(ctx workflow.Context, l *login, in VerifyInput) (checked, error) {
 	var c checked
 	if err := workflow.ExecuteLocalActivity(localCtx(ctx), a.VerifyTOTP, activities.VerifyTOTPInput{
-		UserID: l.view.UserID, CodeSealed: in.CodeSealed}).Get(ctx, &c.Answer); err != nil {
+		UserID: l.view.UserID, CodeSealed: in.CodeSealed, IP: l.in.IP}).Get(ctx, &c.Answer); err != nil {
 		return checked{}, activityErr(err)
 	}
 	c.reason, c.msg = "wrong_code", "wrong code"
 	if c.Replay {
-		c.reason, c.msg = "replay", "this code was already used; wait for the next one"
+		// VerifyTOTP gave the reservation back and recorded the event: the
+		// flow counts it nowhere either (login.verify).
+		c.reason, c.errType, c.msg = "replay", ErrCodeAlreadyUsed, "this code was already used; wait for the next one"
 	}
 	return c, nil
 }
