@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/authflow/authflow/channels"
+	"github.com/authflow/authflow/client"
 	"github.com/authflow/authflow/config"
 	"github.com/authflow/authflow/internal/stack"
 	"github.com/authflow/authflow/rules"
@@ -151,15 +152,82 @@ func (r Response) Get(path string) any {
 func (e *Env) Do(t testing.TB, method, path, token string, body any) Response {
 	t.Helper()
 	h := http.Header{}
+	if secret := e.flowSecretFor(path); secret != "" {
+		h.Set(FlowSecretHeader, secret)
+	}
+	return e.DoHeaders(t, method, path, token, body, h)
+}
+
+// flowSecretFor is the secret of the flow a path is under, if this Env
+// started it.
+func (e *Env) flowSecretFor(path string) string {
 	for _, prefix := range []string{"/v1/login/", "/v1/recovery/"} {
 		if rest, ok := strings.CutPrefix(path, prefix); ok {
 			id, _, _ := strings.Cut(rest, "/")
-			if secret := e.FlowSecret(id); secret != "" {
-				h.Set(FlowSecretHeader, secret)
-			}
+			return e.FlowSecret(id)
 		}
 	}
-	return e.DoHeaders(t, method, path, token, body, h)
+	return ""
+}
+
+// answered checks an answer against api/openapi.yaml, failing the test
+// that got it when the document does not describe it, and remembers the
+// flow secret it carries.
+func (e *Env) answered(t testing.TB, method, path string, status int, header http.Header, raw []byte) Response {
+	t.Helper()
+	r := Response{Status: status, Header: header, Raw: raw}
+	if len(raw) > 0 {
+		_ = json.Unmarshal(raw, &r.Body)
+	}
+	if err := e.contract.check(method, path, status, header, raw); err != nil {
+		t.Errorf("%s %s → %d: the answer does not match api/openapi.yaml: %v\nanswer: %s", method, path, status, err, truncate(raw))
+	}
+	if id, secret := r.Str("flow_id"), r.Str("flow_secret"); id != "" && secret != "" {
+		e.flowSecrets.Store(id, secret)
+	}
+	return r
+}
+
+// Client is the typed client (package client, generated from
+// api/openapi.yaml) on this stack. Its answers are checked against the
+// document as Do's are, and a call under a flow this Env started carries
+// the flow's secret unless the call sets one: the document, the server and
+// the client cannot drift apart.
+func (e *Env) Client(t testing.TB) *client.ClientWithResponses {
+	t.Helper()
+	c, err := client.NewClientWithResponses(e.URL, client.WithHTTPClient(&http.Client{Transport: &checkedTransport{e: e, t: t}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// checkedTransport is the typed client's transport: Do's flow secrets and
+// contract check around http.DefaultTransport.
+type checkedTransport struct {
+	e *Env
+	t testing.TB
+}
+
+func (c *checkedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Header.Get(FlowSecretHeader) == "" {
+		if secret := c.e.flowSecretFor(req.URL.Path); secret != "" {
+			req = req.Clone(req.Context())
+			req.Header.Set(FlowSecretHeader, secret)
+		}
+	}
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(raw))
+	c.e.answered(c.t, req.Method, req.URL.Path, resp.StatusCode, resp.Header, raw)
+	return resp, nil
 }
 
 // DoHeaders is Do with exactly the given extra headers (no flow secret
@@ -201,18 +269,7 @@ func (e *Env) DoHeaders(t testing.TB, method, path, token string, body any, head
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	r := Response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
-	if len(raw) > 0 {
-		_ = json.Unmarshal(raw, &r.Body)
-	}
-	// An answer the document does not describe fails the test that got it.
-	if err := e.contract.check(method, path, resp.StatusCode, resp.Header, raw); err != nil {
-		t.Errorf("%s %s → %d: the answer does not match api/openapi.yaml: %v\nanswer: %s", method, path, resp.StatusCode, err, truncate(raw))
-	}
-	if id, secret := r.Str("flow_id"), r.Str("flow_secret"); id != "" && secret != "" {
-		e.flowSecrets.Store(id, secret)
-	}
-	return r
+	return e.answered(t, method, req.URL.Path, resp.StatusCode, resp.Header, raw)
 }
 
 // Admin calls an admin endpoint.
@@ -239,11 +296,19 @@ func ExpectError(t testing.TB, r Response, status int, code string) Response {
 	return r
 }
 
-// NewUser creates a user through the admin API and returns its id.
+// NewUser creates a user through the admin API (with the typed client)
+// and returns its id.
 func (e *Env) NewUser(t testing.TB, email, password string) string {
 	t.Helper()
-	r := Expect(t, e.Admin(t, "POST", "/v1/admin/users", map[string]string{"email": email, "password": password}), http.StatusCreated)
-	return r.Str("id")
+	r, err := e.Client(t).AdminCreateUserWithResponse(context.Background(),
+		client.AdminCreateUserJSONRequestBody{Email: email, Password: password}, client.Bearer(e.AdminToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.JSON201 == nil {
+		t.Fatalf("create user: status %d, want 201: %s", r.StatusCode(), r.Body)
+	}
+	return r.JSON201.Id
 }
 
 // UniqueEmail returns an address no other test uses.
@@ -251,10 +316,17 @@ func UniqueEmail(prefix string) string {
 	return fmt.Sprintf("%s-%s@example.com", prefix, security.RandomToken()[:10])
 }
 
-// Login posts the password and returns the answer.
+// Login posts the password (with the typed client) and returns the
+// answer.
 func (e *Env) Login(t testing.TB, email, password string) Response {
 	t.Helper()
-	return e.Do(t, "POST", "/v1/login", "", map[string]string{"email": email, "password": password})
+	r, err := e.Client(t).LoginWithResponse(context.Background(), client.LoginJSONRequestBody{Email: email, Password: password})
+	if err != nil {
+		t.Fatalf("POST /v1/login: %v", err)
+	}
+	out := Response{Status: r.StatusCode(), Header: r.HTTPResponse.Header, Raw: r.Body}
+	_ = json.Unmarshal(r.Body, &out.Body)
+	return out
 }
 
 // SessionToken logs in an account without 2FA and returns its token.
