@@ -75,6 +75,12 @@ type Config struct {
 	SMTPFrom string // SMTP_FROM
 
 	BillingWebhookURL string // BILLING_WEBHOOK_URL
+	// WebhookAllowPrivate lets webhook URLs reach loopback, private,
+	// link-local and the other internal ranges webhooks.Forbidden names
+	// (AUTHFLOW_WEBHOOK_ALLOW_PRIVATE=true; default false): for a receiver
+	// inside authflow's own network, on purpose (docs/security.md
+	// "Webhooks").
+	WebhookAllowPrivate bool
 
 	// CodecOrigins may call the codec server from a browser (CORS): the
 	// Temporal UI's origin (AUTHFLOW_CODEC_ORIGINS, comma-separated).
@@ -351,6 +357,13 @@ func LoadFrom(getenv Getenv, mode Mode, dataDir string) (Config, error) {
 		if u, err := url.Parse(c.BillingWebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 			bad("BILLING_WEBHOOK_URL must be an http(s) URL")
 		}
+	}
+	switch v := strings.ToLower(get("AUTHFLOW_WEBHOOK_ALLOW_PRIVATE", "false")); v {
+	case "false":
+	case "true":
+		c.WebhookAllowPrivate = true
+	default:
+		bad("AUTHFLOW_WEBHOOK_ALLOW_PRIVATE must be true or false (got %q)", v)
 	}
 	if len(errs) > 0 {
 		return Config{}, fmt.Errorf("configuration: %w", errors.Join(errs...))

@@ -390,3 +390,24 @@ func TestRecoveryDelay(t *testing.T) {
 		}
 	})
 }
+
+func TestWebhookAllowPrivate(t *testing.T) {
+	t.Run("case=off unless set to true", func(t *testing.T) {
+		c, err := load(config.Dev, t.TempDir(), nil)
+		if err != nil || c.WebhookAllowPrivate {
+			t.Fatalf("default: %v %v", c.WebhookAllowPrivate, err)
+		}
+		c, err = load(config.Dev, t.TempDir(), map[string]string{"AUTHFLOW_WEBHOOK_ALLOW_PRIVATE": "TRUE"})
+		if err != nil || !c.WebhookAllowPrivate {
+			t.Fatalf("true: %v %v", c.WebhookAllowPrivate, err)
+		}
+	})
+	t.Run("case=anything but true or false stops the start and names the variable", func(t *testing.T) {
+		for _, v := range []string{"yes", "1", "on"} {
+			if _, err := load(config.Dev, t.TempDir(), map[string]string{"AUTHFLOW_WEBHOOK_ALLOW_PRIVATE": v}); err == nil ||
+				!strings.Contains(err.Error(), "AUTHFLOW_WEBHOOK_ALLOW_PRIVATE") {
+				t.Errorf("%q: %v", v, err)
+			}
+		}
+	})
+}
