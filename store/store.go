@@ -521,4 +521,19 @@ type Webhooks interface {
 	RecordWebhookAttempt(ctx context.Context, endpointID, eventID string, a WebhookAttempt) (WebhookDelivery, error)
 	// RetryWebhookDelivery makes a delivery pending again (any status).
 	RetryWebhookDelivery(ctx context.Context, endpointID, eventID string) error
+	// PendingWebhookEndpoints lists the enabled endpoints that have
+	// pending deliveries, by id: what the worker's relay wakes a delivery
+	// workflow for.
+	PendingWebhookEndpoints(ctx context.Context) ([]PendingWebhooks, error)
+}
+
+// PendingWebhooks is an enabled endpoint with deliveries waiting.
+type PendingWebhooks struct {
+	EndpointID string
+	// Pending counts its pending deliveries.
+	Pending int
+	// Newest is the outbox position of its newest pending delivery: it
+	// grows with every event queued. With Pending it says whether the
+	// endpoint's outbox changed since it was last read.
+	Newest int64
 }

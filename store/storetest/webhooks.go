@@ -222,6 +222,65 @@ func testWebhookDisable(t *testing.T, s store.Store) {
 	}
 }
 
+func testWebhookPendingEndpoints(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	u := newUser(t, s)
+	pending := func() map[string]store.PendingWebhooks {
+		t.Helper()
+		ps, err := s.PendingWebhookEndpoints(ctx)
+		mustNil(t, err)
+		out := map[string]store.PendingWebhooks{}
+		for i, p := range ps {
+			if i > 0 && ps[i-1].EndpointID >= p.EndpointID {
+				t.Errorf("not listed by id: %+v", ps)
+			}
+			out[p.EndpointID] = p
+		}
+		return out
+	}
+	if got := pending(); len(got) != 0 {
+		t.Fatalf("pending with no endpoint: %+v", got)
+	}
+	a, b, quiet := newEndpoint(t, s, "*"), newEndpoint(t, s, "password_changed"), newEndpoint(t, s, "recovery_started")
+	e1 := store.Event{ID: RandomString(), UserID: u.ID, Type: "login_failed"}
+	e2 := store.Event{ID: RandomString(), UserID: u.ID, Type: "password_changed"}
+	mustNil(t, s.AddEvent(ctx, e1))
+	mustNil(t, s.AddEvent(ctx, e2))
+	got := pending()
+	if len(got) != 2 || got[a.ID].Pending != 2 || got[b.ID].Pending != 1 || got[a.ID].Newest != got[b.ID].Newest {
+		t.Fatalf("pending = %+v (a %s, b %s)", got, a.ID, b.ID)
+	}
+	if _, ok := got[quiet.ID]; ok {
+		t.Errorf("an endpoint with nothing queued is listed")
+	}
+	before := got[a.ID]
+
+	// A new event moves Newest; a delivery lowers Pending; a retry raises it.
+	e3 := store.Event{ID: RandomString(), UserID: u.ID, Type: "login_failed"}
+	mustNil(t, s.AddEvent(ctx, e3))
+	if p := pending()[a.ID]; p.Pending != 3 || p.Newest <= before.Newest {
+		t.Errorf("after a new event: %+v, before %+v", p, before)
+	}
+	_, err := s.RecordWebhookAttempt(ctx, a.ID, e1.ID, store.WebhookAttempt{StatusCode: 200})
+	mustNil(t, err)
+	if p := pending()[a.ID]; p.Pending != 2 {
+		t.Errorf("after a delivery: %+v", p)
+	}
+	_, err = s.RecordWebhookAttempt(ctx, b.ID, e2.ID, store.WebhookAttempt{StatusCode: 204})
+	mustNil(t, err)
+	if _, ok := pending()[b.ID]; ok {
+		t.Errorf("an endpoint with every delivery made is listed")
+	}
+	mustNil(t, s.RetryWebhookDelivery(ctx, a.ID, e1.ID))
+	if p := pending()[a.ID]; p.Pending != 3 {
+		t.Errorf("after a retry: %+v", p)
+	}
+	mustNil(t, s.DisableWebhookEndpoint(ctx, a.ID, "test", time.Now()))
+	if got := pending(); len(got) != 0 {
+		t.Errorf("after disabling a: %+v", got)
+	}
+}
+
 func sameIDsOrdered(t *testing.T, what string, got, want []string) {
 	t.Helper()
 	if !slices.Equal(got, want) {

@@ -297,3 +297,21 @@ func (s *Store) RetryWebhookDelivery(ctx context.Context, endpointID, eventID st
 		endpointID, eventID, store.DeliveryPending)
 	return s.notFoundIfNone("retry webhook delivery", n, err)
 }
+
+// PendingWebhookEndpoints lists the enabled endpoints with pending
+// deliveries, by id (the partial index of migration 00010 keeps this to
+// the pending rows, however many were delivered before).
+func (s *Store) PendingWebhookEndpoints(ctx context.Context) ([]store.PendingWebhooks, error) {
+	out, err := list(ctx, s.db.Reader(), func(r scanner) (store.PendingWebhooks, error) {
+		var p store.PendingWebhooks
+		err := r.Scan(&p.EndpointID, &p.Pending, &p.Newest)
+		return p, err
+	}, `SELECT d.endpoint_id, COUNT(*), MAX(d.event_seq) FROM webhook_deliveries d
+	    JOIN webhook_endpoints w ON w.id = d.endpoint_id
+	    WHERE d.status = $1 AND w.disabled_at IS NULL
+	    GROUP BY d.endpoint_id ORDER BY d.endpoint_id`, store.DeliveryPending)
+	if err != nil {
+		return nil, s.wrap("pending webhook endpoints", err)
+	}
+	return out, nil
+}
