@@ -127,8 +127,9 @@ func prodshapeCmd() *cobra.Command {
 ` + "`authflow temporal-server`" + ` on the first two (schemas set up or updated,
 --shards history shards), applies authflow's migrations to the third, then
 starts --workers ` + "`authflow worker`" + ` and --apis ` + "`authflow api`" + ` processes on loopback.
-A process that exits is restarted after a second, as compose's
-restart: unless-stopped does. DIR/shape.json says where everything is
+A process that exits is restarted after --restart-delay (a second), as
+compose's restart: unless-stopped does; should the supervisor itself die,
+its processes get SIGTERM (Linux). DIR/shape.json says where everything is
 (addresses, pids, the secret key: mode 0600) and DIR/*.log hold each
 process's output. SIGINT/SIGTERM stops the APIs, then the workers, then
 Temporal. The environment is passed to every process (SMTP_URL, TWILIO_*,
@@ -146,6 +147,7 @@ and /metrics is off unless AUTHFLOW_METRICS_TOKEN is set.`,
 	f.IntVar(&o.apis, "apis", 2, "API processes")
 	f.IntVar(&o.temporalPort, "temporal-port", 0, "Temporal frontend port (0: a free one)")
 	f.IntVar(&o.apiPort, "api-port", 0, "first API's port, the others follow (0: free ones)")
+	f.DurationVar(&o.restartDelay, "restart-delay", time.Second, "wait before restarting a process that exited")
 	var dir string
 	down := &cobra.Command{
 		Use:   "down [--dir DIR]",
@@ -177,6 +179,7 @@ and /metrics is off unless AUTHFLOW_METRICS_TOKEN is set.`,
 type shapeOptions struct {
 	url, prefix, dir                             string
 	shards, workers, apis, temporalPort, apiPort int
+	restartDelay                                 time.Duration
 }
 
 // ReadShape reads a shape's state file.
@@ -204,7 +207,8 @@ type member struct {
 
 type supervisor struct {
 	bin   string
-	path  string // shape.json
+	delay time.Duration // before a restart
+	path  string        // shape.json
 	shape Shape
 	mu    sync.Mutex
 	all   []*member
@@ -255,7 +259,7 @@ func shapeUp(cmd *cobra.Command, o shapeOptions) error {
 	if admin == "" {
 		admin = randomHex(24)
 	}
-	s := &supervisor{bin: bin, path: filepath.Join(o.dir, ShapeFile), shape: Shape{
+	s := &supervisor{bin: bin, delay: o.restartDelay, path: filepath.Join(o.dir, ShapeFile), shape: Shape{
 		SupervisorPID: os.Getpid(), TemporalAddress: net.JoinHostPort("127.0.0.1", strconv.Itoa(tport)),
 		Namespace: devserver.DefaultNamespace, StoreURL: storeURL, Shards: o.shards, SecretKey: secret, AdminToken: admin,
 	}}
@@ -343,7 +347,7 @@ func shapeEnv(storeURL, temporal, secret, admin string) []string {
 	return env
 }
 
-// supervise starts m and restarts it a second after it exits, until ctx
+// supervise starts m and restarts it s.delay after it exits, until ctx
 // ends.
 func (s *supervisor) supervise(ctx context.Context, log interface{ Info(string, ...any) }, m *member) {
 	s.mu.Lock()
@@ -362,7 +366,7 @@ func (s *supervisor) supervise(ctx context.Context, log interface{ Info(string, 
 			c.Env, c.Stdout, c.Stderr = m.env, out, out
 			// Its own process group: a terminal's ^C reaches the supervisor
 			// only, which stops the processes in order.
-			c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			c.SysProcAttr = childProcAttr()
 			err = c.Start()
 			if err == nil {
 				m.mu.Lock()
@@ -381,8 +385,12 @@ func (s *supervisor) supervise(ctx context.Context, log interface{ Info(string, 
 			if ctx.Err() != nil {
 				return
 			}
-			log.Info("process exited; restarting it in 1 s", "process", m.name, "err", err)
-			time.Sleep(time.Second)
+			log.Info("process exited; restarting it", "process", m.name, "err", err, "in", s.delay)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(s.delay):
+			}
 			m.mu.Lock()
 			m.restarts++
 			m.mu.Unlock()

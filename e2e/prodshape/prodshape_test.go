@@ -1,0 +1,1036 @@
+//go:build linux
+
+// Package prodshape_test runs the production shape as real processes —
+// `authflow prodshape up`: a Temporal server on PostgreSQL, two workers, two
+// APIs, the store on PostgreSQL — and drives logins through both APIs while
+// one worker and one API are killed with SIGKILL and restarted.
+//
+// It needs PostgreSQL (AUTHFLOW_TEST_DATABASE_URL, as .ci/run sets it) and
+// skips with a message without it. Its three databases are its own
+// (authflow_e2e_prodshape_*), dropped before and after the run.
+package prodshape_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net"
+	"net/http"
+	netmail "net/mail"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+	"github.com/jackc/pgx/v5"
+	"github.com/pquerna/otp/totp"
+	enums "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/taskqueue/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/authflow/authflow/channels/smtp"
+	"github.com/authflow/authflow/security"
+	"github.com/authflow/authflow/store/opener"
+	"github.com/authflow/authflow/workflows"
+)
+
+const (
+	totpLogins  = 400
+	emailLogins = 50
+	concurrency = 40
+	// killAfter is how many logins end before the kill: the rest run
+	// through it.
+	killAfter = 120
+	prefix    = "authflow_e2e_prodshape"
+	password  = "correct horse battery"
+	// stepAttempts bounds the tries of one step (a second apart, each up
+	// to the API's own timeouts).
+	stepAttempts = 20
+	// restartDelay is how long the shape waits before it restarts a dead
+	// process: longer than the SDK's sticky schedule-to-start timeout
+	// (5 s), after which the server hands the killed worker's pending
+	// workflow tasks to the task queue, so worker-2 polls it alone then.
+	restartDelay = 6 * time.Second
+)
+
+// shape is the part of `prodshape up`'s shape.json the test reads.
+type shape struct {
+	SupervisorPID   int      `json:"supervisor_pid"`
+	TemporalAddress string   `json:"temporal_address"`
+	Namespace       string   `json:"namespace"`
+	StoreURL        string   `json:"store_url"`
+	APIURLs         []string `json:"api_urls"`
+	Shards          int      `json:"shards"`
+	Processes       []struct {
+		Name     string `json:"name"`
+		PID      int    `json:"pid"`
+		Restarts int    `json:"restarts"`
+	} `json:"processes"`
+}
+
+func (s shape) proc(name string) (pid, restarts int) {
+	for _, p := range s.Processes {
+		if p.Name == name {
+			return p.PID, p.Restarts
+		}
+	}
+	return 0, 0
+}
+
+func readShape(path string) (shape, error) {
+	var s shape
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return s, err
+	}
+	return s, json.Unmarshal(raw, &s)
+}
+
+// serverURL is AUTHFLOW_TEST_DATABASE_URL without its database, or the
+// test is skipped.
+func serverURL(t *testing.T) string {
+	raw := os.Getenv("AUTHFLOW_TEST_DATABASE_URL")
+	if raw == "" {
+		t.Skip("AUTHFLOW_TEST_DATABASE_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable): the production shape needs PostgreSQL")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatalf("AUTHFLOW_TEST_DATABASE_URL: %v", err)
+	}
+	u.Path = "/postgres"
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, u.String())
+	if err != nil {
+		t.Skipf("PostgreSQL of AUTHFLOW_TEST_DATABASE_URL does not answer (%v): the production shape needs it", err)
+	}
+	conn.Close(ctx)
+	u.Path = "/"
+	return u.String()
+}
+
+// dropDatabases drops the shape's three databases, so every run starts clean.
+func dropDatabases(t *testing.T, server string) {
+	t.Helper()
+	u, _ := url.Parse(server)
+	u.Path = "/postgres"
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, db := range []string{"_temporal", "_temporal_visibility", "_store"} {
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{prefix + db}.Sanitize()+" WITH (FORCE)"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestProductionShapeUnderLoadWithKills(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds authflow and runs the production shape")
+	}
+	server := serverURL(t)
+	began := time.Now()
+	defer func() { t.Logf("TestProductionShapeUnderLoadWithKills took %s", time.Since(began).Round(time.Second)) }()
+	dropDatabases(t, server)
+	t.Cleanup(func() { dropDatabases(t, server) })
+
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "authflow")
+	build := exec.Command("go", "build", "-o", bin, "github.com/authflow/authflow/cmd/authflow")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	t.Logf("built authflow in %s", time.Since(began).Round(time.Second))
+
+	sink := newSMTPSink(t)
+	key := bytes.Repeat([]byte{7}, 32)
+	stateDir := filepath.Join(dir, "shape")
+	statePath := filepath.Join(stateDir, "shape.json")
+	sh := startShape(t, bin, server, stateDir, []string{
+		"AUTHFLOW_SECRET_KEY=" + hex.EncodeToString(key), "AUTHFLOW_HASH_ISOLATION=off",
+		"SMTP_URL=smtp://" + sink.addr, "SMTP_FROM=authflow@example.com"})
+	t.Logf("shape up after %s: Temporal %s (%d shards), APIs %v", time.Since(began).Round(time.Second), sh.TemporalAddress, sh.Shards, sh.APIURLs)
+	if len(sh.APIURLs) != 2 || sh.Shards != 16 {
+		t.Fatalf("shape has APIs %v and %d shards, want 2 APIs and 16 shards", sh.APIURLs, sh.Shards)
+	}
+	for _, n := range []string{"temporal", "worker-1", "worker-2", "api-1", "api-2"} {
+		if pid, _ := sh.proc(n); pid == 0 {
+			t.Fatalf("shape.json has no %s", n)
+		}
+	}
+
+	ctx := context.Background()
+	users := seedUsers(t, sh.StoreURL, key)
+
+	// The load: logins alternate between the two APIs; a step that gets a
+	// clean error (no answer, or 503 unavailable) is retried, on the other
+	// API when this one did not answer; any other error ends the login.
+	d := &driver{apis: sh.APIURLs, sink: sink, http: &http.Client{Timeout: 90 * time.Second}}
+	var done atomic.Int64
+	type killed struct {
+		worker, api int
+		at          time.Time
+	}
+	killedc := make(chan killed, 1)
+	go func() {
+		for done.Load() < killAfter {
+			time.Sleep(10 * time.Millisecond)
+		}
+		s, err := readShape(statePath)
+		if err != nil {
+			killedc <- killed{}
+			return
+		}
+		k := killed{at: time.Now()}
+		k.worker, _ = s.proc("worker-1")
+		k.api, _ = s.proc("api-1")
+		_ = syscall.Kill(k.worker, syscall.SIGKILL)
+		_ = syscall.Kill(k.api, syscall.SIGKILL)
+		t.Logf("killed worker-1 (pid %d) and api-1 (pid %d) with SIGKILL after %d logins, %d still to run",
+			k.worker, k.api, done.Load(), int64(len(users))-done.Load())
+		killedc <- k
+	}()
+	loadStart := time.Now()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range concurrency {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < len(users); i = int(next.Add(1)) - 1 {
+				d.login(users[i], i%2)
+				done.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	k := <-killedc
+	if k.worker == 0 || k.api == 0 {
+		t.Fatal("the kill did not happen: shape.json unreadable")
+	}
+	loadTook := time.Since(loadStart)
+	t.Logf("%d logins (%d password+TOTP, %d email) at concurrency %d in %s", len(users), totpLogins, emailLogins, concurrency, loadTook.Round(time.Second))
+
+	// Every login ended with a session, at once or after clean errors a
+	// retry of the same step fixed.
+	var failed, retried int
+	cleanErrs := map[string]int{}
+	for _, u := range users {
+		if u.err != nil {
+			failed++
+			if failed <= 10 {
+				t.Errorf("login of %s failed: %v (errors before: %v)", u.email, u.err, u.errs)
+			}
+		}
+		if len(u.errs) > 0 {
+			retried++
+		}
+		for _, e := range u.errs {
+			cleanErrs[e]++
+		}
+	}
+	t.Logf("%d logins: %d at the first try, %d after clean errors a retry of the same step fixed, %d failed; clean errors: %v",
+		len(users), len(users)-retried-failed, retried, failed, cleanErrs)
+	if failed > 0 {
+		t.Fatalf("%d of %d logins did not end with a session", failed, len(users))
+	}
+	// The killed API was serving: calls to it found no answer.
+	if n := d.noAnswer[0].Load(); n == 0 {
+		t.Error("no call to api-1 went unanswered: its kill tested nothing")
+	}
+	// Both APIs served logins (api-1 also after its restart).
+	served := [2]int64{d.served[0].Load(), d.served[1].Load()}
+	t.Logf("answers served: api-1 %d (%d after its restart), api-2 %d", served[0], d.servedAfterKill(0, k.at), served[1])
+	for i, n := range served {
+		if n < int64(len(users))/2 {
+			t.Errorf("api-%d answered %d calls: the load was not spread over both APIs", i+1, n)
+		}
+	}
+
+	// Both killed processes came back as new processes, and the new worker
+	// polls.
+	var after shape
+	eventually(t, time.Minute, "worker-1 and api-1 to be restarted", func() bool {
+		var err error
+		if after, err = readShape(statePath); err != nil {
+			return false
+		}
+		for n, old := range map[string]int{"worker-1": k.worker, "api-1": k.api} {
+			if pid, restarts := after.proc(n); restarts < 1 || pid == old || pid == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, n := range []string{"temporal", "worker-2", "api-2"} {
+		if pid, restarts := after.proc(n); pid != func() int { p, _ := sh.proc(n); return p }() || restarts != 0 {
+			t.Errorf("%s was restarted (pid %d, %d restarts): only worker-1 and api-1 were killed", n, pid, restarts)
+		}
+	}
+	tc, err := client.Dial(client.Options{HostPort: sh.TemporalAddress, Namespace: sh.Namespace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	eventually(t, time.Minute, "the restarted api-1 to be ready", func() bool { return ready(sh.APIURLs[0]) })
+	newWorker, _ := after.proc("worker-1")
+	worker2, _ := after.proc("worker-2")
+	eventually(t, 30*time.Second, "the restarted worker-1 to poll", func() bool {
+		resp, err := tc.DescribeTaskQueue(ctx, workflows.TaskQueue, enums.TASK_QUEUE_TYPE_WORKFLOW)
+		return err == nil && slices.ContainsFunc(resp.GetPollers(), func(p *taskqueue.PollerInfo) bool {
+			return strings.HasPrefix(p.GetIdentity(), fmt.Sprintf("%d@", newWorker))
+		})
+	})
+
+	checkEmails(t, sink, users)
+	checkSessions(t, sh.StoreURL, key, users)
+
+	// Every flow of a login is closed, completed, and the killed worker's
+	// flows in flight at the kill were finished by another worker.
+	ids := map[int]string{k.worker: "killed worker-1", worker2: "worker-2", newWorker: "restarted worker-1"}
+	var inFlight, openAtKill, touched int
+	finishedBy := map[string]int{}
+	for _, u := range users {
+		wid := workflows.LoginWorkflowID(u.flow)
+		var info flowInfo
+		eventually(t, 30*time.Second, "flow "+u.flow+" to close", func() bool {
+			info = describeFlow(ctx, t, tc, wid)
+			return info.status != enums.WORKFLOW_EXECUTION_STATUS_RUNNING
+		})
+		if info.status != enums.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+			t.Errorf("%s: flow %s ended %s, want completed", u.email, u.flow, info.status)
+		}
+		if info.touchedBy[k.worker] {
+			touched++
+		}
+		if info.started.Before(k.at) && info.closed.After(k.at) {
+			openAtKill++
+		}
+		if !info.closed.After(k.at) || !info.touchedBy[k.worker] {
+			continue
+		}
+		inFlight++
+		by := ids[info.lastBy]
+		if by == "" {
+			by = fmt.Sprintf("pid %d", info.lastBy)
+		}
+		finishedBy[by]++
+		if info.lastBy == k.worker {
+			t.Errorf("%s: flow %s closed after the kill by the killed worker", u.email, u.flow)
+		}
+	}
+	t.Logf("%d of the logins' flows ran tasks on the killed worker (pid %d); %d were open at the kill, %d of them on the killed worker; the last task of each of these ran on: %v",
+		touched, k.worker, openAtKill, inFlight, finishedBy)
+	if inFlight == 0 {
+		t.Error("no flow was in flight on the killed worker: the kill tested nothing")
+	}
+	if finishedBy["worker-2"] == 0 {
+		t.Error("worker-2 finished none of the killed worker's flows")
+	}
+
+	// Visibility agrees: the namespace (fresh databases) holds exactly the
+	// logins' completed flows, and no more flows still run than password
+	// steps went unanswered (a flow whose start answer was lost waits for
+	// its expiry).
+	lost := 0
+	for _, u := range users {
+		for _, e := range u.errs {
+			if strings.HasPrefix(e, "password: ") {
+				lost++
+			}
+		}
+	}
+	var completed, running int64
+	eventually(t, 30*time.Second, "visibility to count every login flow completed", func() bool {
+		completed = countFlows(ctx, t, tc, sh.Namespace, "Completed")
+		return completed >= int64(len(users))
+	})
+	running = countFlows(ctx, t, tc, sh.Namespace, "Running")
+	t.Logf("visibility: %d login flows completed, %d running (%d password steps went unanswered)", completed, running, lost)
+	if completed != int64(len(users)) {
+		t.Errorf("%d login flows completed, want %d: one per login", completed, len(users))
+	}
+	if running > int64(lost) {
+		t.Errorf("%d login flows still run, more than the %d whose start went unanswered", running, lost)
+	}
+}
+
+func countFlows(ctx context.Context, t *testing.T, tc client.Client, ns, status string) int64 {
+	t.Helper()
+	resp, err := tc.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: ns,
+		Query: fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = '%s'", workflows.LoginWorkflowName, status)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.GetCount()
+}
+
+// ready reports whether the API's /readyz answers 200.
+func ready(api string) bool {
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(api + "/readyz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// startShape runs `authflow prodshape up` and waits until it is ready. It
+// is stopped (`prodshape down`, then SIGTERM, then SIGKILL of anything
+// left) when the test ends, whatever its outcome.
+func startShape(t *testing.T, bin, server, stateDir string, env []string) shape {
+	t.Helper()
+	up := exec.Command(bin, "prodshape", "up", "--database-url", server, "--prefix", prefix, "--dir", stateDir,
+		"--restart-delay", restartDelay.String())
+	up.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
+	// Should this test process die (a panic, -timeout), the supervisor
+	// gets SIGTERM and stops its processes.
+	up.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	stdout, err := up.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr syncBuffer
+	up.Stderr = &stderr
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "ready:") {
+				close(ready)
+			}
+		}
+		exited <- up.Wait()
+	}()
+	statePath := filepath.Join(stateDir, "shape.json")
+	t.Cleanup(func() {
+		known, _ := readShape(statePath)
+		down := exec.Command(bin, "prodshape", "down", "--dir", stateDir)
+		if out, err := down.CombinedOutput(); err != nil {
+			t.Logf("prodshape down: %v: %s", err, out)
+		}
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			t.Error("prodshape up still runs 30 s after prodshape down: killed")
+			_ = up.Process.Kill()
+			<-exited
+		}
+		// Nothing of the shape may outlive the test.
+		for _, p := range known.Processes {
+			if alive(p.PID, bin) {
+				t.Errorf("%s (pid %d) outlived prodshape up: killed", p.Name, p.PID)
+				_ = syscall.Kill(p.PID, syscall.SIGKILL)
+			}
+		}
+		if t.Failed() {
+			t.Logf("prodshape up:\n%s", tail(stderr.String(), 4000))
+			for _, n := range []string{"temporal", "worker-1", "worker-2", "api-1", "api-2"} {
+				raw, _ := os.ReadFile(filepath.Join(stateDir, n+".log"))
+				t.Logf("%s.log:\n%s", n, tail(string(raw), 3000))
+			}
+		}
+	})
+	select {
+	case <-ready:
+	case err := <-exited:
+		exited <- err
+		t.Fatalf("prodshape up exited: %v", err)
+	case <-time.After(4 * time.Minute):
+		t.Fatal("prodshape up not ready within 4 minutes")
+	}
+	sh, err := readShape(statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sh
+}
+
+// alive reports whether pid runs bin (a recycled pid runs something else).
+func alive(pid int, bin string) bool {
+	if pid <= 0 || syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	return err == nil && strings.TrimSuffix(exe, " (deleted)") == bin
+}
+
+// seedUsers creates the logins' accounts straight in the shape's store:
+// every ninth signs in by email (50 of 450, spread through the run), the
+// others by TOTP.
+func seedUsers(t *testing.T, storeURL string, key []byte) []*loginUser {
+	t.Helper()
+	ctx := context.Background()
+	st, err := opener.Open(ctx, storeURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	sealer, err := security.NewSealer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A cheap hash: the parameters travel in the hash, so verification is
+	// cheap too and the test loads the shape, not argon2id.
+	hash, err := security.NewHasher(security.Argon2Params{MemoryKiB: 1024, Time: 1, Threads: 1}).Hash(password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := make([]*loginUser, totpLogins+emailLogins)
+	nEmail := 0
+	for i := range users {
+		u := &loginUser{email: fmt.Sprintf("user%d@example.com", i), viaEmail: i%9 == 8}
+		created, err := st.CreateUser(ctx, u.email, hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.id = created.ID
+		if u.viaEmail {
+			nEmail++
+			err = st.SetEmailEnabled(ctx, u.id, true)
+		} else {
+			k, kerr := totp.Generate(totp.GenerateOpts{Issuer: "authflow", AccountName: u.email, SecretSize: 20})
+			if kerr != nil {
+				t.Fatal(kerr)
+			}
+			u.secret = k.Secret()
+			err = st.SetTOTPSecret(ctx, u.id, sealer.Seal(security.PurposeTOTPSecret, []byte(u.secret)), 0)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		users[i] = u
+	}
+	if nEmail != emailLogins {
+		t.Fatalf("seeded %d email users, want %d", nEmail, emailLogins)
+	}
+	return users
+}
+
+// checkEmails: every email carries its send's idempotency key, no key
+// came twice (no challenge's email was sent twice, whatever was killed),
+// and every email login got the code it used.
+func checkEmails(t *testing.T, sink *smtpSink, users []*loginUser) {
+	t.Helper()
+	keys := map[string]int{}
+	all := sink.all()
+	for _, m := range all {
+		if m.key == "" {
+			t.Errorf("an email to %s without %s", m.to, smtp.IdempotencyHeader)
+			continue
+		}
+		keys[m.key]++
+	}
+	for k, n := range keys {
+		if n > 1 {
+			t.Errorf("challenge email %s sent %d times", k, n)
+		}
+	}
+	for _, u := range users {
+		if u.viaEmail && u.code == "" {
+			t.Errorf("%s logged in by email without a code from one", u.email)
+		}
+		if !u.viaEmail && sink.count(u.email) > 0 {
+			t.Errorf("%s (TOTP) was emailed", u.email)
+		}
+	}
+	t.Logf("%d emails for %d challenge keys", len(all), len(keys))
+}
+
+// checkSessions: the store holds exactly one session per login, and each
+// is the one its flow issued (its token is derived from the flow id).
+func checkSessions(t *testing.T, storeURL string, key []byte, users []*loginUser) {
+	t.Helper()
+	ctx := context.Background()
+	pg, err := pgx.Connect(ctx, storeURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close(ctx)
+	byHash := map[string]*loginUser{}
+	for _, u := range users {
+		token := security.SessionToken(key, u.flow)
+		if subtle.ConstantTimeCompare([]byte(token), []byte(u.token)) != 1 {
+			t.Errorf("%s: the API answered a session token that is not its flow's", u.email)
+		}
+		byHash[string(security.HashToken(token))] = u
+	}
+	rows, err := pg.Query(ctx, `SELECT user_id, token_hash FROM sessions`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	perUser := map[string]int{}
+	n := 0
+	for rows.Next() {
+		var userID string
+		var hash []byte
+		if err := rows.Scan(&userID, &hash); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		u := byHash[string(hash)]
+		switch {
+		case u == nil:
+			t.Errorf("a session of user %s issued by no login flow of the run", userID)
+		case u.id != userID:
+			t.Errorf("the session of %s's flow belongs to user %s", u.email, userID)
+		}
+		perUser[userID]++
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range users {
+		if perUser[u.id] != 1 {
+			t.Errorf("%s has %d sessions, want 1", u.email, perUser[u.id])
+		}
+	}
+	t.Logf("%d sessions for %d logins", n, len(users))
+}
+
+type flowInfo struct {
+	status          enums.WorkflowExecutionStatus
+	started, closed time.Time
+	touchedBy       map[int]bool // pids of workers that started a workflow task or completed an activity
+	lastBy          int          // pid of the worker of the last completed workflow task
+}
+
+func describeFlow(ctx context.Context, t *testing.T, tc client.Client, id string) flowInfo {
+	t.Helper()
+	desc, err := tc.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := flowInfo{status: desc.WorkflowExecutionInfo.GetStatus(), touchedBy: map[int]bool{}}
+	info.started = desc.WorkflowExecutionInfo.GetStartTime().AsTime()
+	if ct := desc.WorkflowExecutionInfo.GetCloseTime(); ct != nil {
+		info.closed = ct.AsTime()
+	}
+	pid := func(identity string) int {
+		var p int
+		_, _ = fmt.Sscanf(identity, "%d@", &p)
+		return p
+	}
+	it := tc.GetWorkflowHistory(ctx, id, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := ev.GetWorkflowTaskStartedEventAttributes(); a != nil {
+			info.touchedBy[pid(a.GetIdentity())] = true
+		}
+		if a := ev.GetWorkflowTaskCompletedEventAttributes(); a != nil {
+			info.lastBy = pid(a.GetIdentity())
+			info.touchedBy[info.lastBy] = true
+		}
+		if a := ev.GetActivityTaskStartedEventAttributes(); a != nil {
+			info.touchedBy[pid(a.GetIdentity())] = true
+		}
+	}
+	return info
+}
+
+func eventually(t *testing.T, d time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s for %s", d, what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+type loginUser struct {
+	id, email, secret string
+	viaEmail          bool
+	// flow is the login's flow (the one that answered its password step),
+	// token the session token the API answered, code the emailed code used.
+	flow, token, code string
+	// errs are the clean errors a retry fixed ("step: error").
+	errs []string
+	// err ends the login: an unclean error, or clean ones that did not stop.
+	err error
+}
+
+type driver struct {
+	apis []string
+	sink *smtpSink
+	http *http.Client
+	// noAnswer counts calls per API that got no HTTP answer; served,
+	// the answers per API (servedAt their times).
+	noAnswer [2]atomic.Int64
+	served   [2]atomic.Int64
+	mu       sync.Mutex
+	servedAt [2][]time.Time
+}
+
+func (d *driver) servedAfterKill(api int, at time.Time) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for _, ts := range d.servedAt[api] {
+		if ts.After(at) {
+			n++
+		}
+	}
+	return n
+}
+
+// apiError is an answer other than 2xx (status 0: no answer at all).
+type apiError struct {
+	status int
+	code   string
+	body   string
+}
+
+func (e *apiError) Error() string {
+	if e.status == 0 {
+		return "no answer: " + e.body
+	}
+	return fmt.Sprintf("%d %s: %s", e.status, e.code, tail(e.body, 300))
+}
+
+// clean reports whether err is what a killed process may cause and a
+// retry must fix: no answer at all, or 503 unavailable.
+func clean(err error) bool {
+	var e *apiError
+	return errors.As(err, &e) && (e.status == 0 || (e.status == http.StatusServiceUnavailable && e.code == "unavailable"))
+}
+
+// kind names a clean error for the summary.
+func kind(err error) string {
+	var e *apiError
+	if errors.As(err, &e) && e.status == 0 {
+		return "no answer"
+	}
+	if errors.As(err, &e) {
+		return fmt.Sprintf("%d %s", e.status, e.code)
+	}
+	return err.Error()
+}
+
+// call sends a call to API api, with the flow secret.
+func (d *driver) call(api int, method, path, secret string, body any) (map[string]any, error) {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, d.apis[api]+path, rd)
+	req.Header.Set("Content-Type", "application/json")
+	if secret != "" {
+		req.Header.Set("X-Flow-Secret", secret)
+	}
+	resp, err := d.http.Do(req)
+	if err != nil {
+		d.noAnswer[api].Add(1)
+		return nil, &apiError{body: err.Error()}
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		d.noAnswer[api].Add(1)
+		return nil, &apiError{body: "reading the answer: " + err.Error()}
+	}
+	d.served[api].Add(1)
+	d.mu.Lock()
+	d.servedAt[api] = append(d.servedAt[api], time.Now())
+	d.mu.Unlock()
+	var out map[string]any
+	_ = json.Unmarshal(raw, &out)
+	if resp.StatusCode/100 != 2 {
+		e := &apiError{status: resp.StatusCode, body: string(raw)}
+		if m, ok := out["error"].(map[string]any); ok {
+			e.code, _ = m["code"].(string)
+		}
+		return nil, e
+	}
+	return out, nil
+}
+
+// step runs one step of a login. A clean error is retried a second later
+// (on the other API when this one did not answer), up to stepAttempts
+// tries; any other error ends the login. f learns whether it is a retry.
+func (d *driver) step(u *loginUser, name string, api *int, f func(api int, retry bool) (map[string]any, error)) (map[string]any, error) {
+	var err error
+	for attempt := range stepAttempts {
+		var out map[string]any
+		if out, err = f(*api, attempt > 0); err == nil {
+			return out, nil
+		}
+		if !clean(err) {
+			return nil, fmt.Errorf("%s (try %d): %w", name, attempt+1, err)
+		}
+		u.errs = append(u.errs, name+": "+kind(err))
+		var e *apiError
+		if errors.As(err, &e) && e.status == 0 {
+			*api = 1 - *api
+		}
+		time.Sleep(time.Second)
+	}
+	return nil, fmt.Errorf("%s: still failing after %d tries: %w", name, stepAttempts, err)
+}
+
+func (d *driver) login(u *loginUser, api int) {
+	start, err := d.step(u, "password", &api, func(api int, _ bool) (map[string]any, error) {
+		return d.call(api, "POST", "/v1/login", "", map[string]string{"email": u.email, "password": password})
+	})
+	if err != nil {
+		u.err = err
+		return
+	}
+	u.flow, _ = start["flow_id"].(string)
+	secret, _ := start["flow_secret"].(string)
+	want := "totp"
+	if u.viaEmail {
+		want = "email"
+	}
+	if start["state"] != "choose_method" || !offers(start, want) {
+		u.err = fmt.Errorf("the password step answered %v, want choose_method offering %s", start, want)
+		return
+	}
+	base := "/v1/login/" + u.flow
+	var end map[string]any
+	if u.viaEmail {
+		var before int
+		_, err = d.step(u, "challenge", &api, func(api int, _ bool) (map[string]any, error) {
+			before = d.sink.count(u.email)
+			return d.call(api, "POST", base+"/challenge", secret, map[string]string{"method": "email"})
+		})
+		if err != nil {
+			u.err = err
+			return
+		}
+		// The challenge answers once its email was accepted: the newest
+		// email is the challenge's.
+		if u.code, err = d.sink.newestCode(u.email, before); err != nil {
+			u.err = err
+			return
+		}
+		end, err = d.step(u, "verify", &api, func(api int, retry bool) (map[string]any, error) {
+			return d.verify(api, base, secret, retry, map[string]string{"code": u.code})
+		})
+	} else {
+		end, err = d.step(u, "verify", &api, func(api int, retry bool) (map[string]any, error) {
+			code, _ := totp.GenerateCode(u.secret, time.Now())
+			return d.verify(api, base, secret, retry, map[string]string{"method": "totp", "code": code})
+		})
+	}
+	if err != nil {
+		u.err = err
+		return
+	}
+	if end["state"] != "done" {
+		u.err = fmt.Errorf("verify answered state %v, want done", end["state"])
+		return
+	}
+	if s, ok := end["session"].(map[string]any); ok {
+		u.token, _ = s["token"].(string)
+	}
+	if u.token == "" {
+		u.err = fmt.Errorf("verify answered done without a session: %v", end)
+	}
+}
+
+func offers(answer map[string]any, method string) bool {
+	ms, _ := answer["methods"].([]any)
+	for _, m := range ms {
+		if mm, ok := m.(map[string]any); ok && mm["type"] == method {
+			return true
+		}
+	}
+	return false
+}
+
+// verify posts the code. On a retry, a flow that took an earlier try's
+// code (its answer lost with a killed API, or given up on with 503) is done
+// already and says wrong_state: the flow's state then shows the session.
+func (d *driver) verify(api int, base, secret string, retry bool, body any) (map[string]any, error) {
+	out, err := d.call(api, "POST", base+"/verify", secret, body)
+	var e *apiError
+	if retry && errors.As(err, &e) && e.code == "wrong_state" {
+		got, gerr := d.call(api, "GET", base, secret, nil)
+		if gerr != nil {
+			return nil, gerr
+		}
+		if got["state"] == "done" {
+			return got, nil
+		}
+	}
+	return out, err
+}
+
+// smtpSink accepts every message and keeps its recipient, idempotency key
+// and text.
+type smtpSink struct {
+	addr string
+	mu   sync.Mutex
+	msgs []sunkMail
+}
+
+type sunkMail struct{ to, key, text string }
+
+func newSMTPSink(t *testing.T) *smtpSink {
+	t.Helper()
+	s := &smtpSink{}
+	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) { return &sinkSession{s: s}, nil }))
+	srv.Domain = "mx.test"
+	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.addr = ln.Addr().String()
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return s
+}
+
+func (s *smtpSink) all() []sunkMail {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]sunkMail(nil), s.msgs...)
+}
+
+func (s *smtpSink) to(addr string) []sunkMail {
+	var out []sunkMail
+	for _, m := range s.all() {
+		if strings.EqualFold(m.to, addr) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (s *smtpSink) count(addr string) int { return len(s.to(addr)) }
+
+var sixDigits = regexp.MustCompile(`\b\d{6}\b`)
+
+// newestCode returns the code of the newest email to addr, which must be
+// newer than the first `before` ones.
+func (s *smtpSink) newestCode(addr string, before int) (string, error) {
+	msgs := s.to(addr)
+	if len(msgs) <= before {
+		return "", fmt.Errorf("the email challenge to %s answered, but no new email arrived (%d before, %d now)", addr, before, len(msgs))
+	}
+	m := msgs[len(msgs)-1]
+	if c := sixDigits.FindString(m.text); c != "" {
+		return c, nil
+	}
+	return "", fmt.Errorf("no code in the email to %s:\n%s", addr, m.text)
+}
+
+type sinkSession struct {
+	s  *smtpSink
+	to []string
+}
+
+func (ss *sinkSession) Mail(string, *gosmtp.MailOptions) error { return nil }
+func (ss *sinkSession) Rcpt(to string, _ *gosmtp.RcptOptions) error {
+	ss.to = append(ss.to, to)
+	return nil
+}
+func (ss *sinkSession) Data(r io.Reader) error {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	m := sunkMail{}
+	msg, err := netmail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		return err
+	}
+	m.key = msg.Header.Get(smtp.IdempotencyHeader)
+	m.text = textPart(msg)
+	ss.s.mu.Lock()
+	for _, to := range ss.to {
+		m.to = to
+		ss.s.msgs = append(ss.s.msgs, m)
+	}
+	ss.s.mu.Unlock()
+	return nil
+}
+func (ss *sinkSession) Reset()        { ss.to = nil }
+func (ss *sinkSession) Logout() error { return nil }
+
+// textPart is the text/plain part of a multipart/alternative email (or
+// the body of a single-part one), its transfer encoding undone.
+func textPart(msg *netmail.Message) string {
+	mt, params, _ := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	if !strings.HasPrefix(mt, "multipart/") {
+		body, _ := io.ReadAll(msg.Body)
+		return decodePart(msg.Header.Get("Content-Transfer-Encoding"), body)
+	}
+	mr := multipart.NewReader(msg.Body, params["boundary"])
+	for {
+		p, err := mr.NextPart()
+		if err != nil {
+			return ""
+		}
+		body, _ := io.ReadAll(p) // quoted-printable is undone by NextPart
+		if ct, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type")); ct == "text/plain" {
+			return decodePart(p.Header.Get("Content-Transfer-Encoding"), body)
+		}
+	}
+}
+
+func decodePart(encoding string, body []byte) string {
+	if strings.EqualFold(encoding, "base64") {
+		b, _ := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(string(body)), ""))
+		return string(b)
+	}
+	return string(body)
+}
+
+// syncBuffer is a bytes.Buffer safe for a process's writes and the test's
+// reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
