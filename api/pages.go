@@ -2,17 +2,18 @@ package api
 
 import (
 	"embed"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
 	"path"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/authflow/authflow/errkind"
+	"github.com/authflow/authflow/i18n"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/store"
 )
@@ -31,14 +32,45 @@ var webFS embed.FS
 const pageCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
-// pageTmpl holds the pages (web/*.html) and the <head> they share
-// (web/head.tmpl), which each page fills with head "Title" "script.js".
-var pageTmpl = template.Must(template.New("pages").Funcs(template.FuncMap{
-	"head": func(title, script string) pageHead { return pageHead{Title: title, Script: script} },
-}).ParseFS(webFS, "web/*.html", "web/*.tmpl"))
+// pageTmpls holds, for each language, the pages (web/*.html) and what
+// they share (web/head.tmpl): the <head>, which each page fills with
+// head . "page.<page>.title" "script.js", and the language switch. In
+// them, t "page.id" ["Field" value]... is a message of that language
+// (i18n/locales), so a page is parsed once per language.
+var pageTmpls = func() map[string]*template.Template {
+	out := map[string]*template.Template{}
+	for _, lang := range i18n.Supported {
+		out[lang] = template.Must(template.New("pages").Funcs(template.FuncMap{
+			"head": func(d pageData, titleID, script string) pageHead {
+				return pageHead{Title: i18n.T(lang, titleID, nil), Script: script, Lang: lang, Messages: d.Messages}
+			},
+			"t": func(id string, kv ...any) string {
+				var data map[string]any
+				for i := 0; i+1 < len(kv); i += 2 {
+					if data == nil {
+						data = map[string]any{}
+					}
+					data[fmt.Sprint(kv[i])] = kv[i+1]
+				}
+				return i18n.T(lang, id, data)
+			},
+		}).ParseFS(webFS, "web/*.html", "web/*.tmpl"))
+	}
+	return out
+}()
 
-// pageHead is what the shared <head> needs from a page.
-type pageHead struct{ Title, Script string }
+// pageHead is what the shared <head> needs from a page: its title, its
+// script, its language and the messages its scripts show (the page.js.*
+// ones), which the head puts into the page as JSON for common.js.
+type pageHead struct {
+	Title, Script, Lang string
+	Messages            map[string]string
+}
+
+// langCookie keeps the language picked with the pages' switch (docs/design.md
+// "Languages"): it beats the stored and the browser's language on the
+// pages, and is ignored unless it names a language authflow speaks.
+const langCookie = "authflow_lang"
 
 // assetTypes are the only files /assets serves; anything else is 404.
 var assetTypes = map[string]string{
@@ -48,6 +80,12 @@ var assetTypes = map[string]string{
 }
 
 type pageData struct {
+	// Lang is the page's language; Messages its scripts' messages in it.
+	Lang     string
+	Messages map[string]string
+	// SignedIn says the request carries a session: the language switch
+	// then stores the choice for emails, SMS and calls too.
+	SignedIn bool
 	// Dev links the dev outbox and offers the dev Telegram helper.
 	Dev bool
 	// RecoveryWait is AUTHFLOW_RECOVERY_DELAY in words ("3 days"), for the
@@ -63,11 +101,11 @@ func (s *Server) pageRoutes(r gin.IRoutes) {
 	// The recovery pages are served with or without a session: a notice's
 	// cancel link must work in a browser signed in to the account, and
 	// the flow's own state says what /recover shows.
-	r.GET("/recover", func(c *gin.Context) { s.renderPage(c, "recover.html") })
-	r.GET("/recover/cancel", func(c *gin.Context) { s.renderPage(c, "recover-cancel.html") })
+	r.GET("/recover", func(c *gin.Context) { s.renderPage(c, "recover.html", s.sessionUser(c)) })
+	r.GET("/recover/cancel", func(c *gin.Context) { s.renderPage(c, "recover-cancel.html", s.sessionUser(c)) })
 	r.GET("/settings", s.pageSettings)
 	if s.Codec != nil {
-		r.GET("/admin/codec", func(c *gin.Context) { s.renderPage(c, "admin-codec.html") })
+		r.GET("/admin/codec", func(c *gin.Context) { s.renderPage(c, "admin-codec.html", "") })
 	}
 	r.GET("/assets/:name", pageAsset)
 }
@@ -89,6 +127,30 @@ func (s *Server) cookieSession(c *gin.Context) (store.Session, string, bool) {
 	return sess, tok, err == nil
 }
 
+// sessionUser is the user of the request's live session, "" without one.
+func (s *Server) sessionUser(c *gin.Context) string {
+	sess, _, ok := s.cookieSession(c)
+	if !ok {
+		return ""
+	}
+	return sess.UserID
+}
+
+// pageLang is the language of a page (docs/design.md "Languages"): the
+// switch's cookie, else the signed-in user's stored language (userID ""
+// for none), else Accept-Language, else AUTHFLOW_DEFAULT_LOCALE.
+func (s *Server) pageLang(c *gin.Context, userID string) string {
+	if v, err := c.Cookie(langCookie); err == nil && i18n.Valid(v) {
+		return v
+	}
+	stored := ""
+	if userID != "" {
+		// A store error leaves the browser's language: the page still works.
+		stored, _ = s.Store.UserLocale(c.Request.Context(), userID)
+	}
+	return i18n.Pick(stored, c.GetHeader("Accept-Language"), s.Cfg.DefaultLocale)
+}
+
 func (s *Server) pageRoot(c *gin.Context) {
 	if s.hasSession(c) {
 		c.Redirect(http.StatusFound, "/settings")
@@ -102,7 +164,7 @@ func (s *Server) pageLogin(c *gin.Context) {
 		c.Redirect(http.StatusFound, "/settings")
 		return
 	}
-	s.renderPage(c, "login.html")
+	s.renderPage(c, "login.html", "")
 }
 
 func (s *Server) pageSettings(c *gin.Context) {
@@ -115,37 +177,43 @@ func (s *Server) pageSettings(c *gin.Context) {
 	// a browser signed in before the token was bound to the session holds
 	// a random one, and would be refused every change, sign-out included.
 	s.setCSRFCookie(c, tok, int(sess.ExpiresAt.Sub(s.now()).Seconds()))
-	s.renderPage(c, "settings.html")
+	s.renderPage(c, "settings.html", sess.UserID)
 }
 
-func (s *Server) renderPage(c *gin.Context, name string) {
+// renderPage renders page name for the user of the request's session
+// (userID "" for none) in the page's language.
+func (s *Server) renderPage(c *gin.Context, name, userID string) {
+	lang := s.pageLang(c, userID)
+	if name == "admin-codec.html" {
+		// An operator's page, in English only (docs/design.md "Languages").
+		lang = i18n.English
+	}
 	h := c.Writer.Header()
 	h.Set("Content-Security-Policy", pageCSP)
 	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Language", lang)
+	h.Set("Vary", "Accept-Language, Cookie")
 	c.Status(http.StatusOK)
-	data := pageData{Dev: s.Outbox != nil, RecoveryWait: durationWords(s.Cfg.RecoveryDelay)}
-	if err := pageTmpl.ExecuteTemplate(c.Writer, name, data); err != nil {
+	data := pageData{
+		Lang: lang, Messages: i18n.Page(lang, i18n.PageScriptPrefix), SignedIn: userID != "",
+		Dev: s.Outbox != nil, RecoveryWait: durationWords(lang, s.Cfg.RecoveryDelay),
+	}
+	if err := pageTmpls[lang].ExecuteTemplate(c.Writer, name, data); err != nil {
 		logFrom(c).Error("render page", "page", name, "err", err)
 	}
 }
 
-// durationWords says a duration as a person would: "3 days", "36 hours",
-// "1 hour", "90 minutes" (the largest unit that divides it; seconds are
-// dropped).
-func durationWords(d time.Duration) string {
-	unit := func(n int64, one, many string) string {
-		if n == 1 {
-			return "1 " + one
-		}
-		return strconv.FormatInt(n, 10) + " " + many
-	}
+// durationWords says a duration as a person would, in lang: "3 days",
+// "36 hours", "1 hour", "90 minutes" (the largest unit that divides it;
+// seconds are dropped).
+func durationWords(lang string, d time.Duration) string {
 	switch {
 	case d >= 24*time.Hour && d%(24*time.Hour) == 0:
-		return unit(int64(d/(24*time.Hour)), "day", "days")
+		return i18n.TN(lang, "page.duration.days", int(d/(24*time.Hour)), nil)
 	case d >= time.Hour && d%time.Hour == 0:
-		return unit(int64(d/time.Hour), "hour", "hours")
+		return i18n.TN(lang, "page.duration.hours", int(d/time.Hour), nil)
 	default:
-		return unit(max(int64(d/time.Minute), 1), "minute", "minutes")
+		return i18n.TN(lang, "page.duration.minutes", max(int(d/time.Minute), 1), nil)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	goi18n "github.com/nicksnyder/go-i18n/v2/i18n"
+	"golang.org/x/text/feature/plural"
 	"golang.org/x/text/language"
 )
 
@@ -103,4 +104,80 @@ func T(lang, id string, data map[string]any, count ...int) string {
 		return id
 	}
 	return s
+}
+
+// PagePrefix starts the ids of the pages' messages; PageScriptPrefix the
+// ones the pages' scripts read (see Page).
+const (
+	PagePrefix       = "page."
+	PageScriptPrefix = "page.js."
+)
+
+var catalogs = mustCatalogs()
+
+func mustCatalogs() map[string]map[string]string {
+	out := map[string]map[string]string{}
+	for _, l := range Supported {
+		raw, err := files.ReadFile("locales/" + l + ".json")
+		if err != nil {
+			panic(fmt.Sprintf("i18n: %v", err))
+		}
+		m := map[string]string{}
+		if err := json.Unmarshal(raw, &m); err != nil {
+			panic(fmt.Sprintf("i18n: %s: %v", l, err))
+		}
+		out[l] = m
+	}
+	return out
+}
+
+// Page is every message of lang whose id starts with prefix (an unknown
+// lang gives English's), as the page's script reads them: the pages put
+// the PageScriptPrefix ones into themselves as JSON, and common.js fills
+// their {{.Name}} fields itself.
+func Page(lang, prefix string) map[string]string {
+	c, ok := catalogs[lang]
+	if !ok {
+		c = catalogs[English]
+	}
+	out := map[string]string{}
+	for id, s := range c {
+		if strings.HasPrefix(id, prefix) {
+			out[id] = s
+		}
+	}
+	return out
+}
+
+// PluralForm is the CLDR plural category of n in lang ("one", "few",
+// "many" or "other"). A message that counts has one id per category, id
+// + "." + form, in every language: English uses only one and other, and
+// its few and many repeat other.
+func PluralForm(lang string, n int) string {
+	tag := language.English
+	if lang == Ukrainian {
+		tag = language.Ukrainian
+	}
+	if n < 0 {
+		n = -n
+	}
+	switch plural.Cardinal.MatchPlural(tag, n, 0, 0, 0, 0) {
+	case plural.One:
+		return "one"
+	case plural.Few:
+		return "few"
+	case plural.Many:
+		return "many"
+	default:
+		return "other"
+	}
+}
+
+// TN is T of the plural form of id that fits n, with n as the field N.
+func TN(lang, id string, n int, data map[string]any) string {
+	d := map[string]any{"N": n}
+	for k, v := range data {
+		d[k] = v
+	}
+	return T(lang, id+"."+PluralForm(lang, n), d)
 }

@@ -3,6 +3,36 @@
 'use strict';
 
 window.AF = (function () {
+  // ---- words: the page's language ----
+
+  // The page's language is <html lang>; its messages are the JSON the
+  // server put into #i18n (i18n/locales, the page.js.* ids), so a script
+  // shows no text of its own.
+  const lang = document.documentElement.lang || 'en';
+  const messages = (function () {
+    const el = document.getElementById('i18n');
+    try { return (el && JSON.parse(el.textContent)) || {}; } catch (e) { return {}; }
+  })();
+
+  // t is message id with its {{.Name}} fields filled from data; an unknown
+  // id is shown as itself, which the browser tests would notice.
+  function t(id, data) {
+    const s = messages[id];
+    if (s === undefined) return id;
+    return s.replace(/\{\{\s*\.(\w+)\s*\}\}/g, function (_, k) {
+      return data && data[k] !== undefined && data[k] !== null ? String(data[k]) : '';
+    });
+  }
+
+  const pluralRules = new Intl.PluralRules(lang);
+
+  // tn is the form of id (id.one, id.few, id.many or id.other) that fits
+  // n in the page's language, with n as {{.N}}.
+  function tn(id, n, data) {
+    const form = id + '.' + pluralRules.select(n);
+    return t(messages[form] !== undefined ? form : id + '.other', Object.assign({ N: n }, data || {}));
+  }
+
   // ---- the API ----
 
   function cookie(name) {
@@ -45,7 +75,7 @@ window.AF = (function () {
     try {
       res = await fetch(path, opts);
     } catch (e) {
-      throw new ApiError(0, { error: { code: 'network', message: 'The server cannot be reached. Check your connection and try again.' } });
+      throw new ApiError(0, { error: { code: 'network', message: t('page.js.network') } });
     }
     let doc = null;
     if (res.status !== 204) {
@@ -123,17 +153,15 @@ window.AF = (function () {
   // passkeyError explains a browser refusal in words.
   function passkeyError(e) {
     switch (e && e.name) {
-      case 'NotAllowedError': return 'The passkey request was cancelled or timed out.';
-      case 'InvalidStateError': return 'This device already holds a passkey for your account. Only one passkey can be stored on one device for each account.';
-      case 'NotSupportedError': return 'This browser or device does not support passkeys.';
-      case 'SecurityError': return 'Passkeys need this page to be opened at its configured address (https, or localhost).';
-      default: return (e && e.message) || 'The passkey did not work.';
+      case 'NotAllowedError': return t('page.js.passkey.not_allowed');
+      case 'InvalidStateError': return t('page.js.passkey.invalid_state');
+      case 'NotSupportedError': return t('page.js.passkey.not_supported');
+      case 'SecurityError': return t('page.js.passkey.security');
+      default: return t('page.js.passkey.failed');
     }
   }
 
-  // ---- words ----
-
-  function plural(n, one, many) { return n + ' ' + (n === 1 ? one : many); }
+  // ---- time ----
 
   function mmss(sec) {
     sec = Math.max(0, Math.ceil(sec));
@@ -144,36 +172,38 @@ window.AF = (function () {
   // usedCode says whether a wrong-code answer is an authenticator app's
   // right code whose 30-second step was used already: by the enrollment
   // that turned the app on, or an earlier sign-in. The API answers
-  // invalid_code for both; only its message (workflows/method_totp.go)
-  // tells them apart, and the browser tests hold the two together.
+  // code_already_used (an older server invalid_code with a message that
+  // says so: workflows/method_totp.go).
   function usedCode(err) {
-    return err.code === 'invalid_code' && /already used/i.test(err.message || '');
+    return err.code === 'code_already_used' || (err.code === 'invalid_code' && /already used/i.test(err.message || ''));
   }
 
-  // errorText is what a person reads for an API error.
+  // attemptsLeft is " 2 attempts left." for an answer that says, else "".
+  function attemptsLeft(d) {
+    return d.attempts_left !== undefined ? ' ' + tn('page.js.attempts_left', d.attempts_left) + '.' : '';
+  }
+
+  // errorText is what a person reads for an API error: the page's own
+  // words for its code, else the server's message (the API speaks
+  // English: docs/api.md).
   function errorText(err) {
     const d = err.data || {};
+    if (usedCode(err)) return t('page.js.err.invalid_code.used') + attemptsLeft(d);
     switch (err.code) {
       case 'invalid_code':
-        if (d.attempts_left === 0) return 'That code is not right, and it was the last attempt.';
-        if (usedCode(err)) {
-          return 'This code was already used: to turn the app on, or for an earlier sign-in. Wait for the app to show the next code (a new one every 30 seconds) and enter that. ' +
-            (d.attempts_left !== undefined ? plural(d.attempts_left, 'attempt', 'attempts') + ' left.' : '');
-        }
-        return 'That code is not right. ' + (d.attempts_left !== undefined ? plural(d.attempts_left, 'attempt', 'attempts') + ' left.' : '');
+        if (d.attempts_left === 0) return t('page.js.err.invalid_code.last');
+        return t('page.js.err.invalid_code') + attemptsLeft(d);
       case 'invalid_assertion':
-        return (err.message && err.message.indexOf('password') >= 0 ? err.message + '. ' : 'The passkey was not accepted. ') +
-          (d.attempts_left !== undefined ? plural(d.attempts_left, 'attempt', 'attempts') + ' left.' : '');
-      case 'invalid_credentials': return err.status === 403 ? 'The current password is wrong.' : 'Wrong email or password.';
+        return t('page.js.err.invalid_assertion') + attemptsLeft(d);
+      case 'invalid_credentials': return t(err.status === 403 ? 'page.js.err.invalid_credentials.current' : 'page.js.err.invalid_credentials');
       case 'rate_limited':
-        if (d.locked) return 'Too many wrong answers: signing in is locked until the password is changed or support unlocks the account.';
-        return 'Too many attempts. Try again in ' + mmss(d.retry_after || 60) + '.';
-      case 'flow_expired': return 'This took too long and has expired. Please start again.';
-      case 'flow_not_found': return 'This sign-in is no longer known. Please start again.';
-      case 'wrong_state': return 'This step can no longer be completed. Please start again.';
-      case 'unauthorized': return 'Your session has ended. Please sign in again.';
-      case 'unavailable': return 'The service is temporarily unavailable. Try again in a minute.';
-      default: return err.message || 'Something went wrong.';
+        if (d.locked) return t('page.js.err.locked');
+        return t('page.js.err.rate_limited', { Time: mmss(d.retry_after || 60) });
+      case 'network': return t('page.js.network');
+      case 'flow_expired': case 'flow_not_found': case 'wrong_state': case 'unauthorized': case 'unavailable':
+      case 'method_unavailable': case 'downgrade_not_confirmed': case 'forbidden': case 'payload_too_large': case 'reauth_required':
+        return t('page.js.err.' + err.code);
+      default: return err.message || t('page.js.err.other');
     }
   }
 
@@ -181,15 +211,15 @@ window.AF = (function () {
     if (!s) return '';
     const d = new Date(s);
     if (isNaN(d)) return '';
-    return d.toLocaleString(undefined, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+    return d.toLocaleString(lang, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
   }
 
   function ago(s) {
-    if (!s) return 'never';
+    if (!s) return t('page.js.never');
     const sec = (Date.now() - new Date(s).getTime()) / 1000;
-    if (sec < 60) return 'just now';
-    if (sec < 3600) return plural(Math.floor(sec / 60), 'minute', 'minutes') + ' ago';
-    if (sec < 86400) return plural(Math.floor(sec / 3600), 'hour', 'hours') + ' ago';
+    if (sec < 60) return t('page.js.just_now');
+    if (sec < 3600) return tn('page.js.minutes_ago', Math.floor(sec / 60));
+    if (sec < 86400) return tn('page.js.hours_ago', Math.floor(sec / 3600));
     return fmtDate(s);
   }
 
@@ -242,14 +272,14 @@ window.AF = (function () {
     }
   }
 
-  // countdown writes "prefix m:ss" into the elements until at, then calls
-  // onEnd once. It returns a stop function.
-  function countdown(els, at, prefix, onEnd) {
+  // countdown writes message id with {{.Time}} as m:ss into the elements
+  // until at, then calls onEnd once. It returns a stop function.
+  function countdown(els, at, id, onEnd) {
     const end = new Date(at).getTime();
     let done = false;
     function tick() {
       const left = (end - Date.now()) / 1000;
-      els.forEach(function (e) { e.textContent = left > 0 ? prefix + ' ' + mmss(left) : 'Expired'; });
+      els.forEach(function (e) { e.textContent = left > 0 ? t(id, { Time: mmss(left) }) : t('page.js.expired'); });
       if (left <= 0 && !done) {
         done = true;
         clearInterval(timer);
@@ -268,8 +298,8 @@ window.AF = (function () {
     // A hard lock has no end to count down to.
     const wait = err.code === 'rate_limited' && !(err.data || {}).locked && (err.data || {}).retry_after;
     if (wait > 0) {
-      box.stopCountdown = countdown([box], Date.now() + wait * 1000, 'Too many attempts. Try again in', function () {
-        box.textContent = 'You can try again now.';
+      box.stopCountdown = countdown([box], Date.now() + wait * 1000, 'page.js.err.rate_limited', function () {
+        box.textContent = t('page.js.err.rate_limited.over');
         box.stopCountdown = null;
       });
     }
@@ -286,11 +316,47 @@ window.AF = (function () {
     });
   }
 
+  // ---- the language switch ----
+
+  // The switch (web/head.tmpl "langswitch") keeps the choice in a cookie
+  // the server reads for every page and, signed in, stores it for emails,
+  // SMS and calls too (PUT /v1/me/locale); then the page is rendered
+  // again. A page with work in progress that a reload would lose keeps
+  // it first: AF.beforeLangSwitch.
+  const beforeSwitch = [];
+  function beforeLangSwitch(fn) { beforeSwitch.push(fn); }
+
+  async function switchLang(to) {
+    document.cookie = 'authflow_lang=' + to + '; path=/; max-age=31536000; samesite=lax' +
+      (location.protocol === 'https:' ? '; secure' : '');
+    if (document.body.dataset.signedIn === '1') {
+      try {
+        await api('PUT', '/v1/me/locale', { locale: to });
+      } catch (err) {
+        // The pages follow the cookie anyway; emails would not.
+        if (err.code !== 'unauthorized') {
+          window.alert(t('page.js.lang.failed', { Error: errorText(err) }));
+        }
+      }
+    }
+    beforeSwitch.forEach(function (fn) { try { fn(); } catch (e) { /* keep switching */ } });
+    location.reload();
+  }
+
+  document.addEventListener('click', function (ev) {
+    const b = ev.target.closest && ev.target.closest('[data-lang]');
+    if (!b || b.getAttribute('aria-pressed') === 'true') return;
+    ev.preventDefault();
+    b.disabled = true;
+    switchLang(b.dataset.lang);
+  });
+
   return {
+    lang: lang, t: t, tn: tn, beforeLangSwitch: beforeLangSwitch,
     api: api, ApiError: ApiError, cookie: cookie,
     creationOptions: creationOptions, requestOptions: requestOptions, credentialJSON: credentialJSON,
     webauthnSupported: webauthnSupported, passkeyError: passkeyError,
-    errorText: errorText, usedCode: usedCode, plural: plural, mmss: mmss, fmtDate: fmtDate, ago: ago,
+    errorText: errorText, usedCode: usedCode, mmss: mmss, fmtDate: fmtDate, ago: ago,
     h: h, $: $, show: show, showError: showError, busy: busy, countdown: countdown, digitsOnly: digitsOnly,
   };
 })();

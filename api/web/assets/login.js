@@ -4,16 +4,18 @@
 'use strict';
 
 (function () {
-  const { api, h, $, show, showError, busy, countdown, errorText, plural } = window.AF;
+  const { api, h, $, show, showError, busy, countdown, errorText, t, tn } = window.AF;
 
+  // The methods' icons and words (Telegram and GAuth are names, the same
+  // in every language).
   const METHOD = {
-    telegram: { icon: 'telegram', title: 'Telegram', sub: 'Press the button with a number in a message from our bot' },
-    totp: { icon: 'app', title: 'GAuth', sub: 'Authenticator app (Google Authenticator, Aegis, …): enter the code it shows' },
-    email: { icon: 'email', title: 'Email', sub: 'Get a one-time code at your account email' },
-    webauthn: { icon: 'key', title: 'Passkey (WebAuthn)', sub: 'Confirm with your device or security key' },
-    call: { icon: 'call', title: 'Call', sub: '' },
-    sms: { icon: 'sms', title: 'SMS', sub: 'Get a one-time code in a text message' },
-    recovery_code: { icon: 'list', title: 'Recovery code', sub: 'Use one of the codes you saved when you made them' },
+    telegram: { icon: 'telegram', title: 'Telegram', sub: t('page.js.method.telegram.sub') },
+    totp: { icon: 'app', title: 'GAuth', sub: t('page.js.method.totp.sub') },
+    email: { icon: 'email', title: t('page.js.method.email'), sub: t('page.js.method.email.sub') },
+    webauthn: { icon: 'key', title: t('page.js.method.webauthn'), sub: t('page.js.method.webauthn.sub') },
+    call: { icon: 'call', title: '', sub: '' },
+    sms: { icon: 'sms', title: '', sub: t('page.js.method.sms.sub') },
+    recovery_code: { icon: 'list', title: t('page.js.method.recovery_code'), sub: t('page.js.method.recovery_code.sub') },
   };
 
   const msg = $('msg');
@@ -28,8 +30,12 @@
   let pollTimer = null;
   let lastAttempts = null;
   let submitting = false;
+  let shown = 'password'; // the step on screen
+  let methodsShown = []; // the chooser's methods, as the API gave them
+  let challengeAnswer = null; // the API's answer to the shown challenge
 
   function step(name) {
+    shown = name;
     steps.forEach(function (s) { $('step-' + s).hidden = s !== name; });
     // Passkeys are offered in the email field's autofill while it shows.
     if (name === 'password') startAutofill(); else stopAutofill();
@@ -71,7 +77,7 @@
         return true;
     }
     if ((err.code === 'invalid_code' || err.code === 'invalid_assertion') && err.data.attempts_left === 0) {
-      restart('Too many wrong answers: this sign-in was blocked. Start again with your password.');
+      restart(t('page.js.login.blocked'));
       return true;
     }
     return false;
@@ -81,8 +87,8 @@
     flowExpires = at;
     if (stopCountdown) stopCountdown();
     const els = Array.from(document.querySelectorAll('[data-expires]'));
-    stopCountdown = countdown(els, at, 'Expires in', function () {
-      restart('This sign-in has expired. Please start again.');
+    stopCountdown = countdown(els, at, 'page.js.expires_in', function () {
+      restart(t('page.js.login.expired'));
     });
   }
 
@@ -90,7 +96,7 @@
     const el = $('attempts');
     if (n === undefined || n === null) { el.textContent = ''; return; }
     lastAttempts = n;
-    el.textContent = plural(n, 'attempt', 'attempts') + ' left';
+    el.textContent = tn('page.js.attempts_left', n);
     el.classList.toggle('low', n <= 2);
   }
 
@@ -116,7 +122,7 @@
     $('email').toggleAttribute('aria-invalid', !email);
     $('password').toggleAttribute('aria-invalid', !password);
     if (!email || !password) {
-      error('Enter your email and password.');
+      error(t('page.js.login.enter_email_password'));
       return;
     }
     busy($('password-submit'), async function () {
@@ -143,17 +149,18 @@
   function describe(o) {
     const m = Object.assign({}, METHOD[o.type] || { icon: 'shield', title: o.type, sub: '' });
     if (o.type === 'call') {
-      m.title = 'Call to ' + o.number_masked;
-      m.sub = o.call_kind === 'dictate' ? 'A robot will dictate 4 digits' : 'Enter the last 4 digits of the number that calls you';
+      m.title = t('page.js.method.call.title', { Number: o.number_masked });
+      m.sub = t(o.call_kind === 'dictate' ? 'page.js.method.call.dictate' : 'page.js.method.call.last4');
     } else if (o.type === 'sms') {
-      m.title = 'SMS to ' + o.number_masked;
+      m.title = t('page.js.method.sms.title', { Number: o.number_masked });
     } else if (o.type === 'recovery_code') {
-      m.sub += ' (' + plural(o.remaining, 'code', 'codes') + ' left)';
+      m.sub += ' (' + tn('page.js.codes_left', o.remaining) + ')';
     }
     return m;
   }
 
   function renderMethods(methods) {
+    methodsShown = methods;
     const main = $('methods'), phones = $('phone-methods');
     main.replaceChildren();
     phones.replaceChildren();
@@ -166,13 +173,13 @@
       },
       h('span', { class: 'm-icon' }, h('img', { src: '/assets/i-' + m.icon + '.svg', alt: '', width: 22, height: 22 })),
       h('span', { class: 'm-text' }, h('span', { class: 'm-title', text: m.title }), h('span', { class: 'm-sub', text: m.sub })),
-      reserve ? h('span', { class: 'pill pill-warn', text: 'Turns off 2FA' }) : null,
+      reserve ? h('span', { class: 'pill pill-warn', text: t('page.js.login.turns_off_2fa') }) : null,
       h('img', { class: 'm-go', src: '/assets/i-chevron.svg', alt: '', width: 18, height: 18 }));
       (reserve ? phones : main).append(h('li', null, btn));
     });
     $('reserve').hidden = phones.children.length === 0;
     if (!main.children.length && !phones.children.length) {
-      main.append(h('li', { class: 'empty', text: 'No method can confirm this sign-in. Contact support.' }));
+      main.append(h('li', { class: 'empty', text: t('page.js.login.no_method') }));
     }
   }
 
@@ -180,12 +187,10 @@
     clear();
     option = o;
     if (o.downgrade || o.type === 'call' || o.type === 'sms') {
-      $('downgrade-what').textContent = o.type === 'sms'
-        ? 'We will send a text message with a code to ' + o.number_masked + '.'
-        : 'We will call ' + o.number_masked + '.';
+      $('downgrade-what').textContent = t(o.type === 'sms' ? 'page.js.login.downgrade.sms' : 'page.js.login.downgrade.call', { Number: o.number_masked });
       $('downgrade-ok').checked = false;
       $('downgrade-go').disabled = true;
-      $('downgrade-go').textContent = o.type === 'sms' ? 'Turn off 2FA and send the SMS' : 'Turn off 2FA and call me';
+      $('downgrade-go').textContent = t(o.type === 'sms' ? 'page.js.login.downgrade.go_sms' : 'page.js.login.downgrade.go_call');
       step('downgrade');
       return;
     }
@@ -229,22 +234,26 @@
   }
 
   // showChallenge shows the challenge of option o, answer r; a passkey the
-  // autofill already gave (cred) is sent as it is.
-  function showChallenge(o, r, cred) {
+  // autofill already gave (cred) is sent as it is. resumed says the page
+  // came back to it after a language switch: a passkey is then asked for
+  // only when the person presses "Try again" (a browser asks for a passkey
+  // only after something the person did).
+  function showChallenge(o, r, cred, resumed) {
     stopPolling();
+    challengeAnswer = r;
     const m = describe(o);
     $('challenge-icon').src = '/assets/i-' + m.icon + '.svg';
     $('tg').hidden = o.type !== 'telegram';
     $('code-form').hidden = ['totp', 'email', 'sms', 'call', 'recovery_code'].indexOf(o.type) < 0;
     $('wa').hidden = o.type !== 'webauthn';
-    $('challenge-back').lastChild.textContent = passwordless ? 'Back to sign in' : 'Other methods';
+    $('challenge-back').lastChild.textContent = t(passwordless ? 'page.js.login.back_to_sign_in' : 'page.common.back.other_methods');
     setAttempts(r.attempts_left);
     if (r.expires_at) watchExpiry(r.expires_at);
     step('challenge');
 
     if (o.type === 'telegram') {
-      $('h-challenge').textContent = 'Confirm in Telegram';
-      $('challenge-sub').textContent = 'The message went to every Telegram account linked to yours.';
+      $('h-challenge').textContent = t('page.js.tg.title');
+      $('challenge-sub').textContent = t('page.js.tg.sub');
       $('tg-number').textContent = r.telegram ? String(r.telegram.number) : '';
       $('tg-waiting').hidden = false;
       $('tg-again').hidden = true;
@@ -252,9 +261,12 @@
       return;
     }
     if (o.type === 'webauthn') {
-      $('h-challenge').textContent = 'Use your passkey';
-      $('challenge-sub').textContent = passwordless ? 'Sign in without a password' : 'Confirm this sign-in with a passkey';
-      if (cred) sendPasskey(cred); else runPasskey(r.webauthn);
+      $('h-challenge').textContent = t('page.js.wa.title');
+      $('challenge-sub').textContent = t(passwordless ? 'page.js.wa.sub.passwordless' : 'page.js.wa.sub.login');
+      if (resumed) {
+        $('wa-waiting').hidden = true;
+        $('wa-retry').hidden = false;
+      } else if (cred) sendPasskey(cred); else runPasskey(r.webauthn);
       return;
     }
     const four = o.type === 'call';
@@ -269,37 +281,36 @@
     code.maxLength = recovery ? 13 : four ? 4 : 6;
     code.classList.toggle('four', four);
     code.setAttribute('aria-describedby', 'code-hint');
-    $('code-label').textContent = recovery ? 'Recovery code' : four ? '4-digit code' : '6-digit code';
+    $('code-label').textContent = t(recovery ? 'page.js.code.recovery' : four ? 'page.js.code.four' : 'page.js.code.six');
     $('resend').hidden = o.type === 'totp' || recovery;
-    $('resend').textContent = o.type === 'call' ? 'Call me again' : 'Send a new code';
+    $('resend').textContent = t(o.type === 'call' ? 'page.js.resend.call' : 'page.js.resend.code');
+    const n = { Number: o.number_masked };
     const hint = $('code-hint');
     switch (o.type) {
       case 'totp':
-        $('h-challenge').textContent = 'Authenticator app';
-        $('challenge-sub').textContent = 'GAuth: Google Authenticator, Aegis or similar';
-        hint.textContent = 'Open the authenticator app on your phone and enter the 6-digit code it shows for authflow.';
+        $('h-challenge').textContent = t('page.js.totp.title');
+        $('challenge-sub').textContent = t('page.js.totp.sub');
+        hint.textContent = t('page.js.totp.hint');
         break;
       case 'email':
-        $('h-challenge').textContent = 'Check your email';
-        $('challenge-sub').textContent = 'A one-time code is on its way';
-        hint.textContent = 'We sent a 6-digit code to your account email. It may take a minute to arrive; check the spam folder too.';
+        $('h-challenge').textContent = t('page.js.email.title');
+        $('challenge-sub').textContent = t('page.js.email.sub');
+        hint.textContent = t('page.js.login.email.hint');
         break;
       case 'sms':
-        $('h-challenge').textContent = 'Enter the SMS code';
-        $('challenge-sub').textContent = 'Sent to ' + o.number_masked;
-        hint.textContent = 'We sent a text message with a 6-digit code to ' + o.number_masked + '.';
+        $('h-challenge').textContent = t('page.js.sms.title');
+        $('challenge-sub').textContent = t('page.js.sms.sub', n);
+        hint.textContent = t('page.js.sms.hint', n);
         break;
       case 'recovery_code':
-        $('h-challenge').textContent = 'Use a recovery code';
-        $('challenge-sub').textContent = plural(o.remaining, 'code', 'codes') + ' left';
-        hint.textContent = 'Enter one of the recovery codes you saved (like abcde-fgh23). Each code works once.';
+        $('h-challenge').textContent = t('page.js.rc.title');
+        $('challenge-sub').textContent = tn('page.js.codes_left', o.remaining);
+        hint.textContent = t('page.js.rc.hint');
         break;
       case 'call':
-        $('h-challenge').textContent = 'Answer the call';
-        $('challenge-sub').textContent = 'Calling ' + o.number_masked;
-        hint.textContent = o.call_kind === 'dictate'
-          ? 'We are calling ' + o.number_masked + ': the robot will dictate 4 digits. Enter them below.'
-          : 'We are calling ' + o.number_masked + '. You do not need to answer: enter the last 4 digits of the number that calls you.';
+        $('h-challenge').textContent = t('page.js.call.title');
+        $('challenge-sub').textContent = t('page.js.call.sub', n);
+        hint.textContent = t(o.call_kind === 'dictate' ? 'page.js.call.hint.dictate' : 'page.js.call.hint.last4', n);
         break;
     }
     code.focus();
@@ -325,20 +336,20 @@
           try {
             await api('GET', '/v1/me');
           } catch (err) {
-            restart('Confirmed in Telegram, but this browser did not receive the session. Sign in again.');
+            restart(t('page.js.login.tg.no_session'));
             return;
           }
           return finish(r);
         case 'failed':
-          restart('The sign-in was refused in Telegram (“Not me”) or too many wrong buttons were pressed. Start again with your password.');
+          restart(t('page.js.login.tg.failed'));
           return;
         case 'expired':
-          restart('This sign-in has expired. Please start again.');
+          restart(t('page.js.login.expired'));
           return;
       }
       if (lastAttempts !== null && r.attempts_left < lastAttempts) {
         setAttempts(r.attempts_left);
-        error('A button with a different number was pressed. ' + plural(r.attempts_left, 'attempt', 'attempts') + ' left: send a new message and press the number shown here.');
+        error(t('page.js.tg.wrong_button', { Left: tn('page.js.attempts_left', r.attempts_left) }));
         $('tg-waiting').hidden = true;
         $('tg-again').hidden = false;
         return;
@@ -366,12 +377,12 @@
     if (option && option.type === 'recovery_code') {
       if (code.replace(/[\s-]/g, '').length !== 10) {
         $('code').setAttribute('aria-invalid', 'true');
-        error('A recovery code has 10 letters and digits.');
+        error(t('page.js.code.rc_length'));
         return;
       }
     } else if (code.length !== want) {
       $('code').setAttribute('aria-invalid', 'true');
-      error('Enter all ' + want + ' digits.');
+      error(tn('page.js.code.all_digits', want));
       return;
     }
     if (submitting) return;
@@ -402,7 +413,7 @@
     clear();
     startChallenge(option, option.type === 'call' || option.type === 'sms', $('resend')).then(function () {
       if (!msg.hidden) return;
-      info(option.type === 'call' ? 'We are calling again.' : 'A new code was sent. Earlier codes no longer work.');
+      info(t(option.type === 'call' ? 'page.js.login.calling_again' : 'page.js.code.resent'));
     });
   });
 
@@ -413,7 +424,7 @@
     $('wa-retry').hidden = true;
     if (!window.AF.webauthnSupported()) {
       $('wa-waiting').hidden = true;
-      error('This browser does not support passkeys. Choose another method.');
+      error(t('page.js.wa.unsupported'));
       return;
     }
     let cred;
@@ -442,7 +453,7 @@
       if (err.data && err.data.attempts_left !== undefined) setAttempts(err.data.attempts_left);
       let text = errorText(err);
       if (passwordless && err.code === 'invalid_assertion') {
-        text += ' Only passkeys with “Log in without password” turned on in Settings → Security can sign in without a password.';
+        text += ' ' + t('page.js.wa.passwordless_hint');
       }
       error(text);
     }
@@ -458,7 +469,7 @@
   async function passkeyLogin() {
     clear();
     if (!window.AF.webauthnSupported()) {
-      error('This browser does not support passkeys. Sign in with your email and password.');
+      error(t('page.js.wa.unsupported.login'));
       return;
     }
     await busy($('passkey-login'), async function () {
@@ -547,10 +558,52 @@
     showChallenge(option, r, cred);
   }
 
+  // ---- the language switch keeps the sign-in ----
+
+  // Switching the language reloads the page (common.js); the sign-in in
+  // progress goes along in this tab's sessionStorage and comes back at the
+  // step it was at: the methods, the phone warning or the challenge. The
+  // flow itself lives on the server: a stale one fails as it would have.
+  const SAVED = 'authflow.login';
+
+  window.AF.beforeLangSwitch(function () {
+    sessionStorage.setItem(SAVED, JSON.stringify({
+      typed: $('email').value, flow: flow, email: $('choose-email').textContent, methods: methodsShown,
+      expires: flowExpires, step: shown, option: option, answer: challengeAnswer,
+      passwordless: passwordless, attempts: lastAttempts,
+    }));
+  });
+
+  function resume() {
+    let v = null;
+    try {
+      v = JSON.parse(sessionStorage.getItem(SAVED) || 'null');
+      sessionStorage.removeItem(SAVED);
+    } catch (e) { return false; }
+    if (!v) return false;
+    $('email').value = v.typed || '';
+    if (!v.flow || !v.expires || Date.parse(v.expires) <= Date.now() || v.step === 'password' || v.step === 'done') return false;
+    flow = v.flow;
+    passwordless = !!v.passwordless;
+    option = v.option;
+    $('choose-email').textContent = v.email || '';
+    renderMethods(v.methods || []);
+    watchExpiry(v.expires);
+    if (v.step === 'downgrade' && option) {
+      choose(option);
+    } else if (v.step === 'challenge' && option && v.answer) {
+      showChallenge(option, v.answer, null, true);
+      if (v.attempts !== null && v.attempts !== undefined) setAttempts(v.attempts);
+    } else {
+      step('choose');
+    }
+    return true;
+  }
+
   // Where a sign-in ended is worth saying when the settings page sent us
   // back (the session ended).
   if (new URLSearchParams(location.search).get('ended') === '1') {
-    info('You have been signed out.', 'ok');
+    info(t('page.js.login.signed_out'), 'ok');
   }
-  step('password');
+  if (!resume()) step('password');
 })();

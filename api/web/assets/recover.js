@@ -8,32 +8,22 @@
 'use strict';
 
 (function () {
-  const { api, h, $, show, showError, busy, errorText, plural, fmtDate } = window.AF;
+  const { api, h, $, show, showError, busy, errorText, fmtDate, t, tn } = window.AF;
 
   // The second factors a recovery offers: the login's, without the phone
   // (docs/api.md "Login flows"; the same words as login.js).
   const METHOD = {
-    telegram: { icon: 'telegram', title: 'Telegram', sub: 'Press the button with a number in a message from our bot' },
-    totp: { icon: 'app', title: 'Authenticator app (GAuth)', sub: 'Enter the one-time code the app generates' },
-    email: { icon: 'email', title: 'Email', sub: 'Get a one-time code at your account email' },
-    webauthn: { icon: 'key', title: 'Passkey (WebAuthn)', sub: 'Confirm with your device or security key' },
-    recovery_code: { icon: 'list', title: 'Recovery code', sub: 'Use one of the codes you saved when you made them' },
+    telegram: { icon: 'telegram', title: 'Telegram', sub: t('page.js.method.telegram.sub') },
+    totp: { icon: 'app', title: t('page.js.recover.method.totp'), sub: t('page.js.recover.method.totp.sub') },
+    email: { icon: 'email', title: t('page.js.method.email'), sub: t('page.js.method.email.sub') },
+    webauthn: { icon: 'key', title: t('page.js.method.webauthn'), sub: t('page.js.method.webauthn.sub') },
+    recovery_code: { icon: 'list', title: t('page.js.method.recovery_code'), sub: t('page.js.method.recovery_code.sub') },
   };
 
   // What the page says when a flow can go no further.
-  const ENDED = {
-    cancelled: ['This recovery was cancelled',
-      'It was cancelled with a link from a notice sent to the account, by a sign-in to the account, or by support. Nothing in the account changed. If you still need to recover it, start again.'],
-    expired: ['This recovery expired',
-      'A code works for 10 minutes and a recovery for an hour (or for a day once its wait is over). Nothing in the account changed. Start again for a new code.'],
-    failed: ['This recovery was stopped',
-      'Too many wrong answers were given, or the request was refused in Telegram (“Not me”). Nothing in the account changed. You can start again.'],
-    not_found: ['This recovery is not known in this browser',
-      'Open the link from the email in the browser where you asked for the code, or start again.'],
-    done: ['Your password was changed',
-      'This recovery is complete. Sign in with the new password.'],
-    unreachable: ['The recovery cannot be loaded', ''],
-  };
+  // What the page says when a flow can go no further: a title and a text
+  // (page.js.recover.ended.<kind> and .text).
+  const ENDED = ['cancelled', 'expired', 'failed', 'not_found', 'done', 'unreachable'];
 
   const msg = $('msg');
   const steps = ['loading', 'email', 'code', 'choose', 'lost', 'challenge', 'waiting', 'password', 'done', 'ended'];
@@ -72,7 +62,7 @@
   function setAttempts(n) {
     document.querySelectorAll('[data-attempts]').forEach(function (el) {
       if (n === undefined || n === null) { el.textContent = ''; return; }
-      el.textContent = plural(n, 'attempt', 'attempts') + ' left';
+      el.textContent = tn('page.js.attempts_left', n);
       el.classList.toggle('low', n <= 2);
     });
     if (n !== undefined && n !== null) lastAttempts = n;
@@ -86,7 +76,7 @@
     sec = Math.max(0, Math.ceil(sec));
     const d = Math.floor(sec / 86400), hh = Math.floor((sec % 86400) / 3600), m = Math.floor((sec % 3600) / 60), s = sec % 60;
     const two = function (n) { return (n < 10 ? '0' : '') + n; };
-    if (d) return plural(d, 'day', 'days') + ' ' + two(hh) + ':' + two(m) + ':' + two(s);
+    if (d) return tn('page.js.days', d) + ' ' + two(hh) + ':' + two(m) + ':' + two(s);
     if (hh) return hh + ':' + two(m) + ':' + two(s);
     return m + ':' + two(s);
   }
@@ -115,7 +105,7 @@
 
   function tick() {
     const now = Date.now();
-    const exp = !expiresAt ? '' : expiresAt > now ? 'Expires in ' + left((expiresAt - now) / 1000) : 'Expired';
+    const exp = !expiresAt ? '' : expiresAt > now ? t('page.js.expires_in', { Time: left((expiresAt - now) / 1000) }) : t('page.js.expired');
     document.querySelectorAll('[data-expires]').forEach(function (e) { e.textContent = exp; });
     if (readyAt) $('wait-left').textContent = left((readyAt - now) / 1000);
     if (atEnd) return;
@@ -164,7 +154,7 @@
         ended(v.state);
         return;
     }
-    ended('unreachable', 'The recovery is in a state this page does not know (' + v.state + '). Reload the page.');
+    ended('unreachable', t('page.js.recover.unknown_state', { State: v.state }));
   }
 
   // refresh reads the flow again and shows its state.
@@ -207,9 +197,9 @@
     stopPolling();
     stopClock();
     option = null;
-    const e = ENDED[kind];
-    $('h-ended').textContent = e[0];
-    $('ended-text').textContent = text || e[1];
+    if (ENDED.indexOf(kind) < 0) kind = 'unreachable';
+    $('h-ended').textContent = t('page.js.recover.ended.' + kind);
+    $('ended-text').textContent = text || (kind === 'unreachable' ? '' : t('page.js.recover.ended.' + kind + '.text'));
     $('ended-restart').hidden = kind === 'done';
     clear();
     step('ended');
@@ -257,7 +247,7 @@
     const typed = $('email').value.trim();
     $('email').toggleAttribute('aria-invalid', !typed);
     if (!typed) {
-      error('Enter the email of your account.');
+      error(t('page.js.recover.enter_email'));
       return;
     }
     busy($('email-submit'), async function () {
@@ -283,8 +273,8 @@
 
   function showCode() {
     $('code-hint').textContent = email
-      ? 'If an account uses ' + email + ', we sent a 6-digit code to it. Enter it here, or open the link in the email in this browser.'
-      : 'Enter the 6-digit code from the email we sent to the account.';
+      ? t('page.js.recover.code.hint.email', { Email: email })
+      : t('page.js.recover.code.hint');
     $('code').value = '';
     step('code');
   }
@@ -299,7 +289,7 @@
     const code = $('code').value;
     if (code.length !== 6) {
       $('code').setAttribute('aria-invalid', 'true');
-      error('Enter all 6 digits.');
+      error(tn('page.js.code.all_digits', 6));
       return;
     }
     if (submitting) return;
@@ -326,7 +316,7 @@
 
   function describe(o) {
     const m = Object.assign({}, METHOD[o.type] || { icon: 'shield', title: o.type, sub: '' });
-    if (o.type === 'recovery_code') m.sub += ' (' + plural(o.remaining, 'code', 'codes') + ' left)';
+    if (o.type === 'recovery_code') m.sub += ' (' + tn('page.js.codes_left', o.remaining) + ')';
     return m;
   }
 
@@ -341,7 +331,7 @@
         h('img', { class: 'm-go', src: '/assets/i-chevron.svg', alt: '', width: 18, height: 18 }))));
     });
     if (!methods.length) {
-      list.append(h('li', { class: 'empty', text: 'None of the account’s methods can confirm a recovery. If you cannot use them, say so below.' }));
+      list.append(h('li', { class: 'empty', text: t('page.js.recover.no_method') }));
     }
   }
 
@@ -385,8 +375,8 @@
     step('challenge');
 
     if (o.type === 'telegram') {
-      $('h-challenge').textContent = 'Confirm in Telegram';
-      $('challenge-sub').textContent = 'The message went to every Telegram account linked to yours.';
+      $('h-challenge').textContent = t('page.js.tg.title');
+      $('challenge-sub').textContent = t('page.js.tg.sub');
       $('tg-number').textContent = r.telegram ? String(r.telegram.number) : '';
       $('tg-waiting').hidden = false;
       $('tg-again').hidden = true;
@@ -394,8 +384,8 @@
       return;
     }
     if (o.type === 'webauthn') {
-      $('h-challenge').textContent = 'Use your passkey';
-      $('challenge-sub').textContent = 'Confirm this recovery with a passkey';
+      $('h-challenge').textContent = t('page.js.wa.title');
+      $('challenge-sub').textContent = t('page.js.wa.sub.recovery');
       runPasskey(r.webauthn);
       return;
     }
@@ -408,24 +398,24 @@
     code.autocomplete = recovery ? 'off' : 'one-time-code';
     if (recovery) code.removeAttribute('pattern'); else code.setAttribute('pattern', '[0-9]*');
     code.maxLength = recovery ? 13 : 6;
-    $('factor-label').textContent = recovery ? 'Recovery code' : '6-digit code';
+    $('factor-label').textContent = t(recovery ? 'page.js.code.recovery' : 'page.js.code.six');
     $('resend').hidden = o.type !== 'email';
     const hint = $('factor-hint');
     switch (o.type) {
       case 'totp':
-        $('h-challenge').textContent = 'Authenticator app';
-        $('challenge-sub').textContent = 'GAuth, Google Authenticator, Aegis or similar';
-        hint.textContent = 'Open the authenticator app on your phone and enter the 6-digit code it shows for authflow.';
+        $('h-challenge').textContent = t('page.js.totp.title');
+        $('challenge-sub').textContent = t('page.js.recover.totp.sub');
+        hint.textContent = t('page.js.totp.hint');
         break;
       case 'email':
-        $('h-challenge').textContent = 'Check your email';
-        $('challenge-sub').textContent = 'A one-time code is on its way';
-        hint.textContent = 'We sent a new 6-digit code to your account email: not the one you entered before. It may take a minute to arrive.';
+        $('h-challenge').textContent = t('page.js.email.title');
+        $('challenge-sub').textContent = t('page.js.email.sub');
+        hint.textContent = t('page.js.recover.email.hint');
         break;
       case 'recovery_code':
-        $('h-challenge').textContent = 'Use a recovery code';
-        $('challenge-sub').textContent = plural(o.remaining, 'code', 'codes') + ' left';
-        hint.textContent = 'Enter one of the recovery codes you saved (like abcde-fgh23). Each code works once.';
+        $('h-challenge').textContent = t('page.js.rc.title');
+        $('challenge-sub').textContent = tn('page.js.codes_left', o.remaining);
+        hint.textContent = t('page.js.rc.hint');
         break;
     }
     code.focus();
@@ -452,7 +442,7 @@
       }
       if (lastAttempts !== null && r.attempts_left < lastAttempts) {
         setAttempts(r.attempts_left);
-        error('A button with a different number was pressed. ' + plural(r.attempts_left, 'attempt', 'attempts') + ' left: send a new message and press the number shown here.');
+        error(t('page.js.tg.wrong_button', { Left: tn('page.js.attempts_left', r.attempts_left) }));
         $('tg-waiting').hidden = true;
         $('tg-again').hidden = false;
         return;
@@ -477,12 +467,12 @@
     if (option && option.type === 'recovery_code') {
       if (code.replace(/[\s-]/g, '').length !== 10) {
         $('factor-code').setAttribute('aria-invalid', 'true');
-        error('A recovery code has 10 letters and digits.');
+        error(t('page.js.code.rc_length'));
         return;
       }
     } else if (code.length !== 6) {
       $('factor-code').setAttribute('aria-invalid', 'true');
-      error('Enter all 6 digits.');
+      error(tn('page.js.code.all_digits', 6));
       return;
     }
     if (submitting) return;
@@ -508,7 +498,7 @@
   $('resend').addEventListener('click', function () {
     clear();
     startChallenge(option, $('resend')).then(function () {
-      if (msg.hidden) info('A new code was sent. Earlier codes no longer work.');
+      if (msg.hidden) info(t('page.js.code.resent'));
     });
   });
 
@@ -517,7 +507,7 @@
     $('wa-retry').hidden = true;
     if (!window.AF.webauthnSupported()) {
       $('wa-waiting').hidden = true;
-      error('This browser does not support passkeys. Choose another method.');
+      error(t('page.js.wa.unsupported'));
       return;
     }
     let cred;
@@ -573,9 +563,8 @@
     $('wait-at').textContent = fmtDate(v.ready_at);
     $('wait-until').textContent = fmtDate(v.expires_at);
     const remind = v.reminder_at ? Date.parse(v.reminder_at) : 0;
-    $('wait-told-text').textContent = 'Every channel of the account (its email, Telegram and phones) was told' +
-      (!remind ? '' : remind > Date.now() ? ', and will be told again on ' + fmtDate(v.reminder_at) : ', and told again on ' + fmtDate(v.reminder_at)) +
-      ', each time with a link that cancels this recovery.';
+    $('wait-told-text').textContent = !remind ? t('page.js.recover.told')
+      : t(remind > Date.now() ? 'page.js.recover.told.will_remind' : 'page.js.recover.told.reminded', { At: fmtDate(v.reminder_at) });
     step('waiting');
     watchWait();
   }
@@ -609,9 +598,9 @@
     const box = $('pw-downgrade');
     box.hidden = !d;
     if (d) {
-      box.textContent = 'The wait is over: two-step authentication was turned off' +
-        (d.bank_cards_unlinked ? ' and ' + plural(d.bank_cards_unlinked, 'linked bank card was', 'linked bank cards were') + ' unlinked' : '') +
-        '. Set two-step authentication up again in Settings once you are signed in.';
+      box.textContent = d.bank_cards_unlinked
+        ? tn('page.js.recover.downgrade.cards', d.bank_cards_unlinked)
+        : t('page.js.recover.downgrade');
     }
     $('pw-user').value = email;
     $('new-password').value = '';
@@ -627,13 +616,13 @@
     // The API counts bytes (rules.CheckNewPassword): so does this check.
     if (new TextEncoder().encode(pw).length < 8) {
       $('new-password').setAttribute('aria-invalid', 'true');
-      error('The password must have at least 8 characters.');
+      error(t('page.js.password.short'));
       $('new-password').focus();
       return;
     }
     if (pw !== again) {
       $('new-password2').setAttribute('aria-invalid', 'true');
-      error('The two passwords are not the same.');
+      error(t('page.js.password.differ'));
       $('new-password2').focus();
       return;
     }

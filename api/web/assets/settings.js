@@ -5,7 +5,7 @@
 
 (function () {
   const AF = window.AF;
-  const { api, h, $, show, showError, busy, countdown, errorText, plural, fmtDate, ago } = AF;
+  const { api, h, $, show, showError, busy, countdown, errorText, fmtDate, ago, t, tn } = AF;
   const dev = document.body.dataset.dev === '1';
 
   let me = null; // GET /v1/me
@@ -41,12 +41,12 @@
       function onCancel(ev) {
         if (ev) ev.preventDefault();
         done();
-        const e = new AF.ApiError(0, { error: { code: 'cancelled', message: 'Cancelled.' } });
+        const e = new AF.ApiError(0, { error: { code: 'cancelled', message: t('page.js.s.cancelled') } });
         reject(e);
       }
       async function onSubmit(ev) {
         ev.preventDefault();
-        if (!input.value) { show(box, 'error', 'Enter your current password.'); return; }
+        if (!input.value) { show(box, 'error', t('page.js.s.enter_current')); return; }
         await busy($('reauth-submit'), async function () {
           try {
             const r = await retry(input.value);
@@ -55,7 +55,7 @@
           } catch (err) {
             if (err.code === 'invalid_credentials') {
               input.value = '';
-              show(box, 'error', 'The current password is wrong.');
+              show(box, 'error', t('page.js.err.invalid_credentials.current'));
               input.focus();
               return;
             }
@@ -93,7 +93,7 @@
       const dlg = $('confirm');
       $('h-confirm').textContent = title;
       $('confirm-text').textContent = text;
-      $('confirm-ok').textContent = ok || 'Confirm';
+      $('confirm-ok').textContent = ok || t('page.js.s.confirm');
       function end(v) {
         $('confirm-form').removeEventListener('submit', onOk);
         $('confirm-cancel').removeEventListener('click', onNo);
@@ -131,7 +131,7 @@
       renderEvents();
     } catch (err) {
       if (err.code === 'unauthorized') { signedOut(); return; }
-      show($('banner'), 'error', 'The settings could not be loaded: ' + errorText(err));
+      show($('banner'), 'error', t('page.js.s.load_failed', { Error: errorText(err) }));
     }
   }
 
@@ -141,12 +141,13 @@
     const before = me && me.two_factor.enabled;
     await load();
     if (me && !before && me.two_factor.enabled) {
-      toast('Two-step authentication is on: every other session was signed out.');
+      toast(t('page.js.s.2fa_on_sessions'));
     }
   }
 
-  function pill(el, on, onText, offText) {
-    el.textContent = on ? onText : offText;
+  // pill says on or off (offText instead of "Off" where given).
+  function pill(el, on, offText) {
+    el.textContent = on ? t('page.js.s.on') : offText || t('page.js.s.off');
     el.className = 'pill' + (on ? ' pill-on' : '');
   }
 
@@ -155,7 +156,7 @@
     $('who').textContent = me.email;
     $('pw-username').value = me.email;
     $('email-addr').textContent = me.email;
-    pill($('tf-status'), tf.enabled, 'On', 'Off');
+    pill($('tf-status'), tf.enabled);
     // Turning on the first method ends the other sessions: worth saying
     // only while none is on.
     $('tf-attention').hidden = tf.enabled;
@@ -163,50 +164,50 @@
 
     // Telegram
     const accounts = tf.telegram.accounts || [];
-    pill($('tg-pill'), tf.telegram.enabled && accounts.length > 0, 'On', accounts.length ? 'Off' : 'Not linked');
+    pill($('tg-pill'), tf.telegram.enabled && accounts.length > 0, accounts.length ? '' : t('page.js.s.not_linked'));
     $('tg-toggle').hidden = accounts.length === 0;
-    $('tg-toggle').textContent = tf.telegram.enabled ? 'Disable' : 'Enable';
+    $('tg-toggle').textContent = t(tf.telegram.enabled ? 'page.js.s.disable' : 'page.js.s.enable');
     $('tg-toggle').classList.toggle('btn-danger', tf.telegram.enabled);
-    $('tg-link').textContent = accounts.length ? 'Link another account' : 'Link an account';
+    $('tg-link').textContent = t(accounts.length ? 'page.js.s.tg.link_another' : 'page.js.s.tg.link');
     const list = $('tg-accounts');
     list.replaceChildren.apply(list, accounts.map(function (a) {
       return h('li', { class: 'subitem', 'data-account': a.id },
         h('img', { src: '/assets/i-telegram.svg', alt: '', width: 18, height: 18 }),
         h('div', { class: 'grow' },
-          h('div', { class: 'name', text: a.username ? '@' + a.username : 'Telegram account' }),
-          h('div', { class: 'small muted', text: 'Chat ' + a.chat_id + ' · linked ' + fmtDate(a.linked_at) })),
-        h('button', { class: 'btn btn-sm btn-danger', type: 'button', text: 'Unlink', onclick: function () { unlinkTelegram(a, this); } }));
+          h('div', { class: 'name', text: a.username ? '@' + a.username : t('page.js.s.tg.account') }),
+          h('div', { class: 'small muted', text: t('page.js.s.tg.chat', { Chat: a.chat_id, At: fmtDate(a.linked_at) }) })),
+        h('button', { class: 'btn btn-sm btn-danger', type: 'button', text: t('page.js.s.unlink'), onclick: function () { unlinkTelegram(a, this); } }));
     }));
     list.hidden = accounts.length === 0;
     $('tg-panel').hidden = accounts.length === 0 && $('tg-linking').hidden;
 
     // GAuth
-    pill($('totp-pill'), tf.totp.enabled, 'On', 'Off');
+    pill($('totp-pill'), tf.totp.enabled);
     $('totp-enable').hidden = tf.totp.enabled;
     $('totp-disable').hidden = !tf.totp.enabled;
 
     // Email
-    pill($('email-pill'), tf.email.enabled, 'On', 'Off');
+    pill($('email-pill'), tf.email.enabled);
     $('email-enable').hidden = tf.email.enabled;
     $('email-disable').hidden = !tf.email.enabled;
 
     // WebAuthn
     const devices = tf.webauthn.devices || [];
-    $('wa-pill').textContent = devices.length ? plural(devices.length, 'device', 'devices') : 'Off';
+    $('wa-pill').textContent = devices.length ? tn('page.js.s.devices', devices.length) : t('page.js.s.off');
     $('wa-pill').className = 'pill' + (devices.length ? ' pill-on' : '');
     const dl = $('wa-devices');
     dl.replaceChildren.apply(dl, devices.map(function (d) {
-      const sw = h('input', { type: 'checkbox', role: 'switch', 'aria-label': 'Log in without password with ' + d.name, checked: d.passwordless });
+      const sw = h('input', { type: 'checkbox', role: 'switch', 'aria-label': t('page.js.s.wa.passwordless_for', { Name: d.name }), checked: d.passwordless });
       sw.addEventListener('change', function () { setPasswordless(d, sw); });
       return h('li', { class: 'subitem', 'data-device': d.id },
         h('img', { src: '/assets/i-key.svg', alt: '', width: 18, height: 18 }),
         h('div', { class: 'grow' },
           h('div', { class: 'name', text: d.name }),
-          h('div', { class: 'small muted', text: 'Added ' + fmtDate(d.created_at) + ' · last used ' + ago(d.last_used_at) })),
-        h('label', { class: 'switch' }, sw, h('span', { text: 'Log in without password' })),
-        h('button', { class: 'btn btn-sm btn-danger', type: 'button', text: 'Delete', onclick: function () { deleteDevice(d, this); } }));
+          h('div', { class: 'small muted', text: t('page.js.s.wa.added', { At: fmtDate(d.created_at), Used: ago(d.last_used_at) }) })),
+        h('label', { class: 'switch' }, sw, h('span', { text: t('page.js.s.wa.passwordless') })),
+        h('button', { class: 'btn btn-sm btn-danger', type: 'button', text: t('page.js.s.delete'), onclick: function () { deleteDevice(d, this); } }));
     }));
-    if (!devices.length) dl.append(h('li', { class: 'empty', text: 'No passkeys yet. Name the device that will keep the passkey and press “Add”.' }));
+    if (!devices.length) dl.append(h('li', { class: 'empty', text: t('page.js.s.wa.none') }));
 
     // Phones
     const phones = me.phones || [];
@@ -216,14 +217,12 @@
         h('span', { class: 'r-icon' }, h('img', { src: '/assets/i-phone.svg', alt: '', width: 22, height: 22 })),
         h('div', { class: 'r-main' },
           h('div', { class: 'r-title' }, h('span', { class: 'mono', text: p.number_masked }),
-            h('span', { class: 'pill' + (p.verified ? ' pill-on' : ' pill-warn'), text: p.verified ? 'Verified' : 'Not verified' })),
-          h('div', { class: 'r-sub', text: p.kind === 'ukrainian'
-            ? 'Ukrainian number: a call where a robot dictates 4 digits, or an SMS'
-            : 'Foreign number: a call whose last 4 digits are the code, or an SMS' })),
+            h('span', { class: 'pill' + (p.verified ? ' pill-on' : ' pill-warn'), text: t(p.verified ? 'page.js.s.phone.verified' : 'page.js.s.phone.unverified') })),
+          h('div', { class: 'r-sub', text: t(p.kind === 'ukrainian' ? 'page.js.s.phone.ukrainian' : 'page.js.s.phone.foreign') })),
         h('div', { class: 'r-actions' },
-          h('button', { class: 'btn btn-sm btn-danger', type: 'button', text: 'Delete', onclick: function () { deletePhone(p, this); } })));
+          h('button', { class: 'btn btn-sm btn-danger', type: 'button', text: t('page.js.s.delete'), onclick: function () { deletePhone(p, this); } })));
     }));
-    if (!phones.length) pl.append(h('li', { class: 'row empty', text: 'No phones yet.' }));
+    if (!phones.length) pl.append(h('li', { class: 'row empty', text: t('page.js.s.phone.none') }));
 
     // Bank cards
     const cards = me.bank_cards || [];
@@ -233,14 +232,14 @@
         h('span', { class: 'r-icon' }, h('img', { src: '/assets/i-card.svg', alt: '', width: 22, height: 22 })),
         h('div', { class: 'r-main' },
           h('div', { class: 'r-title' }, h('span', { text: brand(c.brand) + ' •••• ' + c.last4 }),
-            h('span', { class: 'pill' + (c.linked ? ' pill-on' : ''), text: c.linked ? 'Linked' : 'Unlinked' }))));
+            h('span', { class: 'pill' + (c.linked ? ' pill-on' : ''), text: t(c.linked ? 'page.js.s.card.linked' : 'page.js.s.card.unlinked') }))));
     }));
-    if (!cards.length) cl.append(h('li', { class: 'row empty', text: 'No bank cards.' }));
+    if (!cards.length) cl.append(h('li', { class: 'row empty', text: t('page.js.s.card.none') }));
   }
 
   function brand(b) {
-    const known = { visa: 'Visa', mastercard: 'Mastercard', amex: 'American Express', maestro: 'Maestro' };
-    return known[String(b).toLowerCase()] || b;
+    const brands = { visa: 'Visa', mastercard: 'Mastercard', amex: 'American Express', maestro: 'Maestro' };
+    return brands[String(b).toLowerCase()] || b;
   }
 
   // ---- Telegram ----
@@ -268,9 +267,9 @@
         if (dev) $('tg-dev-chat').value = String(100000000 + Math.floor(Math.random() * 800000000));
         $('tg-linking').hidden = false;
         $('tg-panel').hidden = false;
-        tgStop = countdown([$('tg-expires')], r.expires_at, 'expires in', function () {
+        tgStop = countdown([$('tg-expires')], r.expires_at, 'page.js.s.tg.expires_in', function () {
           stopTelegram();
-          show(box, 'error', 'The link expired. Press “Link an account” to get a new one.');
+          show(box, 'error', t('page.js.s.tg.link_expired'));
         });
         pollTelegram();
       } catch (err) {
@@ -291,7 +290,7 @@
         if (err.code === 'unauthorized') return signedOut();
         if (err.code === 'flow_expired' || err.code === 'flow_not_found') {
           stopTelegram();
-          show($('tg-msg'), 'error', 'The link expired. Press “Link an account” to get a new one.');
+          show($('tg-msg'), 'error', t('page.js.s.tg.link_expired'));
           return;
         }
         pollTelegram();
@@ -302,13 +301,13 @@
         stopTelegram();
         show($('tg-msg'), '', '');
         const a = r.telegram_account;
-        toast('Telegram account ' + (a && a.username ? '@' + a.username + ' ' : '') + 'linked.');
+        toast(a && a.username ? t('page.js.s.tg.linked_as', { Username: a.username }) : t('page.js.s.tg.linked'));
         await refresh();
         return;
       }
       if (r.state === 'failed' || r.state === 'expired') {
         stopTelegram();
-        show($('tg-msg'), 'error', r.state === 'expired' ? 'The link expired. Press “Link an account” to get a new one.' : 'Linking failed. Try again.');
+        show($('tg-msg'), 'error', t(r.state === 'expired' ? 'page.js.s.tg.link_expired' : 'page.js.s.tg.link_failed'));
         return;
       }
       pollTelegram();
@@ -326,7 +325,7 @@
             chat_id: parseInt($('tg-dev-chat').value, 10), username: $('tg-dev-user').value.trim(),
             token: $('tg-deeplink').dataset.token,
           });
-          show($('tg-msg'), 'info', 'The bot answered: ' + r.answer);
+          show($('tg-msg'), 'info', t('page.js.s.tg.bot_answered', { Answer: r.answer }));
         } catch (err) {
           report($('tg-msg'), err);
         }
@@ -338,11 +337,11 @@
     const on = !me.two_factor.telegram.enabled;
     const btn = this;
     (async function () {
-      if (!on && !(await confirmDialog('Disable Telegram?', 'Logins will no longer be confirmed in Telegram. Your Telegram accounts stay linked for notices.', 'Disable'))) return;
+      if (!on && !(await confirmDialog(t('page.js.s.tg.disable.title'), t('page.js.s.tg.disable.text'), t('page.js.s.disable')))) return;
       await busy(btn, async function () {
         try {
           await change('PUT', '/v1/me/factors/telegram', { enabled: on });
-          toast(on ? 'Telegram confirmation is on.' : 'Telegram confirmation is off.');
+          toast(t(on ? 'page.js.s.tg.on' : 'page.js.s.tg.off'));
           await refresh();
         } catch (err) { $('tg-panel').hidden = false; report($('tg-msg'), err); }
       });
@@ -350,11 +349,11 @@
   });
 
   async function unlinkTelegram(a, btn) {
-    if (!(await confirmDialog('Unlink this Telegram account?', (a.username ? '@' + a.username : 'The account') + ' will no longer get login messages or notices.', 'Unlink'))) return;
+    if (!(await confirmDialog(t('page.js.s.tg.unlink.title'), a.username ? t('page.js.s.tg.unlink.text_as', { Username: a.username }) : t('page.js.s.tg.unlink.text'), t('page.js.s.unlink')))) return;
     await busy(btn, async function () {
       try {
         await change('DELETE', '/v1/me/telegram-accounts/' + encodeURIComponent(a.id));
-        toast('Telegram account unlinked.');
+        toast(t('page.js.s.tg.unlinked'));
         await refresh();
       } catch (err) { report($('tg-msg'), err); }
     });
@@ -380,7 +379,7 @@
       const code = $(o.code).value;
       if (code.length !== 6) {
         $(o.code).setAttribute('aria-invalid', 'true');
-        show(box, 'error', 'Enter all 6 digits.');
+        show(box, 'error', tn('page.js.code.all_digits', 6));
         return;
       }
       busy($(o.confirm), async function () {
@@ -394,7 +393,7 @@
           $(o.code).value = '';
           if (err.code === 'invalid_code' && err.data.attempts_left === 0 || err.code === 'wrong_state' || err.code === 'flow_expired') {
             close();
-            show(o.startBox ? $(o.startBox) : box, 'error', err.code === 'flow_expired' ? 'The code expired. Start again.' : 'Too many wrong codes. Start again.');
+            show(o.startBox ? $(o.startBox) : box, 'error', t(err.code === 'flow_expired' ? 'page.js.s.code.expired' : 'page.js.s.code.too_many'));
             return;
           }
           report(box, err);
@@ -413,9 +412,9 @@
             $(o.code).value = '';
             o.show(r);
             if (stop) stop();
-            stop = countdown([$(o.expires)], r.expires_at, 'The code expires in', function () {
+            stop = countdown([$(o.expires)], r.expires_at, 'page.js.s.code.expires_in', function () {
               close();
-              show(o.startBox ? $(o.startBox) : box, 'error', 'The code expired. Start again.');
+              show(o.startBox ? $(o.startBox) : box, 'error', t('page.js.s.code.expired'));
             });
             $(o.code).focus();
           } catch (err) {
@@ -442,7 +441,7 @@
       $('totp-enable').hidden = !!(me && me.two_factor.totp.enabled);
     },
     showError: function () { $('totp-panel').hidden = false; },
-    done: function () { return 'GAuth is on. Keep the secret key somewhere only you can reach, or delete it.'; },
+    done: function () { return t('page.js.s.totp.on'); },
   });
   $('totp-enable').addEventListener('click', function () { totp.start({ method: 'totp' }, this); });
 
@@ -451,22 +450,23 @@
     show: function () { $('email-panel').hidden = false; $('email-enable').hidden = true; },
     hide: function () { $('email-panel').hidden = true; $('email-enable').hidden = !!(me && me.two_factor.email.enabled); },
     showError: function () { $('email-panel').hidden = false; },
-    done: function () { return 'Email confirmation is on.'; },
+    done: function () { return t('page.js.s.email.on'); },
   });
   $('email-enable').addEventListener('click', function () { email.start({ method: 'email' }, this); });
 
   const phone = codeEnrollment({
     name: 'phone', msg: 'phone-msg', startBox: 'phone-msg', form: 'phone-verify', code: 'phone-code', confirm: 'phone-confirm', expires: 'phone-expires',
     show: function () {
-      $('phone-sent').textContent = 'We sent an SMS with a 6-digit code to ' + $('phone-number').value.trim() + '.';
+      $('phone-sent').textContent = t('page.js.s.phone.sent', { Number: $('phone-number').value.trim() });
       $('phone-form').hidden = true;
       $('phone-verify').hidden = false;
     },
     hide: function () { $('phone-form').hidden = false; $('phone-verify').hidden = true; },
     showError: function () {},
     done: function (r) {
+      const typed = $('phone-number').value.trim();
       $('phone-number').value = '';
-      return 'Phone ' + (r.phone ? r.phone.number_masked + ' ' : '') + 'verified.';
+      return t('page.js.s.phone.verified_as', { Number: r.phone ? r.phone.number_masked : typed });
     },
   });
   $('phone-form').addEventListener('submit', function (ev) {
@@ -474,7 +474,7 @@
     const n = $('phone-number').value.replace(/[\s()-]/g, '');
     if (!/^\+\d{8,15}$/.test(n)) {
       $('phone-number').setAttribute('aria-invalid', 'true');
-      show($('phone-msg'), 'error', 'Enter the number in international format, starting with + and the country code.');
+      show($('phone-msg'), 'error', t('page.js.s.phone.format'));
       return;
     }
     $('phone-number').removeAttribute('aria-invalid');
@@ -482,7 +482,7 @@
   });
 
   async function disableFactor(path, title, text, done, box, btn) {
-    if (!(await confirmDialog(title, text, 'Disable'))) return;
+    if (!(await confirmDialog(title, text, t('page.js.s.disable')))) return;
     await busy(btn, async function () {
       try {
         await change('DELETE', path);
@@ -492,11 +492,11 @@
     });
   }
   $('totp-disable').addEventListener('click', function () {
-    disableFactor('/v1/me/factors/totp', 'Disable GAuth?', 'The secret key is destroyed. To use an app again you will scan a new QR code.', 'GAuth is off.', $('totp-msg'), this)
+    disableFactor('/v1/me/factors/totp', t('page.js.s.totp.disable.title'), t('page.js.s.totp.disable.text'), t('page.js.s.totp.off'), $('totp-msg'), this)
       .then(function () { if (!$('totp-msg').hidden) $('totp-panel').hidden = false; });
   });
   $('email-disable').addEventListener('click', function () {
-    disableFactor('/v1/me/factors/email', 'Disable email confirmation?', 'Logins will no longer be confirmed with a code sent by email.', 'Email confirmation is off.', $('email-msg'), this)
+    disableFactor('/v1/me/factors/email', t('page.js.s.email.disable.title'), t('page.js.s.email.disable.text'), t('page.js.s.email.off'), $('email-msg'), this)
       .then(function () { if (!$('email-msg').hidden) $('email-panel').hidden = false; });
   });
 
@@ -504,13 +504,14 @@
 
   function renderRecoveryCodes() {
     const n = (me.recovery_codes || {}).remaining || 0;
-    pill($('rc-pill'), n > 0, plural(n, 'code', 'codes') + ' left', 'None');
+    pill($('rc-pill'), n > 0, t('page.js.s.rc.none'));
+    if (n > 0) $('rc-pill').textContent = tn('page.js.codes_left', n);
     $('row-rc').hidden = !me.two_factor.enabled && n === 0;
   }
   let shownCodes = [];
   $('rc-new').addEventListener('click', async function () {
     const had = (me.recovery_codes || {}).remaining || 0;
-    if (had > 0 && !(await confirmDialog('Make new recovery codes?', 'Your ' + plural(had, 'unused code', 'unused codes') + ' will stop working.', 'Make new codes'))) return;
+    if (had > 0 && !(await confirmDialog(t('page.js.s.rc.new.title'), tn('page.js.s.rc.new.text', had), t('page.js.s.rc.new.ok')))) return;
     const btn = this;
     await busy(btn, async function () {
       try {
@@ -528,11 +529,11 @@
   $('rc-copy').addEventListener('click', async function () {
     try {
       await navigator.clipboard.writeText(shownCodes.join('\n'));
-      toast('Copied.');
-    } catch (err) { toast('Copying was refused: select the codes and copy them.'); }
+      toast(t('page.js.s.rc.copied'));
+    } catch (err) { toast(t('page.js.s.rc.copy_refused')); }
   });
   $('rc-download').addEventListener('click', function () {
-    const text = 'authflow recovery codes for ' + me.email + '\nEach code works once.\n\n' + shownCodes.join('\n') + '\n';
+    const text = t('page.js.s.rc.file', { Email: me.email }) + '\n' + t('page.js.s.rc.file_once') + '\n\n' + shownCodes.join('\n') + '\n';
     const a = h('a', { href: URL.createObjectURL(new Blob([text], { type: 'text/plain' })), download: 'authflow-recovery-codes.txt' });
     document.body.appendChild(a);
     a.click();
@@ -546,11 +547,11 @@
   });
 
   async function deletePhone(p, btn) {
-    if (!(await confirmDialog('Delete ' + p.number_masked + '?', 'The phone can no longer confirm a login.', 'Delete'))) return;
+    if (!(await confirmDialog(t('page.js.s.phone.delete.title', { Number: p.number_masked }), t('page.js.s.phone.delete.text'), t('page.js.s.delete')))) return;
     await busy(btn, async function () {
       try {
         await change('DELETE', '/v1/me/phones/' + encodeURIComponent(p.id));
-        toast('Phone deleted.');
+        toast(t('page.js.s.phone.deleted'));
         await refresh();
       } catch (err) { report($('phone-msg'), err); }
     });
@@ -562,7 +563,7 @@
     const open = $('wa-panel').hidden;
     $('wa-panel').hidden = !open;
     this.setAttribute('aria-expanded', String(open));
-    this.textContent = open ? 'Close' : 'Configure';
+    this.textContent = t(open ? 'page.js.s.wa.close' : 'page.js.s.wa.configure');
     if (open) $('wa-name').focus();
   });
 
@@ -572,12 +573,12 @@
     const name = $('wa-name').value.trim();
     if (!name) {
       $('wa-name').setAttribute('aria-invalid', 'true');
-      show(box, 'error', 'Name the device that will keep the passkey, e.g. “Work laptop”.');
+      show(box, 'error', t('page.js.s.wa.name_needed'));
       return;
     }
     $('wa-name').removeAttribute('aria-invalid');
     if (!AF.webauthnSupported()) {
-      show(box, 'error', 'This browser does not support passkeys.');
+      show(box, 'error', t('page.js.s.wa.unsupported'));
       return;
     }
     show(box, '', '');
@@ -586,7 +587,7 @@
       try {
         r = await change('POST', '/v1/me/enrollments', { method: 'webauthn', name: name });
       } catch (err) { report(box, err); return; }
-      show(box, 'info', 'Follow your browser’s prompt to save the passkey.');
+      show(box, 'info', t('page.js.s.wa.follow'));
       let cred;
       try {
         cred = await navigator.credentials.create(AF.creationOptions(r.webauthn));
@@ -598,12 +599,12 @@
         const done = await change('POST', '/v1/me/enrollments/' + r.flow_id + '/confirm', { credential: AF.credentialJSON(cred) });
         show(box, '', '');
         $('wa-name').value = '';
-        toast('Passkey “' + (done.device ? done.device.name : name) + '” added.');
+        toast(t('page.js.s.wa.added_toast', { Name: done.device ? done.device.name : name }));
         await refresh();
       } catch (err) {
         // A confirmation's wrong answer is invalid_code (docs/api.md), here a
         // passkey the server did not accept, not a mistyped code.
-        if (err.code === 'invalid_code') show(box, 'error', 'The passkey was not accepted. Try adding it again.');
+        if (err.code === 'invalid_code') show(box, 'error', t('page.js.s.wa.not_accepted'));
         else report(box, err);
       }
     });
@@ -614,7 +615,7 @@
     sw.disabled = true;
     try {
       await change('PATCH', '/v1/me/webauthn/' + encodeURIComponent(d.id), { passwordless: on });
-      toast(on ? '“' + d.name + '” can now sign in without a password.' : '“' + d.name + '” can no longer sign in without a password.');
+      toast(t(on ? 'page.js.s.wa.passwordless_on' : 'page.js.s.wa.passwordless_off', { Name: d.name }));
       await refresh();
     } catch (err) {
       sw.checked = !on;
@@ -625,11 +626,11 @@
   }
 
   async function deleteDevice(d, btn) {
-    if (!(await confirmDialog('Delete “' + d.name + '”?', 'This passkey will no longer confirm logins. Remove it from the device or password manager too.', 'Delete'))) return;
+    if (!(await confirmDialog(t('page.js.s.wa.delete.title', { Name: d.name }), t('page.js.s.wa.delete.text'), t('page.js.s.delete')))) return;
     await busy(btn, async function () {
       try {
         await change('DELETE', '/v1/me/webauthn/' + encodeURIComponent(d.id));
-        toast('Passkey deleted.');
+        toast(t('page.js.s.wa.deleted'));
         await refresh();
       } catch (err) { report($('wa-msg'), err); }
     });
@@ -638,8 +639,8 @@
   // ---- sessions ----
 
   function device(ua) {
-    if (!ua) return 'Unknown device';
-    let b = 'Browser';
+    if (!ua) return t('page.js.s.device.unknown');
+    let b = t('page.js.s.device.browser');
     if (/Edg\//.test(ua)) b = 'Edge';
     else if (/OPR\//.test(ua)) b = 'Opera';
     else if (/HeadlessChrome/.test(ua)) b = 'Headless Chrome';
@@ -654,7 +655,7 @@
     else if (/Android/.test(ua)) os = 'Android';
     else if (/CrOS/.test(ua)) os = 'ChromeOS';
     else if (/Linux/.test(ua)) os = 'Linux';
-    return os ? b + ' on ' + os : b;
+    return os ? t('page.js.s.device.on', { Browser: b, OS: os }) : b;
   }
 
   function renderSessions(list) {
@@ -664,10 +665,10 @@
       return h('li', { class: 'row', 'data-session': s.id, 'data-current': s.current ? '1' : null },
         h('span', { class: 'r-icon' }, h('img', { src: '/assets/i-monitor.svg', alt: '', width: 22, height: 22 })),
         h('div', { class: 'r-main' },
-          h('div', { class: 'r-title' }, h('span', { text: device(s.user_agent) }), s.current ? h('span', { class: 'pill pill-blue', text: 'This session' }) : null),
-          h('div', { class: 'r-sub', text: (s.ip ? 'IP ' + s.ip + ' · ' : '') + 'signed in ' + fmtDate(s.created_at) + ' · active ' + ago(s.last_seen_at) })),
+          h('div', { class: 'r-title' }, h('span', { text: device(s.user_agent) }), s.current ? h('span', { class: 'pill pill-blue', text: t('page.js.s.session.this') }) : null),
+          h('div', { class: 'r-sub', text: (s.ip ? 'IP ' + s.ip + ' · ' : '') + t('page.js.s.session.times', { At: fmtDate(s.created_at), Seen: ago(s.last_seen_at) }) })),
         s.current ? null : h('div', { class: 'r-actions' },
-          h('button', { class: 'btn btn-sm', type: 'button', text: 'End', onclick: function () { endSession(s, this); } })));
+          h('button', { class: 'btn btn-sm', type: 'button', text: t('page.js.s.session.end'), onclick: function () { endSession(s, this); } })));
     }));
     $('end-others').disabled = list.filter(function (s) { return !s.current; }).length === 0;
   }
@@ -676,7 +677,7 @@
     await busy(btn, async function () {
       try {
         await change('DELETE', '/v1/me/sessions/' + encodeURIComponent(s.id));
-        toast('Session ended.');
+        toast(t('page.js.s.session.ended'));
         await load();
       } catch (err) { report($('sess-msg'), err); }
     });
@@ -684,11 +685,11 @@
 
   $('end-others').addEventListener('click', async function () {
     const btn = this;
-    if (!(await confirmDialog('End all other sessions?', 'Every other browser and app signed in to your account will be signed out. This one stays.', 'End sessions'))) return;
+    if (!(await confirmDialog(t('page.js.s.sessions.end.title'), t('page.js.s.sessions.end.text'), t('page.js.s.sessions.end.ok')))) return;
     await busy(btn, async function () {
       try {
         await change('DELETE', '/v1/me/sessions');
-        show($('sess-msg'), 'ok', 'Every other session was ended.');
+        show($('sess-msg'), 'ok', t('page.js.s.sessions.ended'));
         await load();
       } catch (err) { report($('sess-msg'), err); }
     });
@@ -700,14 +701,14 @@
     ev.preventDefault();
     const box = $('pw-msg');
     const cur = $('pw-current').value, nw = $('pw-new').value, rep = $('pw-repeat').value;
-    if (!cur || !nw) { show(box, 'error', 'Enter the current and the new password.'); return; }
-    if (nw.length < 8) { show(box, 'error', 'The new password must have at least 8 characters.'); $('pw-new').focus(); return; }
-    if (nw !== rep) { show(box, 'error', 'The new passwords do not match.'); $('pw-repeat').focus(); return; }
+    if (!cur || !nw) { show(box, 'error', t('page.js.s.pw.enter_both')); return; }
+    if (nw.length < 8) { show(box, 'error', t('page.js.s.pw.short')); $('pw-new').focus(); return; }
+    if (nw !== rep) { show(box, 'error', t('page.js.s.pw.mismatch')); $('pw-repeat').focus(); return; }
     busy($('pw-submit'), async function () {
       try {
         await api('POST', '/v1/me/password', { current_password: cur, new_password: nw });
         $('pw-form').reset();
-        show(box, 'ok', 'The password was changed and every other session ended.');
+        show(box, 'ok', t('page.js.s.pw.changed'));
         await load();
       } catch (err) {
         if (err.code === 'unauthorized') return signedOut();
@@ -719,44 +720,30 @@
 
   // ---- events ----
 
-  const EVENT = {
-    login_succeeded: 'Signed in',
-    login_failed: 'Failed sign-in',
-    second_factor_failed: 'Wrong second-step answer',
-    totp_replay_rejected: 'Reused app code rejected',
-    login_denied_by_user: 'Login denied in Telegram',
-    rate_limited: 'Too many attempts: paused',
-    factor_enabled: '2FA method enabled',
-    factor_disabled: '2FA method disabled',
-    device_added: 'Passkey added',
-    device_removed: 'Passkey removed',
-    phone_added: 'Phone added',
-    phone_removed: 'Phone removed',
-    telegram_linked: 'Telegram account linked',
-    telegram_unlinked: 'Telegram account unlinked',
-    two_factor_downgraded: '2FA turned off by a phone login',
-    bank_cards_unlinked: 'Bank cards unlinked',
-    sessions_ended: 'Sessions ended',
-    password_changed: 'Password changed',
-    recovery_codes_created: 'New recovery codes',
-    account_unlocked: 'Sign-in unlocked',
-  };
+  // The events' words are page.js.ev.<type>; an unknown type shows as
+  // it is.
   const BAD = ['login_failed', 'second_factor_failed', 'totp_replay_rejected', 'login_denied_by_user', 'rate_limited', 'two_factor_downgraded', 'bank_cards_unlinked'];
-  const METHOD = { telegram: 'Telegram', totp: 'GAuth', email: 'Email', webauthn: 'Passkey', call: 'Call', sms: 'SMS', password: 'Password', passwordless: 'Passwordless passkey', phone: 'Phone', recovery_code: 'Recovery code' };
-  const REASON = { wrong_current_password: 'wrong current password', password_changed: 'password changed', user: 'by you', two_factor_enabled: '2FA turned on' };
+  // Telegram, GAuth and SMS are names, the same in every language.
+  const NAMES = { telegram: 'Telegram', totp: 'GAuth', sms: 'SMS' };
+
+  // known is message id when the page has it, else fallback.
+  function known(id, fallback) {
+    const s = t(id);
+    return s === id ? fallback : s;
+  }
 
   function detailText(e) {
     const d = e.detail || {};
     const parts = [];
-    if (d.method) parts.push(METHOD[d.method] || d.method);
+    if (d.method) parts.push(NAMES[d.method] || known('page.js.ev.method.' + d.method, d.method));
     if (d.name) parts.push('“' + d.name + '”');
     if (d.username) parts.push('@' + d.username);
     if (d.number_masked) parts.push(d.number_masked);
     if (typeof d.count === 'number') {
-      const unit = { bank_cards_unlinked: ['card', 'cards'], recovery_codes_created: ['code', 'codes'] }[e.type] || ['session', 'sessions'];
-      parts.push(plural(d.count, unit[0], unit[1]));
+      const unit = { bank_cards_unlinked: 'page.js.ev.cards', recovery_codes_created: 'page.js.ev.codes' }[e.type] || 'page.js.ev.sessions';
+      parts.push(tn(unit, d.count));
     }
-    if (d.reason) parts.push(REASON[d.reason] || String(d.reason).replace(/_/g, ' '));
+    if (d.reason) parts.push(known('page.js.ev.reason.' + d.reason, String(d.reason).replace(/_/g, ' ')));
     return parts.join(' · ');
   }
 
@@ -765,14 +752,14 @@
     const shown = showAllEvents ? events : events.slice(0, 12);
     tb.replaceChildren.apply(tb, shown.map(function (e) {
       return h('tr', { 'data-event': e.type },
-        h('td', { class: BAD.indexOf(e.type) >= 0 ? 'ev-bad' : null, text: EVENT[e.type] || e.type }),
+        h('td', { class: BAD.indexOf(e.type) >= 0 ? 'ev-bad' : null, text: known('page.js.ev.' + e.type, e.type) }),
         h('td', { class: 'when', text: fmtDate(e.at) }),
         h('td', { class: 'mono small', text: e.ip || '' }),
         h('td', { class: 'muted', text: detailText(e) }));
     }));
-    if (!events.length) tb.append(h('tr', null, h('td', { colspan: 4, class: 'muted', text: 'Nothing yet.' })));
+    if (!events.length) tb.append(h('tr', null, h('td', { colspan: 4, class: 'muted', text: t('page.js.ev.none') })));
     $('events-more').hidden = events.length <= 12;
-    $('events-more').textContent = showAllEvents ? 'Show fewer' : 'Show all ' + events.length;
+    $('events-more').textContent = showAllEvents ? t('page.js.ev.fewer') : t('page.js.ev.all', { N: events.length });
   }
   $('events-more').addEventListener('click', function () { showAllEvents = !showAllEvents; renderEvents(); });
 
@@ -790,9 +777,9 @@
     const d = JSON.parse(sessionStorage.getItem('authflow.downgrade') || 'null');
     sessionStorage.removeItem('authflow.downgrade');
     if (d) {
-      show($('banner'), 'warn', 'You signed in with your phone, so two-step authentication has been turned off' +
-        (d.bank_cards_unlinked ? ' and ' + plural(d.bank_cards_unlinked, 'linked bank card was', 'linked bank cards were') + ' unlinked' : '') +
-        '. Set up two-step authentication again below.');
+      show($('banner'), 'warn', d.bank_cards_unlinked
+        ? tn('page.js.s.downgrade.cards', d.bank_cards_unlinked)
+        : t('page.js.s.downgrade'));
     }
   } catch (e) { /* storage unavailable */ }
 
