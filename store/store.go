@@ -45,11 +45,34 @@ type Store interface {
 	AccountRecoveries
 	Locales
 	Webhooks
+	Leases
 
 	// Ping checks the database answers.
 	Ping(ctx context.Context) error
 	// Close releases the connections.
 	Close() error
+}
+
+// Leases give a role only one process of several may play at a time (the
+// Telegram bot's long poller) to one holder until its lease expires. Times
+// are the callers' clocks: hosts sharing a lease keep them in sync (NTP) to
+// well under its ttl.
+type Leases interface {
+	// AcquireLease gives lease name to holder until now+ttl when nobody
+	// holds it, its lease expired (expires_at <= now), or holder holds it
+	// already (a renewal, which keeps AcquiredAt), and returns it with
+	// true. Otherwise it changes nothing and returns the current holder's
+	// lease with false.
+	AcquireLease(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (Lease, bool, error)
+	// ReleaseLease ends holder's lease on name at once; it does nothing
+	// when another holds it.
+	ReleaseLease(ctx context.Context, name, holder string) error
+}
+
+// Lease is who holds a role, since when and until when.
+type Lease struct {
+	Name, Holder          string
+	AcquiredAt, ExpiresAt time.Time
 }
 
 // User is an account.
@@ -415,7 +438,9 @@ type TelegramPrompts interface {
 // "Account recovery").
 type AccountRecoveries interface {
 	// StartRecoveryWait records that flowID waits until readyAt; recording
-	// it again changes nothing.
+	// it again changes nothing. An account waits for one recovery at a
+	// time: ErrConflict while another of its recoveries waits (so whoever
+	// holds the mailbox cannot stack waits, each telling every channel).
 	StartRecoveryWait(ctx context.Context, flowID, userID string, readyAt, now time.Time) error
 	// EndRecovery records how a waiting recovery ended (cancelled, ready,
 	// expired); an unknown or ended one is left as it is.

@@ -120,12 +120,14 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 
 		{"link token round trip and expiry", testLinkToken},
 
-		{"account recovery: waiting until ended, recorded once", testRecoveryWait},
+		{"account recovery: one wait per account, until ended, recorded once", testRecoveryWait},
 		{"a user's locale: none, set, changed; unknown user not found", testUserLocale},
 		{"recovery cancel token: spent once, not after expiry", testRecoveryCancelToken},
 		{"concurrent uses of one cancel token: one passes", testRecoveryCancelTokenConcurrent},
 
 		{"telegram prompts of a flow", testTelegramPrompts},
+		{"leases: taken when free, renewed by the holder, refused to others until expiry, released by the holder only", testLeases},
+		{"concurrent takers of a free or expired lease: exactly one gets it", testLeaseConcurrent},
 		{"webhook endpoints: stored, listed, deleted", testWebhookEndpoints},
 		{"an event queues a delivery for each enabled endpoint its filter matches, in order, once", testWebhookQueueing},
 		{"webhook attempts: counted, delivered once, retried by an admin", testWebhookAttempts},

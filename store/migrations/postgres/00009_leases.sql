@@ -1,0 +1,14 @@
+-- +goose Up
+-- Leases: a role only one process of several may hold at a time (the
+-- Telegram bot's long poller: Telegram serves one getUpdates per bot). The
+-- holder renews its row before expires_at; another process takes the role
+-- only once the row has expired (store.Leases).
+CREATE TABLE leases (
+    name        text PRIMARY KEY,
+    holder      text NOT NULL,
+    acquired_at timestamptz NOT NULL,
+    expires_at  timestamptz NOT NULL
+);
+
+-- +goose Down
+DROP TABLE leases;
