@@ -22,6 +22,7 @@ import (
 	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/store"
+	"github.com/authflow/authflow/webhooks"
 )
 
 // Activities is registered once with the worker; its fields are its
@@ -62,6 +63,9 @@ type Activities struct {
 	// CancelRecovery cancels a waiting account recovery (the worker
 	// signals its workflow); nil cancels nothing.
 	CancelRecovery func(ctx context.Context, flowID, reason string) error
+	// Webhooks makes webhook delivery attempts under the configuration's
+	// SSRF policy; nil: the strictest policy.
+	Webhooks *webhooks.Client
 }
 
 // rateLimited is a send refused by a send budget: the flow answers 429.

@@ -20,6 +20,7 @@ import (
 	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/store"
+	"github.com/authflow/authflow/webhooks"
 )
 
 // SessionTTL is how long a login session lives.
@@ -69,6 +70,9 @@ func NewActivities(cfg config.Config, st store.Store, outbox *channels.Outbox, h
 	if cfg.BillingWebhookURL != "" {
 		a.Billing = &billing.Webhook{URL: cfg.BillingWebhookURL}
 	}
+	// Webhook URLs: https outside dev, no internal address unless
+	// AUTHFLOW_WEBHOOK_ALLOW_PRIVATE (docs/security.md "Webhooks").
+	a.Webhooks = webhooks.NewClient(webhooks.Policy{AllowHTTP: cfg.Dev, AllowPrivate: cfg.WebhookAllowPrivate})
 	if err := pickChannels(a, cfg, outbox); err != nil {
 		return nil, err
 	}

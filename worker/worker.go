@@ -30,7 +30,8 @@ type Options struct {
 // 2, 2.8–3.2 s and about 15 % more logins per second with 8).
 const DefaultWorkflowTaskPollers = 8
 
-// New returns a worker on workflows.TaskQueue with everything registered.
+// New returns a worker on workflows.TaskQueue with everything registered;
+// while it runs, so does a webhook Relay.
 func New(c client.Client, acts *activities.Activities, o Options) worker.Worker {
 	w := worker.New(c, workflows.TaskQueue, worker.Options{
 		MaxConcurrentActivityExecutionSize:      o.MaxConcurrentActivities,
@@ -46,7 +47,9 @@ func New(c client.Client, acts *activities.Activities, o Options) worker.Worker 
 		}
 	}
 	Register(w, acts)
-	return w
+	// The webhook relay runs while the worker runs (docs/design.md
+	// "Webhooks").
+	return &relayWorker{Worker: w, relay: &Relay{Store: acts.Store, Temporal: c, Log: acts.Log}}
 }
 
 // Register adds authflow's workflows and activities to any registry (a
@@ -56,5 +59,6 @@ func Register(r worker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.Enroll, workflow.RegisterOptions{Name: workflows.EnrollWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.Notice, workflow.RegisterOptions{Name: workflows.NoticeWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.Recovery, workflow.RegisterOptions{Name: workflows.RecoveryWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.Webhook, workflow.RegisterOptions{Name: workflows.WebhookWorkflowName})
 	r.RegisterActivity(acts)
 }

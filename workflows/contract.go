@@ -465,3 +465,72 @@ type RecoveryView struct {
 	// ReminderAt is when the account is told again during the wait.
 	ReminderAt *time.Time
 }
+
+// ---- Webhooks (docs/design.md "Webhooks") ----
+
+// WebhookWorkflowName delivers an endpoint's outbox: one workflow per
+// endpoint, so deliveries to it keep their order and one is in flight at
+// a time.
+const WebhookWorkflowName = "Webhook"
+
+// KindWebhook is a delivery workflow's AuthflowKind.
+const KindWebhook = "webhook"
+
+// WebhookWorkflowID is the workflow id of an endpoint's deliveries.
+func WebhookWorkflowID(endpointID string) string { return "webhook/" + endpointID }
+
+// States of a delivery workflow (AuthflowState): how operators find an
+// endpoint backing off (AuthflowKind = "webhook" AND AuthflowState =
+// "retrying").
+const (
+	// StateDelivering: attempting the outbox's next delivery.
+	StateDelivering State = "delivering"
+	// StateRetrying: the last attempt failed; waiting out the back-off.
+	StateRetrying State = "retrying"
+	// StateIdle: nothing left to deliver; the run ends (the relay starts
+	// another when the outbox fills again).
+	StateIdle State = "idle"
+	// StateDisabled: the endpoint failed for WebhookDisableAfter and was
+	// disabled; StateDeleted: it was deleted (or disabled by someone else).
+	StateDisabled State = "disabled"
+	StateDeleted  State = "deleted"
+)
+
+// Signals of a delivery workflow. Both are hints: the outbox in the store
+// is the truth, and the workflow reads it again whatever it is told.
+const (
+	// SignalWebhookPending: the relay saw the endpoint's outbox change.
+	// It starts a workflow that is not running (Signal-With-Start) and
+	// never shortens a back-off.
+	SignalWebhookPending = "webhook-pending"
+	// SignalWebhookRetry: an admin asked for a redelivery; a back-off in
+	// progress ends and the next attempt is made at once.
+	SignalWebhookRetry = "webhook-retry"
+)
+
+// WebhookRetry is SignalWebhookRetry's argument.
+type WebhookRetry struct {
+	EventID string
+}
+
+// Back-off of a failing endpoint: WebhookFirstRetry after the first failed
+// attempt, doubling to WebhookMaxBackoff; an endpoint that has failed for
+// WebhookDisableAfter (its last attempt made then) is disabled.
+const (
+	WebhookFirstRetry   = 5 * time.Second
+	WebhookMaxBackoff   = time.Hour
+	WebhookDisableAfter = 72 * time.Hour
+)
+
+// WebhookInput starts a delivery workflow; a run continued-as-new carries
+// the failing streak on.
+type WebhookInput struct {
+	EndpointID string
+	// FailingSince is the first failed attempt since the last delivery
+	// (nil: not failing).
+	FailingSince *time.Time `json:",omitempty"`
+	// Failures is how many attempts failed in a row: the back-off's step.
+	Failures int `json:",omitempty"`
+	// NextAttemptAt is when the back-off in progress ends.
+	NextAttemptAt *time.Time `json:",omitempty"`
+}
