@@ -67,6 +67,28 @@ func (a *Activities) BeginRecovery(ctx context.Context, in BeginRecoveryInput) (
 	return res, nil
 }
 
+// BeginRecoveryWaitInput starts the wait of a person who lost every
+// factor.
+type BeginRecoveryWaitInput struct {
+	FlowID  string
+	UserID  string
+	ReadyAt time.Time
+}
+
+// BeginRecoveryWait records the wait before the flow waits: an account
+// waits for one recovery at a time, so whoever holds only the mailbox
+// cannot stack waits, each telling every channel (and texting every phone)
+// again. A second one is Conflict, and the flow stays in second_factor.
+func (a *Activities) BeginRecoveryWait(ctx context.Context, in BeginRecoveryWaitInput) error {
+	err := a.Store.StartRecoveryWait(ctx, in.FlowID, in.UserID, in.ReadyAt, a.now())
+	if errors.Is(err, store.ErrConflict) {
+		a.log(ctx).Warn("recovery wait refused: another recovery of the account waits", "flow_id", in.FlowID, "user_id", in.UserID)
+		return errkind.Wrap(errkind.Conflict, "a recovery of this account is already waiting (every channel of the account was told, "+
+			"with a link that cancels it); only one waits at a time", err)
+	}
+	return storeErr("start recovery wait", err)
+}
+
 // RecoveryNoticeInput tells an account that a recovery waits.
 type RecoveryNoticeInput struct {
 	FlowID  string
@@ -118,6 +140,16 @@ func (a *Activities) RecoveryNotice(ctx context.Context, in RecoveryNoticeInput)
 		if !p.Verified || a.PhonePolicy.Check(p.Number, phone.UseSMS) != nil {
 			continue
 		}
+		if _, err := a.Store.SentMessage(ctx, key+"/sms/"+p.ID); err != nil {
+			// Not sent yet: the SMS costs what a code does, so it fits the
+			// phone budgets or waits for the other channels to do.
+			if ok, err := a.noticeSMSAllowed(ctx, p.Number); err != nil || !ok {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+		}
 		sms := i18n.T(lang, "notice.recovery_waiting.sms", data)
 		if err := a.once(ctx, key+"/sms/"+p.ID, "", ChannelSMSNotice, p.Number, func() (string, error) {
 			return a.SMS.SendSMS(ctx, p.Number, sms, key+"/sms/"+p.ID)
@@ -126,6 +158,39 @@ func (a *Activities) RecoveryNotice(ctx context.Context, in RecoveryNoticeInput)
 		}
 	}
 	return nil
+}
+
+// noticeSMSAllowed says whether a recovery notice may be texted to number
+// (docs/security.md "Send budgets"): the hourly cap on every phone send
+// counts it like a code, and a number gets at most SendsPerRecipient notice
+// texts per send window. Refused, the email and Telegram notices still go;
+// the refusal is logged and counted.
+func (a *Activities) noticeSMSAllowed(ctx context.Context, number string) (bool, error) {
+	now := a.now()
+	if capped := a.Limits.PhoneSendsPerHour; capped > 0 {
+		n, err := a.Store.CountSends(ctx, store.SentQuery{Channels: phoneChannels, Since: now.Add(-time.Hour)})
+		if err != nil {
+			return false, storeErr("count phone sends", err)
+		}
+		if n >= capped {
+			a.metrics().PhoneSendRefused("cap")
+			a.log(ctx).Error("recovery notice not texted: the hourly cap on all phone sends (AUTHFLOW_PHONE_SENDS_PER_HOUR) is reached",
+				"cap", capped, "sent_last_hour", n, "to", maskRecipient(number))
+			return false, nil
+		}
+	}
+	if limit := a.Limits.SendsPerRecipient; limit > 0 {
+		n, err := a.Store.CountSends(ctx, store.SentQuery{Recipient: number, Channels: []string{ChannelSMSNotice}, Since: now.Add(-a.Limits.SendWindow)})
+		if err != nil {
+			return false, storeErr("count notice texts", err)
+		}
+		if n >= limit {
+			a.metrics().PhoneSendRefused("notice_budget")
+			a.log(ctx).Warn("recovery notice not texted: the number's notice budget is spent", "limit", limit, "to", maskRecipient(number))
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // EndRecoveryWaitInput records how a wait ended.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/authflow/authflow/activities"
 	"github.com/authflow/authflow/channels"
+	"github.com/authflow/authflow/errkind"
 	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/security"
 )
@@ -130,6 +131,100 @@ func TestCompleteRecovery(t *testing.T) {
 		}
 		if ev := f.events(); ev["password_changed"] != 0 {
 			t.Fatalf("events %v", ev)
+		}
+	})
+}
+
+func TestBeginRecoveryWait(t *testing.T) {
+	t.Run("case=one wait per account: a second recovery is a conflict until the first ends", func(t *testing.T) {
+		f := newEnrollFixture(t)
+		ctx := context.Background()
+		ready := time.Now().Add(72 * time.Hour)
+		if err := f.run(f.acts.BeginRecoveryWait, activities.BeginRecoveryWaitInput{FlowID: "rf-a", UserID: f.user.ID, ReadyAt: ready}); err != nil {
+			t.Fatal(err)
+		}
+		// The activity's retry of the same flow is no second wait.
+		if err := f.run(f.acts.BeginRecoveryWait, activities.BeginRecoveryWaitInput{FlowID: "rf-a", UserID: f.user.ID, ReadyAt: ready}); err != nil {
+			t.Fatalf("the same flow again: %v", err)
+		}
+		if got := errType(t, f.run(f.acts.BeginRecoveryWait, activities.BeginRecoveryWaitInput{FlowID: "rf-b", UserID: f.user.ID, ReadyAt: ready})); got != errkind.Conflict {
+			t.Fatalf("a second wait: %q, want %s", got, errkind.Conflict)
+		}
+		// Another account is not concerned.
+		if err := f.run(f.acts.BeginRecoveryWait, activities.BeginRecoveryWaitInput{FlowID: "rf-c", UserID: f.newUser().ID, ReadyAt: ready}); err != nil {
+			t.Fatalf("another account: %v", err)
+		}
+		if err := f.st.EndRecovery(ctx, "rf-a", "cancelled", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.run(f.acts.BeginRecoveryWait, activities.BeginRecoveryWaitInput{FlowID: "rf-b", UserID: f.user.ID, ReadyAt: ready}); err != nil {
+			t.Fatalf("after the first ended: %v", err)
+		}
+	})
+}
+
+func TestRecoveryNoticeTextsWithinThePhoneBudgets(t *testing.T) {
+	notice := func(f *enrollFixture, flow string) {
+		t.Helper()
+		in := activities.RecoveryNoticeInput{FlowID: flow, UserID: f.user.ID, ReadyAt: time.Now().Add(72 * time.Hour),
+			TokenExpiresAt: time.Now().Add(96 * time.Hour)}
+		if err := f.run(f.acts.RecoveryNotice, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("case=past the hourly cap the notice is not texted, but emailed; and a texted notice counts against the cap for codes", func(t *testing.T) {
+		f := newEnrollFixture(t)
+		r := f.countRefusals()
+		ctx := context.Background()
+		p, err := f.st.AddPhone(ctx, f.user.ID, "+380501234571", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.acts.Limits.PhoneSendsPerHour = 1
+		notice(f, "rf-cap-1")
+		if n := countOutbox(f.outbox, func(e channels.OutboxEntry) bool { return e.Channel == "sms" && e.To == p.Number }); n != 1 {
+			t.Fatalf("texted %d, want 1 (under the cap)", n)
+		}
+		// The notice used the hour's one phone send: a code is refused.
+		if got := errType(t, f.send(activities.SendCodeInput{Channel: activities.ChannelSMS, UserID: f.user.ID, PhoneID: p.ID})); got != errkind.Unavailable {
+			t.Fatalf("a code after the notice used the cap: %q, want %s", got, errkind.Unavailable)
+		}
+		if err := f.st.EndRecovery(ctx, "rf-cap-1", "cancelled", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		emails := countOutbox(f.outbox, func(e channels.OutboxEntry) bool { return e.Channel == "email" })
+		notice(f, "rf-cap-2")
+		if n := countOutbox(f.outbox, func(e channels.OutboxEntry) bool { return e.Channel == "sms" && e.To == p.Number }); n != 1 {
+			t.Fatalf("texted %d in all, want still 1 past the cap", n)
+		}
+		if n := countOutbox(f.outbox, func(e channels.OutboxEntry) bool { return e.Channel == "email" }); n != emails+1 {
+			t.Fatalf("emails %d, want %d: the email notice must still go", n, emails+1)
+		}
+		if r.count("cap") < 2 {
+			t.Fatalf("refusals %v, want the code's and the notice's", r.n)
+		}
+	})
+	t.Run("case=a number gets at most SendsPerRecipient notice texts per window", func(t *testing.T) {
+		f := newEnrollFixture(t)
+		r := f.countRefusals()
+		ctx := context.Background()
+		p, err := f.st.AddPhone(ctx, f.user.ID, "+380501234572", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.acts.Limits.SendsPerRecipient = 2
+		for i, flow := range []string{"rf-n1", "rf-n2", "rf-n3", "rf-n4"} {
+			notice(f, flow)
+			if err := f.st.EndRecovery(ctx, flow, "cancelled", time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			want := min(i+1, 2)
+			if n := countOutbox(f.outbox, func(e channels.OutboxEntry) bool { return e.Channel == "sms" && e.To == p.Number }); n != want {
+				t.Fatalf("after notice %d: texted %d, want %d", i+1, n, want)
+			}
+		}
+		if r.count("notice_budget") != 2 {
+			t.Fatalf("refusals %v, want 2 notice_budget", r.n)
 		}
 	})
 }

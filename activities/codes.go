@@ -186,8 +186,9 @@ type outgoing struct {
 	kind                    store.SentKind
 }
 
-// phoneChannels are the sends the hourly phone cap counts.
-var phoneChannels = []string{ChannelSMS, ChannelCallDictate, ChannelCallFlash}
+// phoneChannels are the sends the hourly phone cap counts: codes, and the
+// recovery notices texted to phones (they cost the same).
+var phoneChannels = []string{ChannelSMS, ChannelCallDictate, ChannelCallFlash, ChannelSMSNotice}
 
 // phoneUse is what a phone channel asks of a number.
 func phoneUse(channel string) (phone.Use, bool) {

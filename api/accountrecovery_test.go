@@ -176,6 +176,37 @@ func TestAccountRecoveryOfLostFactors(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
+	t.Run("case=one wait per account: a second recovery is 409 conflict, nobody is told again, and it may wait once the first is cancelled", func(t *testing.T) {
+		a := newAccount(t, "rec-onewait")
+		a.withTOTP(t)
+		first, token := lost(t, a)
+		second := startRecovery(t, a.email).Str("flow_id")
+		apitest.Expect(t, recoveryDo(t, second, "verify", map[string]string{"code": digits6.FindString(recoveryCode(t, a.email, second).Text)}), 200)
+		notices := func() int {
+			n := 0
+			for _, e := range env.Outbox.Entries() {
+				if e.Channel == "email" && e.To == a.email && strings.HasPrefix(e.Subject, "Someone is recovering") {
+					n++
+				}
+			}
+			return n
+		}
+		before := notices()
+		apitest.ExpectError(t, recoveryDo(t, second, "lost-factors", map[string]any{}), 409, "conflict")
+		if g := apitest.Expect(t, env.Do(t, "GET", "/v1/recovery/"+second, "", nil), 200); g.Str("state") != "second_factor" {
+			t.Fatalf("the refused recovery %s", g.Raw)
+		}
+		time.Sleep(300 * time.Millisecond) // a notice, were one sent, would be on its way
+		if notices() != before {
+			t.Fatalf("the refused wait told the account: %d notices, %d before", notices(), before)
+		}
+		apitest.Expect(t, env.Do(t, "POST", "/v1/recovery/cancel", "", map[string]string{"token": token}), 200)
+		waitState(t, first, "cancelled")
+		w := apitest.Expect(t, recoveryDo(t, second, "lost-factors", map[string]any{}), 200)
+		if w.Str("state") != "waiting" {
+			t.Fatalf("after the first was cancelled %s", w.Raw)
+		}
+	})
 	t.Run("case=every channel is told, and the link cancels once", func(t *testing.T) {
 		a := newAccount(t, "rec-link")
 		a.withTOTP(t)

@@ -2680,6 +2680,7 @@ type ClientInterface interface {
 	// `AUTHFLOW_RECOVERY_DELAY`); every channel of the account is told at
 	// once and again at `reminder_at`, each notice with a cancel link. A
 	// cancel, or any login of the account meanwhile, ends it as `cancelled`.
+	// An account waits for one recovery at a time.
 	// At `ready_at` two-step authentication goes off and the bank cards are
 	// unlinked (the phone's downgrade), then `set_password`.
 	//
@@ -2694,6 +2695,7 @@ type ClientInterface interface {
 	// `AUTHFLOW_RECOVERY_DELAY`); every channel of the account is told at
 	// once and again at `reminder_at`, each notice with a cancel link. A
 	// cancel, or any login of the account meanwhile, ends it as `cancelled`.
+	// An account waits for one recovery at a time.
 	// At `ready_at` two-step authentication goes off and the bank cards are
 	// unlinked (the phone's downgrade), then `set_password`.
 	//
@@ -4126,6 +4128,7 @@ func (c *Client) RecoveryChallenge(ctx context.Context, flowId FlowIDParameter, 
 // `AUTHFLOW_RECOVERY_DELAY`); every channel of the account is told at
 // once and again at `reminder_at`, each notice with a cancel link. A
 // cancel, or any login of the account meanwhile, ends it as `cancelled`.
+// An account waits for one recovery at a time.
 // At `ready_at` two-step authentication goes off and the bank cards are
 // unlinked (the phone's downgrade), then `set_password`.
 //
@@ -4150,6 +4153,7 @@ func (c *Client) RecoveryLostFactorsWithBody(ctx context.Context, flowId FlowIDP
 // `AUTHFLOW_RECOVERY_DELAY`); every channel of the account is told at
 // once and again at `reminder_at`, each notice with a cancel link. A
 // cancel, or any login of the account meanwhile, ends it as `cancelled`.
+// An account waits for one recovery at a time.
 // At `ready_at` two-step authentication goes off and the bank cards are
 // unlinked (the phone's downgrade), then `set_password`.
 //
@@ -6971,6 +6975,7 @@ type ClientWithResponsesInterface interface {
 	// `AUTHFLOW_RECOVERY_DELAY`); every channel of the account is told at
 	// once and again at `reminder_at`, each notice with a cancel link. A
 	// cancel, or any login of the account meanwhile, ends it as `cancelled`.
+	// An account waits for one recovery at a time.
 	// At `ready_at` two-step authentication goes off and the bank cards are
 	// unlinked (the phone's downgrade), then `set_password`.
 	//
@@ -6985,6 +6990,7 @@ type ClientWithResponsesInterface interface {
 	// `AUTHFLOW_RECOVERY_DELAY`); every channel of the account is told at
 	// once and again at `reminder_at`, each notice with a cancel link. A
 	// cancel, or any login of the account meanwhile, ends it as `cancelled`.
+	// An account waits for one recovery at a time.
 	// At `ready_at` two-step authentication goes off and the bank cards are
 	// unlinked (the phone's downgrade), then `set_password`.
 	//
@@ -11737,6 +11743,7 @@ func (c *ClientWithResponses) RecoveryChallengeWithResponse(ctx context.Context,
 // `AUTHFLOW_RECOVERY_DELAY`); every channel of the account is told at
 // once and again at `reminder_at`, each notice with a cancel link. A
 // cancel, or any login of the account meanwhile, ends it as `cancelled`.
+// An account waits for one recovery at a time.
 // At `ready_at` two-step authentication goes off and the bank cards are
 // unlinked (the phone's downgrade), then `set_password`.
 //
@@ -11757,6 +11764,7 @@ func (c *ClientWithResponses) RecoveryLostFactorsWithBodyWithResponse(ctx contex
 // `AUTHFLOW_RECOVERY_DELAY`); every channel of the account is told at
 // once and again at `reminder_at`, each notice with a cancel link. A
 // cancel, or any login of the account meanwhile, ends it as `cancelled`.
+// An account waits for one recovery at a time.
 // At `ready_at` two-step authentication goes off and the bank cards are
 // unlinked (the phone's downgrade), then `set_password`.
 //

@@ -70,7 +70,7 @@ func New() *Metrics {
 		}),
 		phoneRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authflow_phone_sends_refused_total",
-			Help: "Codes not sent to a phone, by reason: cap (AUTHFLOW_PHONE_SENDS_PER_HOUR reached: a pumping wave may be under way), type, region, invalid.",
+			Help: "Codes and recovery notices not sent to a phone, by reason: cap (AUTHFLOW_PHONE_SENDS_PER_HOUR reached: a pumping wave may be under way), type, region, invalid, notice_budget (a number's recovery notice texts for the hour).",
 		}, []string{"reason"}),
 		sdkVec: map[string]*sdkFamily{},
 	}

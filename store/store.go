@@ -438,7 +438,9 @@ type TelegramPrompts interface {
 // "Account recovery").
 type AccountRecoveries interface {
 	// StartRecoveryWait records that flowID waits until readyAt; recording
-	// it again changes nothing.
+	// it again changes nothing. An account waits for one recovery at a
+	// time: ErrConflict while another of its recoveries waits (so whoever
+	// holds the mailbox cannot stack waits, each telling every channel).
 	StartRecoveryWait(ctx context.Context, flowID, userID string, readyAt, now time.Time) error
 	// EndRecovery records how a waiting recovery ended (cancelled, ready,
 	// expired); an unknown or ended one is left as it is.

@@ -224,9 +224,15 @@ func (r *recovery) lostFactors(ctx workflow.Context, in LostFactorsInput) (Recov
 		if err := r.validateLostFactors(ctx, in); err != nil {
 			return err
 		}
-		r.second.closeChallenge(ctx, "cancelled")
 		now := workflow.Now(ctx)
 		ready := now.Add(r.in.Delay)
+		// One wait per account: another one waiting refuses this (409
+		// conflict), and the flow stays where it was.
+		if err := workflow.ExecuteLocalActivity(localCtx(ctx), a.BeginRecoveryWait, activities.BeginRecoveryWaitInput{
+			FlowID: r.in.FlowID, UserID: r.view.UserID, ReadyAt: ready}).Get(ctx, nil); err != nil {
+			return activityErr(err)
+		}
+		r.second.closeChallenge(ctx, "cancelled")
 		lead := min(RecoveryReminderLead, r.in.Delay/2)
 		remind := ready.Add(-lead)
 		r.view.ReadyAt, r.view.ReminderAt = &ready, &remind

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
@@ -27,6 +28,10 @@ type recoveryRun struct {
 	events     []string
 	downgraded bool
 	completed  int
+	// waitRefused makes BeginRecoveryWait find another wait of the
+	// account.
+	waitRefused bool
+	waits       []activities.BeginRecoveryWaitInput
 }
 
 var recoveryMAC = []byte("recovery-mac")
@@ -63,6 +68,14 @@ func newRecoveryRun(t *testing.T, user string, opts activities.LoginOptions) *re
 	env.OnActivity(a.RecordEvent, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.RecordEventInput) error {
 			r.events = append(r.events, in.Type+":"+stringOf(in.Detail["reason"]))
+			return nil
+		})
+	env.OnActivity(a.BeginRecoveryWait, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.BeginRecoveryWaitInput) error {
+			r.waits = append(r.waits, in)
+			if r.waitRefused {
+				return temporal.NewNonRetryableApplicationError("a recovery of this account is already waiting", string(ErrConflict), nil)
+			}
 			return nil
 		})
 	env.OnActivity(a.RecoveryNotice, mock.Anything, mock.Anything).Return(
@@ -317,6 +330,30 @@ func TestRecoveryOfLostFactors(t *testing.T) {
 			}
 		})
 	}
+	t.Run("case=another recovery of the account waits: refused as a conflict, nobody told, the flow stays in second_factor", func(t *testing.T) {
+		r := newRecoveryRun(t, "u1", opts)
+		r.waitRefused = true
+		w := lost(r)
+		g := r.update(3*time.Second, UpdateChallenge, ChallengeInput{FlowSecretMAC: recoveryMAC, Method: MethodTOTP})
+		r.run()
+		if appErrType(w.err) != ErrConflict {
+			t.Fatalf("lost factors while another waits: %v", w.err)
+		}
+		if len(r.waits) != 1 || len(r.notices) != 0 || len(r.ended) != 0 || r.downgraded {
+			t.Fatalf("waits %d notices %d ended %v downgraded %v", len(r.waits), len(r.notices), r.ended, r.downgraded)
+		}
+		// Still in second_factor: a factor may still answer.
+		mustOK(t, "totp challenge after the refusal", g)
+	})
+	t.Run("case=the wait is recorded before the flow waits, with its ready_at", func(t *testing.T) {
+		r := newRecoveryRun(t, "u1", opts)
+		w := lost(r)
+		r.run()
+		mustOK(t, "lost factors", w)
+		if len(r.waits) != 1 || !r.waits[0].ReadyAt.Equal(*w.v.ReadyAt) || r.waits[0].UserID != "u1" || r.waits[0].FlowID != "rf1" {
+			t.Fatalf("waits %+v, view %+v", r.waits, w.v)
+		}
+	})
 	t.Run("case=a short delay reminds at its half", func(t *testing.T) {
 		r := newRecoveryRun(t, "u1", opts)
 		r.in.Delay = 2 * time.Hour

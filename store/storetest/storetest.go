@@ -120,7 +120,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 
 		{"link token round trip and expiry", testLinkToken},
 
-		{"account recovery: waiting until ended, recorded once", testRecoveryWait},
+		{"account recovery: one wait per account, until ended, recorded once", testRecoveryWait},
 		{"a user's locale: none, set, changed; unknown user not found", testUserLocale},
 		{"recovery cancel token: spent once, not after expiry", testRecoveryCancelToken},
 		{"concurrent uses of one cancel token: one passes", testRecoveryCancelTokenConcurrent},

@@ -2,19 +2,53 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
+
+	"github.com/authflow/authflow/store"
 )
 
+// staleRecoveryWait is how long after its ready_at an unended wait stops
+// blocking the account's next one: its flow ends a day after ready_at
+// (workflows.RecoveryReadyTTL) and records the end, so a wait still open a
+// week later belongs to a flow stopped from outside (terminated by an
+// operator), which must not lock its account out of recovery for good.
+const staleRecoveryWait = 7 * 24 * time.Hour
+
 // StartRecoveryWait records that a recovery waits until readyAt; recording
-// it again changes nothing.
+// it again changes nothing. An account waits for one recovery at a time:
+// while another of its recoveries waits this is store.ErrConflict. The
+// user's row is locked for the check, so two recoveries of one account
+// starting their wait at once cannot both pass.
 func (s *Store) StartRecoveryWait(ctx context.Context, flowID, userID string, readyAt, now time.Time) error {
 	const op = "start recovery wait"
 	if flowID == "" || userID == "" {
 		return s.invalid(op, "empty flow or user id")
 	}
-	_, err := s.db.Writer().Exec(ctx,
-		`INSERT INTO account_recoveries (flow_id, user_id, ready_at, created_at) VALUES ($1, $2, $3, $4)
-		 ON CONFLICT (flow_id) DO NOTHING`, flowID, userID, ts(readyAt), ts(now))
+	err := s.db.Tx(ctx, func(q Querier) error {
+		var id string
+		if err := q.QueryRow(ctx, `SELECT id FROM users WHERE id = $1`+s.d.ForUpdate, userID).Scan(&id); err != nil {
+			return err
+		}
+		var other string
+		err := q.QueryRow(ctx, `SELECT flow_id FROM account_recoveries
+			WHERE user_id = $1 AND ended_at IS NULL AND flow_id <> $2 AND ready_at > $3 LIMIT 1`,
+			userID, flowID, ts(now.Add(-staleRecoveryWait))).Scan(&other)
+		switch {
+		case err == nil:
+			return fmt.Errorf("recovery %s of the account waits already: %w", other, store.ErrConflict)
+		case !isNoRows(err):
+			return err
+		}
+		_, err = q.Exec(ctx,
+			`INSERT INTO account_recoveries (flow_id, user_id, ready_at, created_at) VALUES ($1, $2, $3, $4)
+			 ON CONFLICT (flow_id) DO NOTHING`, flowID, userID, ts(readyAt), ts(now))
+		return err
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("%s: %s: %w", s.d.Name, op, err)
+	}
 	if err != nil {
 		return s.wrap(op, err)
 	}
