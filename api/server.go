@@ -141,6 +141,7 @@ func (s *Server) Handler() http.Handler {
 	admin.POST("/users/:id/unlock", s.adminUnlock)
 	admin.GET("/flows", s.adminFlows)
 	admin.POST("/flows/:flow_id/cancel", s.adminCancelFlow)
+	s.webhookRoutes(admin)
 	if s.Codec != nil {
 		admin.POST("/codec-session", s.codecSignIn)
 		v1.DELETE("/admin/codec-session", s.codecSignOut)

@@ -462,6 +462,135 @@ func (e State) Valid() bool {
 	}
 }
 
+// Defines values for WebhookAttemptOutcome.
+const (
+	WebhookAttemptOutcomeDelivered WebhookAttemptOutcome = "delivered"
+	WebhookAttemptOutcomeFailed    WebhookAttemptOutcome = "failed"
+)
+
+// Valid indicates whether the value is a known member of the WebhookAttemptOutcome enum.
+func (e WebhookAttemptOutcome) Valid() bool {
+	switch e {
+	case WebhookAttemptOutcomeDelivered:
+		return true
+	case WebhookAttemptOutcomeFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookDeliveryStatus.
+const (
+	WebhookDeliveryStatusDelivered WebhookDeliveryStatus = "delivered"
+	WebhookDeliveryStatusFailed    WebhookDeliveryStatus = "failed"
+	WebhookDeliveryStatusPending   WebhookDeliveryStatus = "pending"
+)
+
+// Valid indicates whether the value is a known member of the WebhookDeliveryStatus enum.
+func (e WebhookDeliveryStatus) Valid() bool {
+	switch e {
+	case WebhookDeliveryStatusDelivered:
+		return true
+	case WebhookDeliveryStatusFailed:
+		return true
+	case WebhookDeliveryStatusPending:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookEventType.
+const (
+	WebhookEventTypeAccountUnlocked      WebhookEventType = "account_unlocked"
+	WebhookEventTypeAsterisk             WebhookEventType = "*"
+	WebhookEventTypeBankCardsUnlinked    WebhookEventType = "bank_cards_unlinked"
+	WebhookEventTypeDeviceAdded          WebhookEventType = "device_added"
+	WebhookEventTypeDeviceRemoved        WebhookEventType = "device_removed"
+	WebhookEventTypeFactorDisabled       WebhookEventType = "factor_disabled"
+	WebhookEventTypeFactorEnabled        WebhookEventType = "factor_enabled"
+	WebhookEventTypeLoginDeniedByUser    WebhookEventType = "login_denied_by_user"
+	WebhookEventTypeLoginFailed          WebhookEventType = "login_failed"
+	WebhookEventTypeLoginSucceeded       WebhookEventType = "login_succeeded"
+	WebhookEventTypePasswordChanged      WebhookEventType = "password_changed"
+	WebhookEventTypePhoneAdded           WebhookEventType = "phone_added"
+	WebhookEventTypePhoneRemoved         WebhookEventType = "phone_removed"
+	WebhookEventTypeRateLimited          WebhookEventType = "rate_limited"
+	WebhookEventTypeRecoveryCancelled    WebhookEventType = "recovery_cancelled"
+	WebhookEventTypeRecoveryCodesCreated WebhookEventType = "recovery_codes_created"
+	WebhookEventTypeRecoveryCompleted    WebhookEventType = "recovery_completed"
+	WebhookEventTypeRecoverySecondFactor WebhookEventType = "recovery_second_factor"
+	WebhookEventTypeRecoveryStarted      WebhookEventType = "recovery_started"
+	WebhookEventTypeRecoveryWaiting      WebhookEventType = "recovery_waiting"
+	WebhookEventTypeSecondFactorFailed   WebhookEventType = "second_factor_failed"
+	WebhookEventTypeSessionsEnded        WebhookEventType = "sessions_ended"
+	WebhookEventTypeTelegramLinked       WebhookEventType = "telegram_linked"
+	WebhookEventTypeTelegramUnlinked     WebhookEventType = "telegram_unlinked"
+	WebhookEventTypeTotpReplayRejected   WebhookEventType = "totp_replay_rejected"
+	WebhookEventTypeTwoFactorDowngraded  WebhookEventType = "two_factor_downgraded"
+)
+
+// Valid indicates whether the value is a known member of the WebhookEventType enum.
+func (e WebhookEventType) Valid() bool {
+	switch e {
+	case WebhookEventTypeAccountUnlocked:
+		return true
+	case WebhookEventTypeAsterisk:
+		return true
+	case WebhookEventTypeBankCardsUnlinked:
+		return true
+	case WebhookEventTypeDeviceAdded:
+		return true
+	case WebhookEventTypeDeviceRemoved:
+		return true
+	case WebhookEventTypeFactorDisabled:
+		return true
+	case WebhookEventTypeFactorEnabled:
+		return true
+	case WebhookEventTypeLoginDeniedByUser:
+		return true
+	case WebhookEventTypeLoginFailed:
+		return true
+	case WebhookEventTypeLoginSucceeded:
+		return true
+	case WebhookEventTypePasswordChanged:
+		return true
+	case WebhookEventTypePhoneAdded:
+		return true
+	case WebhookEventTypePhoneRemoved:
+		return true
+	case WebhookEventTypeRateLimited:
+		return true
+	case WebhookEventTypeRecoveryCancelled:
+		return true
+	case WebhookEventTypeRecoveryCodesCreated:
+		return true
+	case WebhookEventTypeRecoveryCompleted:
+		return true
+	case WebhookEventTypeRecoverySecondFactor:
+		return true
+	case WebhookEventTypeRecoveryStarted:
+		return true
+	case WebhookEventTypeRecoveryWaiting:
+		return true
+	case WebhookEventTypeSecondFactorFailed:
+		return true
+	case WebhookEventTypeSessionsEnded:
+		return true
+	case WebhookEventTypeTelegramLinked:
+		return true
+	case WebhookEventTypeTelegramUnlinked:
+		return true
+	case WebhookEventTypeTotpReplayRejected:
+		return true
+	case WebhookEventTypeTwoFactorDowngraded:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for AdminFlowsParamsKind.
 const (
 	AdminFlowsParamsKindEnroll   AdminFlowsParamsKind = "enroll"
@@ -623,6 +752,19 @@ type ConfirmRequest struct {
 type CreateUserRequest struct {
 	Email    string `json:"email"`
 	Password string `json:"password"`
+}
+
+// CreateWebhookRequest defines model for CreateWebhookRequest.
+type CreateWebhookRequest struct {
+	Description *string `json:"description,omitempty"`
+
+	// Events The event types to send; `["*"]` for all. Duplicates are dropped; `*` with others is `*`.
+	Events []WebhookEventType `json:"events"`
+
+	// Url https (http only in `authflow dev`); no user info; not an internal address (see the operation).
+	//
+	// Examples: https://panel.example.com/hooks/authflow
+	Url string `json:"url"`
 }
 
 // CredentialAnswer An answer with a passkey's assertion (AnswerRequest).
@@ -1146,6 +1288,93 @@ type WebAuthnRequestOptions struct {
 	AdditionalProperties map[string]interface{} `json:"-"`
 }
 
+// WebhookAttempt defines model for WebhookAttempt.
+type WebhookAttempt struct {
+	// At RFC 3339, UTC.
+	At Timestamp `json:"at"`
+
+	// Error Why the attempt failed (absent when delivered). A 3xx is a failure too; redirects are not followed.
+	Error *string `json:"error,omitempty"`
+
+	// Number 1 for the first attempt.
+	Number  int                   `json:"number"`
+	Outcome WebhookAttemptOutcome `json:"outcome"`
+
+	// StatusCode The receiver's HTTP status; 0 when no answer came (refused, timed out, a forbidden address).
+	StatusCode int `json:"status_code"`
+}
+
+// WebhookAttemptOutcome defines model for WebhookAttempt.Outcome.
+type WebhookAttemptOutcome string
+
+// WebhookDelivery defines model for WebhookDelivery.
+type WebhookDelivery struct {
+	Attempts []WebhookAttempt `json:"attempts"`
+
+	// DeliveredAt RFC 3339, UTC.
+	DeliveredAt *Timestamp `json:"delivered_at,omitempty"`
+
+	// Id The event's id, the `webhook-id` header of every attempt (the same on each).
+	Id string `json:"id"`
+
+	// LastAttemptAt RFC 3339, UTC.
+	LastAttemptAt *Timestamp `json:"last_attempt_at,omitempty"`
+
+	// OccurredAt RFC 3339, UTC.
+	OccurredAt Timestamp `json:"occurred_at"`
+
+	// QueuedAt RFC 3339, UTC.
+	QueuedAt Timestamp `json:"queued_at"`
+
+	// Status `pending` until an attempt is answered with a 2xx; `failed` when the endpoint was disabled first.
+	Status WebhookDeliveryStatus `json:"status"`
+	Type   string                `json:"type"`
+	UserId string                `json:"user_id"`
+}
+
+// WebhookDeliveryStatus `pending` until an attempt is answered with a 2xx; `failed` when the endpoint was disabled first.
+type WebhookDeliveryStatus string
+
+// WebhookEndpoint defines model for WebhookEndpoint.
+type WebhookEndpoint struct {
+	// CreatedAt RFC 3339, UTC.
+	CreatedAt   Timestamp `json:"created_at"`
+	Description string    `json:"description"`
+
+	// DisabledAt When it was disabled (absent while enabled).
+	DisabledAt *Timestamp `json:"disabled_at,omitempty"`
+
+	// DisabledReason Why, with the last attempt's error (absent while enabled).
+	DisabledReason *string `json:"disabled_reason,omitempty"`
+
+	// Enabled false once the endpoint failed for 3 days in a row; nothing is queued or sent to it any more.
+	Enabled bool               `json:"enabled"`
+	Events  []WebhookEventType `json:"events"`
+
+	// Id An opaque id.
+	Id  ID     `json:"id"`
+	Url string `json:"url"`
+}
+
+// WebhookEndpointCreated The endpoint and its signing secret, shown in this answer only.
+type WebhookEndpointCreated struct {
+	// CreatedAt RFC 3339, UTC.
+	CreatedAt   Timestamp          `json:"created_at"`
+	Description string             `json:"description"`
+	Enabled     interface{}        `json:"enabled"`
+	Events      []WebhookEventType `json:"events"`
+
+	// Id An opaque id.
+	Id ID `json:"id"`
+
+	// Secret `whsec_` and the base64 of the HMAC-SHA256 key: what a Standard Webhooks library verifies with. Keep it: no other answer shows it.
+	Secret string `json:"secret"`
+	Url    string `json:"url"`
+}
+
+// WebhookEventType An audit event type (docs/design.md "Webhooks" says when each happens), or `*` for every type, those added later included.
+type WebhookEventType string
+
 // FlowIDParameter An opaque random flow id. Not a secret (it shows in logs, workflow ids and the Temporal UI).
 type FlowIDParameter = FlowID
 
@@ -1230,6 +1459,11 @@ type AdminListUsersParams struct {
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
+// AdminWebhookDeliveriesParams defines parameters for AdminWebhookDeliveries.
+type AdminWebhookDeliveriesParams struct {
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
 // LoginPasskeyJSONBody defines parameters for LoginPasskey.
 type LoginPasskeyJSONBody = map[string]interface{}
 
@@ -1273,6 +1507,9 @@ type AdminAddCardJSONRequestBody = AddCardRequest
 
 // AdminAddPhoneJSONRequestBody defines body for AdminAddPhone for application/json ContentType.
 type AdminAddPhoneJSONRequestBody = AddPhoneRequest
+
+// AdminCreateWebhookJSONRequestBody defines body for AdminCreateWebhook for application/json ContentType.
+type AdminCreateWebhookJSONRequestBody = CreateWebhookRequest
 
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = LoginRequest
@@ -2186,6 +2423,78 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/admin/users/{id}/unlock (the `AdminUnlock` operationId).
 	AdminUnlock(ctx context.Context, id IDParameter, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminListWebhooks Every webhook endpoint, oldest first, disabled ones too
+	//
+	// Never their secrets. A disabled endpoint has `"enabled": false` with `disabled_at` and `disabled_reason`.
+	//
+	// Corresponds with GET /v1/admin/webhooks (the `AdminListWebhooks` operationId).
+	AdminListWebhooks(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminCreateWebhookWithBody Create a webhook endpoint; the answer shows its signing secret, once
+	//
+	// Every audit event whose type the filter names (`*`: every type) is
+	// queued for the endpoint in the event's own transaction and delivered
+	// by the endpoint's workflow (`webhook/<id>`), in order, signed as the
+	// Standard Webhooks specification says with the secret this answer
+	// holds — and no other answer ever shows. `url` must be https (http
+	// only in `authflow dev`), without user info, and its host must not be
+	// or resolve to a loopback, private, link-local, CGNAT, unique-local or
+	// other internal address unless `AUTHFLOW_WEBHOOK_ALLOW_PRIVATE=true`:
+	// otherwise 400 `bad_request`, saying why. An unknown event type is
+	// 400 `bad_request` too.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/admin/webhooks (the `AdminCreateWebhook` operationId).
+	AdminCreateWebhookWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminCreateWebhook Create a webhook endpoint; the answer shows its signing secret, once
+	//
+	// Every audit event whose type the filter names (`*`: every type) is
+	// queued for the endpoint in the event's own transaction and delivered
+	// by the endpoint's workflow (`webhook/<id>`), in order, signed as the
+	// Standard Webhooks specification says with the secret this answer
+	// holds — and no other answer ever shows. `url` must be https (http
+	// only in `authflow dev`), without user info, and its host must not be
+	// or resolve to a loopback, private, link-local, CGNAT, unique-local or
+	// other internal address unless `AUTHFLOW_WEBHOOK_ALLOW_PRIVATE=true`:
+	// otherwise 400 `bad_request`, saying why. An unknown event type is
+	// 400 `bad_request` too.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/admin/webhooks (the `AdminCreateWebhook` operationId).
+	AdminCreateWebhook(ctx context.Context, body AdminCreateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminDeleteWebhook Delete a webhook endpoint, its deliveries and their attempts
+	//
+	// Nothing more is queued or sent to it; its workflow ends. The events themselves stay.
+	//
+	// Corresponds with DELETE /v1/admin/webhooks/{id} (the `AdminDeleteWebhook` operationId).
+	AdminDeleteWebhook(ctx context.Context, id IDParameter, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminGetWebhook A webhook endpoint (never its secret)
+	//
+	// Corresponds with GET /v1/admin/webhooks/{id} (the `AdminGetWebhook` operationId).
+	AdminGetWebhook(ctx context.Context, id IDParameter, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminWebhookDeliveries The endpoint's deliveries, newest event first, with every attempt and its outcome
+	//
+	// Corresponds with GET /v1/admin/webhooks/{id}/deliveries (the `AdminWebhookDeliveries` operationId).
+	AdminWebhookDeliveries(ctx context.Context, id IDParameter, params *AdminWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminRetryWebhookDelivery Deliver an event again
+	//
+	// The delivery becomes pending again, whatever it was, and the
+	// endpoint's workflow is woken: a back-off in progress ends and the
+	// next attempt is made at once. Deliveries go in the order their
+	// events happened, so one older than a failing delivery waits behind
+	// it. The attempt carries the same `webhook-id` as before. A disabled
+	// endpoint delivers nothing: 409 `conflict` (create a new endpoint).
+	//
+	// Corresponds with POST /v1/admin/webhooks/{id}/deliveries/{delivery_id}/retry (the `AdminRetryWebhookDelivery` operationId).
+	AdminRetryWebhookDelivery(ctx context.Context, id IDParameter, deliveryId ID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// LoginWithBody Start a login with email and password
 	//
@@ -3145,6 +3454,148 @@ func (c *Client) AdminAddPhone(ctx context.Context, id IDParameter, body AdminAd
 // Corresponds with POST /v1/admin/users/{id}/unlock (the `AdminUnlock` operationId).
 func (c *Client) AdminUnlock(ctx context.Context, id IDParameter, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewAdminUnlockRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminListWebhooks Every webhook endpoint, oldest first, disabled ones too
+//
+// Never their secrets. A disabled endpoint has `"enabled": false` with `disabled_at` and `disabled_reason`.
+//
+// Corresponds with GET /v1/admin/webhooks (the `AdminListWebhooks` operationId).
+func (c *Client) AdminListWebhooks(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminListWebhooksRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminCreateWebhookWithBody Create a webhook endpoint; the answer shows its signing secret, once
+//
+// Every audit event whose type the filter names (`*`: every type) is
+// queued for the endpoint in the event's own transaction and delivered
+// by the endpoint's workflow (`webhook/<id>`), in order, signed as the
+// Standard Webhooks specification says with the secret this answer
+// holds — and no other answer ever shows. `url` must be https (http
+// only in `authflow dev`), without user info, and its host must not be
+// or resolve to a loopback, private, link-local, CGNAT, unique-local or
+// other internal address unless `AUTHFLOW_WEBHOOK_ALLOW_PRIVATE=true`:
+// otherwise 400 `bad_request`, saying why. An unknown event type is
+// 400 `bad_request` too.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/admin/webhooks (the `AdminCreateWebhook` operationId).
+func (c *Client) AdminCreateWebhookWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminCreateWebhookRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminCreateWebhook Create a webhook endpoint; the answer shows its signing secret, once
+//
+// Every audit event whose type the filter names (`*`: every type) is
+// queued for the endpoint in the event's own transaction and delivered
+// by the endpoint's workflow (`webhook/<id>`), in order, signed as the
+// Standard Webhooks specification says with the secret this answer
+// holds — and no other answer ever shows. `url` must be https (http
+// only in `authflow dev`), without user info, and its host must not be
+// or resolve to a loopback, private, link-local, CGNAT, unique-local or
+// other internal address unless `AUTHFLOW_WEBHOOK_ALLOW_PRIVATE=true`:
+// otherwise 400 `bad_request`, saying why. An unknown event type is
+// 400 `bad_request` too.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/admin/webhooks (the `AdminCreateWebhook` operationId).
+func (c *Client) AdminCreateWebhook(ctx context.Context, body AdminCreateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminCreateWebhookRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminDeleteWebhook Delete a webhook endpoint, its deliveries and their attempts
+//
+// Nothing more is queued or sent to it; its workflow ends. The events themselves stay.
+//
+// Corresponds with DELETE /v1/admin/webhooks/{id} (the `AdminDeleteWebhook` operationId).
+func (c *Client) AdminDeleteWebhook(ctx context.Context, id IDParameter, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminDeleteWebhookRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminGetWebhook A webhook endpoint (never its secret)
+//
+// Corresponds with GET /v1/admin/webhooks/{id} (the `AdminGetWebhook` operationId).
+func (c *Client) AdminGetWebhook(ctx context.Context, id IDParameter, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminGetWebhookRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminWebhookDeliveries The endpoint's deliveries, newest event first, with every attempt and its outcome
+//
+// Corresponds with GET /v1/admin/webhooks/{id}/deliveries (the `AdminWebhookDeliveries` operationId).
+func (c *Client) AdminWebhookDeliveries(ctx context.Context, id IDParameter, params *AdminWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminWebhookDeliveriesRequest(c.Server, id, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminRetryWebhookDelivery Deliver an event again
+//
+// The delivery becomes pending again, whatever it was, and the
+// endpoint's workflow is woken: a back-off in progress ends and the
+// next attempt is made at once. Deliveries go in the order their
+// events happened, so one older than a failing delivery waits behind
+// it. The attempt carries the same `webhook-id` as before. A disabled
+// endpoint delivers nothing: 409 `conflict` (create a new endpoint).
+//
+// Corresponds with POST /v1/admin/webhooks/{id}/deliveries/{delivery_id}/retry (the `AdminRetryWebhookDelivery` operationId).
+func (c *Client) AdminRetryWebhookDelivery(ctx context.Context, id IDParameter, deliveryId ID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminRetryWebhookDeliveryRequest(c.Server, id, deliveryId)
 	if err != nil {
 		return nil, err
 	}
@@ -4957,6 +5408,243 @@ func NewAdminUnlockRequest(server string, id IDParameter) (*http.Request, error)
 	return req, nil
 }
 
+// NewAdminListWebhooksRequest constructs an http.Request for the AdminListWebhooks method
+func NewAdminListWebhooksRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/admin/webhooks")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAdminCreateWebhookRequest calls the generic AdminCreateWebhook builder with application/json body
+func NewAdminCreateWebhookRequest(server string, body AdminCreateWebhookJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAdminCreateWebhookRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewAdminCreateWebhookRequestWithBody constructs an http.Request for the AdminCreateWebhook method, with any body, and a specified content type
+func NewAdminCreateWebhookRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/admin/webhooks")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewAdminDeleteWebhookRequest constructs an http.Request for the AdminDeleteWebhook method
+func NewAdminDeleteWebhookRequest(server string, id IDParameter) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/admin/webhooks/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAdminGetWebhookRequest constructs an http.Request for the AdminGetWebhook method
+func NewAdminGetWebhookRequest(server string, id IDParameter) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/admin/webhooks/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAdminWebhookDeliveriesRequest constructs an http.Request for the AdminWebhookDeliveries method
+func NewAdminWebhookDeliveriesRequest(server string, id IDParameter, params *AdminWebhookDeliveriesParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/admin/webhooks/%s/deliveries", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAdminRetryWebhookDeliveryRequest constructs an http.Request for the AdminRetryWebhookDelivery method
+func NewAdminRetryWebhookDeliveryRequest(server string, id IDParameter, deliveryId ID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "delivery_id", deliveryId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/admin/webhooks/%s/deliveries/%s/retry", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewLoginRequest calls the generic Login builder with application/json body
 func NewLoginRequest(server string, body LoginJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -6461,6 +7149,88 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/admin/users/{id}/unlock (the `AdminUnlock` operationId).
 	AdminUnlockWithResponse(ctx context.Context, id IDParameter, reqEditors ...RequestEditorFn) (*AdminUnlockResponse, error)
+
+	// AdminListWebhooksWithResponse Every webhook endpoint, oldest first, disabled ones too
+	//
+	// Never their secrets. A disabled endpoint has `"enabled": false` with `disabled_at` and `disabled_reason`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/admin/webhooks (the `AdminListWebhooks` operationId).
+	AdminListWebhooksWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*AdminListWebhooksResponse, error)
+
+	// AdminCreateWebhookWithBodyWithResponse Create a webhook endpoint; the answer shows its signing secret, once
+	//
+	// Every audit event whose type the filter names (`*`: every type) is
+	// queued for the endpoint in the event's own transaction and delivered
+	// by the endpoint's workflow (`webhook/<id>`), in order, signed as the
+	// Standard Webhooks specification says with the secret this answer
+	// holds — and no other answer ever shows. `url` must be https (http
+	// only in `authflow dev`), without user info, and its host must not be
+	// or resolve to a loopback, private, link-local, CGNAT, unique-local or
+	// other internal address unless `AUTHFLOW_WEBHOOK_ALLOW_PRIVATE=true`:
+	// otherwise 400 `bad_request`, saying why. An unknown event type is
+	// 400 `bad_request` too.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/admin/webhooks (the `AdminCreateWebhook` operationId).
+	AdminCreateWebhookWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AdminCreateWebhookResponse, error)
+
+	// AdminCreateWebhookWithResponse Create a webhook endpoint; the answer shows its signing secret, once
+	//
+	// Every audit event whose type the filter names (`*`: every type) is
+	// queued for the endpoint in the event's own transaction and delivered
+	// by the endpoint's workflow (`webhook/<id>`), in order, signed as the
+	// Standard Webhooks specification says with the secret this answer
+	// holds — and no other answer ever shows. `url` must be https (http
+	// only in `authflow dev`), without user info, and its host must not be
+	// or resolve to a loopback, private, link-local, CGNAT, unique-local or
+	// other internal address unless `AUTHFLOW_WEBHOOK_ALLOW_PRIVATE=true`:
+	// otherwise 400 `bad_request`, saying why. An unknown event type is
+	// 400 `bad_request` too.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/admin/webhooks (the `AdminCreateWebhook` operationId).
+	AdminCreateWebhookWithResponse(ctx context.Context, body AdminCreateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*AdminCreateWebhookResponse, error)
+
+	// AdminDeleteWebhookWithResponse Delete a webhook endpoint, its deliveries and their attempts
+	//
+	// Nothing more is queued or sent to it; its workflow ends. The events themselves stay.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/admin/webhooks/{id} (the `AdminDeleteWebhook` operationId).
+	AdminDeleteWebhookWithResponse(ctx context.Context, id IDParameter, reqEditors ...RequestEditorFn) (*AdminDeleteWebhookResponse, error)
+
+	// AdminGetWebhookWithResponse A webhook endpoint (never its secret)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/admin/webhooks/{id} (the `AdminGetWebhook` operationId).
+	AdminGetWebhookWithResponse(ctx context.Context, id IDParameter, reqEditors ...RequestEditorFn) (*AdminGetWebhookResponse, error)
+
+	// AdminWebhookDeliveriesWithResponse The endpoint's deliveries, newest event first, with every attempt and its outcome
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/admin/webhooks/{id}/deliveries (the `AdminWebhookDeliveries` operationId).
+	AdminWebhookDeliveriesWithResponse(ctx context.Context, id IDParameter, params *AdminWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*AdminWebhookDeliveriesResponse, error)
+
+	// AdminRetryWebhookDeliveryWithResponse Deliver an event again
+	//
+	// The delivery becomes pending again, whatever it was, and the
+	// endpoint's workflow is woken: a back-off in progress ends and the
+	// next attempt is made at once. Deliveries go in the order their
+	// events happened, so one older than a failing delivery waits behind
+	// it. The attempt carries the same `webhook-id` as before. A disabled
+	// endpoint delivers nothing: 409 `conflict` (create a new endpoint).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/admin/webhooks/{id}/deliveries/{delivery_id}/retry (the `AdminRetryWebhookDelivery` operationId).
+	AdminRetryWebhookDeliveryWithResponse(ctx context.Context, id IDParameter, deliveryId ID, reqEditors ...RequestEditorFn) (*AdminRetryWebhookDeliveryResponse, error)
 
 	// LoginWithBodyWithResponse Start a login with email and password
 	//
@@ -8061,6 +8831,421 @@ func (r AdminUnlockResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r AdminUnlockResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type AdminListWebhooksResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Webhooks []WebhookEndpoint `json:"webhooks"`
+	}
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AdminListWebhooksResponse) GetJSON200() *struct {
+	Webhooks []WebhookEndpoint `json:"webhooks"`
+} {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AdminListWebhooksResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r AdminListWebhooksResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r AdminListWebhooksResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AdminListWebhooksResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AdminListWebhooksResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AdminListWebhooksResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AdminCreateWebhookResponse201Headers the declared response headers of an HTTP 201 response for AdminCreateWebhook
+type AdminCreateWebhookResponse201Headers struct {
+	CacheControl interface{}
+}
+
+type AdminCreateWebhookResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *WebhookEndpointCreated
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *AdminCreateWebhookResponse201Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r AdminCreateWebhookResponse) GetJSON201() *WebhookEndpointCreated {
+	return r.JSON201
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r AdminCreateWebhookResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AdminCreateWebhookResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r AdminCreateWebhookResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r AdminCreateWebhookResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r AdminCreateWebhookResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r AdminCreateWebhookResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AdminCreateWebhookResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AdminCreateWebhookResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AdminCreateWebhookResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type AdminDeleteWebhookResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AdminDeleteWebhookResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r AdminDeleteWebhookResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r AdminDeleteWebhookResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r AdminDeleteWebhookResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r AdminDeleteWebhookResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AdminDeleteWebhookResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AdminDeleteWebhookResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AdminDeleteWebhookResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type AdminGetWebhookResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WebhookEndpoint
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AdminGetWebhookResponse) GetJSON200() *WebhookEndpoint {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AdminGetWebhookResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r AdminGetWebhookResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r AdminGetWebhookResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r AdminGetWebhookResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AdminGetWebhookResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AdminGetWebhookResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AdminGetWebhookResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type AdminWebhookDeliveriesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Deliveries []WebhookDelivery `json:"deliveries"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AdminWebhookDeliveriesResponse) GetJSON200() *struct {
+	Deliveries []WebhookDelivery `json:"deliveries"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r AdminWebhookDeliveriesResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AdminWebhookDeliveriesResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r AdminWebhookDeliveriesResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r AdminWebhookDeliveriesResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r AdminWebhookDeliveriesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AdminWebhookDeliveriesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AdminWebhookDeliveriesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AdminWebhookDeliveriesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type AdminRetryWebhookDeliveryResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *WebhookDelivery
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r AdminRetryWebhookDeliveryResponse) GetJSON202() *WebhookDelivery {
+	return r.JSON202
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AdminRetryWebhookDeliveryResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r AdminRetryWebhookDeliveryResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r AdminRetryWebhookDeliveryResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r AdminRetryWebhookDeliveryResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r AdminRetryWebhookDeliveryResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r AdminRetryWebhookDeliveryResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AdminRetryWebhookDeliveryResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AdminRetryWebhookDeliveryResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AdminRetryWebhookDeliveryResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -10942,6 +12127,130 @@ func (c *ClientWithResponses) AdminUnlockWithResponse(ctx context.Context, id ID
 	return ParseAdminUnlockResponse(rsp)
 }
 
+// AdminListWebhooksWithResponse Every webhook endpoint, oldest first, disabled ones too
+//
+// Never their secrets. A disabled endpoint has `"enabled": false` with `disabled_at` and `disabled_reason`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/admin/webhooks (the `AdminListWebhooks` operationId).
+func (c *ClientWithResponses) AdminListWebhooksWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*AdminListWebhooksResponse, error) {
+	rsp, err := c.AdminListWebhooks(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminListWebhooksResponse(rsp)
+}
+
+// AdminCreateWebhookWithBodyWithResponse Create a webhook endpoint; the answer shows its signing secret, once
+//
+// Every audit event whose type the filter names (`*`: every type) is
+// queued for the endpoint in the event's own transaction and delivered
+// by the endpoint's workflow (`webhook/<id>`), in order, signed as the
+// Standard Webhooks specification says with the secret this answer
+// holds — and no other answer ever shows. `url` must be https (http
+// only in `authflow dev`), without user info, and its host must not be
+// or resolve to a loopback, private, link-local, CGNAT, unique-local or
+// other internal address unless `AUTHFLOW_WEBHOOK_ALLOW_PRIVATE=true`:
+// otherwise 400 `bad_request`, saying why. An unknown event type is
+// 400 `bad_request` too.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/admin/webhooks (the `AdminCreateWebhook` operationId).
+func (c *ClientWithResponses) AdminCreateWebhookWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AdminCreateWebhookResponse, error) {
+	rsp, err := c.AdminCreateWebhookWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminCreateWebhookResponse(rsp)
+}
+
+// AdminCreateWebhookWithResponse Create a webhook endpoint; the answer shows its signing secret, once
+//
+// Every audit event whose type the filter names (`*`: every type) is
+// queued for the endpoint in the event's own transaction and delivered
+// by the endpoint's workflow (`webhook/<id>`), in order, signed as the
+// Standard Webhooks specification says with the secret this answer
+// holds — and no other answer ever shows. `url` must be https (http
+// only in `authflow dev`), without user info, and its host must not be
+// or resolve to a loopback, private, link-local, CGNAT, unique-local or
+// other internal address unless `AUTHFLOW_WEBHOOK_ALLOW_PRIVATE=true`:
+// otherwise 400 `bad_request`, saying why. An unknown event type is
+// 400 `bad_request` too.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/admin/webhooks (the `AdminCreateWebhook` operationId).
+func (c *ClientWithResponses) AdminCreateWebhookWithResponse(ctx context.Context, body AdminCreateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*AdminCreateWebhookResponse, error) {
+	rsp, err := c.AdminCreateWebhook(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminCreateWebhookResponse(rsp)
+}
+
+// AdminDeleteWebhookWithResponse Delete a webhook endpoint, its deliveries and their attempts
+//
+// Nothing more is queued or sent to it; its workflow ends. The events themselves stay.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/admin/webhooks/{id} (the `AdminDeleteWebhook` operationId).
+func (c *ClientWithResponses) AdminDeleteWebhookWithResponse(ctx context.Context, id IDParameter, reqEditors ...RequestEditorFn) (*AdminDeleteWebhookResponse, error) {
+	rsp, err := c.AdminDeleteWebhook(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminDeleteWebhookResponse(rsp)
+}
+
+// AdminGetWebhookWithResponse A webhook endpoint (never its secret)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/admin/webhooks/{id} (the `AdminGetWebhook` operationId).
+func (c *ClientWithResponses) AdminGetWebhookWithResponse(ctx context.Context, id IDParameter, reqEditors ...RequestEditorFn) (*AdminGetWebhookResponse, error) {
+	rsp, err := c.AdminGetWebhook(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminGetWebhookResponse(rsp)
+}
+
+// AdminWebhookDeliveriesWithResponse The endpoint's deliveries, newest event first, with every attempt and its outcome
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/admin/webhooks/{id}/deliveries (the `AdminWebhookDeliveries` operationId).
+func (c *ClientWithResponses) AdminWebhookDeliveriesWithResponse(ctx context.Context, id IDParameter, params *AdminWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*AdminWebhookDeliveriesResponse, error) {
+	rsp, err := c.AdminWebhookDeliveries(ctx, id, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminWebhookDeliveriesResponse(rsp)
+}
+
+// AdminRetryWebhookDeliveryWithResponse Deliver an event again
+//
+// The delivery becomes pending again, whatever it was, and the
+// endpoint's workflow is woken: a back-off in progress ends and the
+// next attempt is made at once. Deliveries go in the order their
+// events happened, so one older than a failing delivery waits behind
+// it. The attempt carries the same `webhook-id` as before. A disabled
+// endpoint delivers nothing: 409 `conflict` (create a new endpoint).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/admin/webhooks/{id}/deliveries/{delivery_id}/retry (the `AdminRetryWebhookDelivery` operationId).
+func (c *ClientWithResponses) AdminRetryWebhookDeliveryWithResponse(ctx context.Context, id IDParameter, deliveryId ID, reqEditors ...RequestEditorFn) (*AdminRetryWebhookDeliveryResponse, error) {
+	rsp, err := c.AdminRetryWebhookDelivery(ctx, id, deliveryId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminRetryWebhookDeliveryResponse(rsp)
+}
+
 // LoginWithBodyWithResponse Start a login with email and password
 //
 // Starts a Login flow (Update-With-Start). Without 2FA the answer is
@@ -12606,6 +13915,336 @@ func ParseAdminUnlockResponse(rsp *http.Response) (*AdminUnlockResponse, error) 
 			return nil, err
 		}
 		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseAdminListWebhooksResponse parses an HTTP response from a AdminListWebhooksWithResponse call
+func ParseAdminListWebhooksResponse(rsp *http.Response) (*AdminListWebhooksResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AdminListWebhooksResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Webhooks []WebhookEndpoint `json:"webhooks"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseAdminCreateWebhookResponse parses an HTTP response from a AdminCreateWebhookWithResponse call
+func ParseAdminCreateWebhookResponse(rsp *http.Response) (*AdminCreateWebhookResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AdminCreateWebhookResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest WebhookEndpointCreated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers AdminCreateWebhookResponse201Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value interface{}
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		response.Headers201 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAdminDeleteWebhookResponse parses an HTTP response from a AdminDeleteWebhookWithResponse call
+func ParseAdminDeleteWebhookResponse(rsp *http.Response) (*AdminDeleteWebhookResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AdminDeleteWebhookResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseAdminGetWebhookResponse parses an HTTP response from a AdminGetWebhookWithResponse call
+func ParseAdminGetWebhookResponse(rsp *http.Response) (*AdminGetWebhookResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AdminGetWebhookResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WebhookEndpoint
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseAdminWebhookDeliveriesResponse parses an HTTP response from a AdminWebhookDeliveriesWithResponse call
+func ParseAdminWebhookDeliveriesResponse(rsp *http.Response) (*AdminWebhookDeliveriesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AdminWebhookDeliveriesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Deliveries []WebhookDelivery `json:"deliveries"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseAdminRetryWebhookDeliveryResponse parses an HTTP response from a AdminRetryWebhookDeliveryWithResponse call
+func ParseAdminRetryWebhookDeliveryResponse(rsp *http.Response) (*AdminRetryWebhookDeliveryResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AdminRetryWebhookDeliveryResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest WebhookDelivery
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest Unavailable

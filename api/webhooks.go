@@ -1,0 +1,295 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/authflow/authflow/errkind"
+	"github.com/authflow/authflow/store"
+	"github.com/authflow/authflow/webhooks"
+	"github.com/authflow/authflow/workflows"
+)
+
+// The admin API of webhook endpoints (docs/api.md "Webhooks",
+// docs/design.md "Webhooks"): what to tell, where; the deliveries and
+// their attempts; a redelivery.
+
+func (s *Server) webhookRoutes(admin *gin.RouterGroup) {
+	admin.POST("/webhooks", s.adminCreateWebhook)
+	admin.GET("/webhooks", s.adminListWebhooks)
+	admin.GET("/webhooks/:id", s.adminGetWebhook)
+	admin.DELETE("/webhooks/:id", s.adminDeleteWebhook)
+	admin.GET("/webhooks/:id/deliveries", s.adminWebhookDeliveries)
+	admin.POST("/webhooks/:id/deliveries/:delivery_id/retry", s.adminRetryWebhookDelivery)
+}
+
+// webhookPolicy is the configuration's SSRF policy: https outside dev, no
+// internal address unless AUTHFLOW_WEBHOOK_ALLOW_PRIVATE.
+func (s *Server) webhookPolicy() webhooks.Policy {
+	return webhooks.Policy{AllowHTTP: s.Cfg.Dev, AllowPrivate: s.Cfg.WebhookAllowPrivate}
+}
+
+// maxWebhookDescription bounds an endpoint's description (bytes).
+const maxWebhookDescription = 500
+
+// webhookJSON is an endpoint as the admin API shows it; never its secret.
+type webhookJSON struct {
+	ID          string    `json:"id"`
+	URL         string    `json:"url"`
+	Events      []string  `json:"events"`
+	Description string    `json:"description"`
+	CreatedAt   time.Time `json:"created_at"`
+	// Enabled is false once the endpoint failed for 3 days: nothing is
+	// queued for it any more, and DisabledAt and DisabledReason say when
+	// and why.
+	Enabled        bool       `json:"enabled"`
+	DisabledAt     *time.Time `json:"disabled_at,omitempty"`
+	DisabledReason string     `json:"disabled_reason,omitempty"`
+}
+
+func webhookOut(e store.WebhookEndpoint) webhookJSON {
+	out := webhookJSON{ID: e.ID, URL: e.URL, Events: e.Events, Description: e.Description, CreatedAt: e.CreatedAt.UTC(),
+		Enabled: e.DisabledAt == nil, DisabledReason: e.DisabledReason}
+	if out.Events == nil {
+		out.Events = []string{}
+	}
+	if e.DisabledAt != nil {
+		t := e.DisabledAt.UTC()
+		out.DisabledAt = &t
+	}
+	return out
+}
+
+func (s *Server) adminCreateWebhook(c *gin.Context) {
+	var req struct {
+		URL         string   `json:"url"`
+		Events      []string `json:"events"`
+		Description string   `json:"description"`
+	}
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	req.URL = strings.TrimSpace(req.URL)
+	if req.URL == "" {
+		fail(c, badRequest("url is required: the https URL to send events to"))
+		return
+	}
+	events, err := webhooks.ParseFilter(req.Events)
+	if err != nil {
+		fail(c, badRequest(err.Error()))
+		return
+	}
+	if len(req.Description) > maxWebhookDescription || !utf8.ValidString(req.Description) {
+		fail(c, badRequest(fmt.Sprintf("description: at most %d bytes of UTF-8", maxWebhookDescription)))
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 5*time.Second)
+	defer cancel()
+	if err := s.webhookPolicy().CheckURL(ctx, req.URL); err != nil {
+		var ue *webhooks.URLError
+		if errors.As(err, &ue) {
+			fail(c, badRequest("url: "+ue.Reason))
+			return
+		}
+		fail(c, err)
+		return
+	}
+	secret := webhooks.NewSecret()
+	e, err := s.Store.CreateWebhookEndpoint(c.Request.Context(), store.WebhookEndpoint{URL: req.URL, Events: events,
+		Description: req.Description, SecretSealed: s.Sealer.Seal(webhooks.PurposeSecret, []byte(secret))})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	logFrom(c).Info("webhook endpoint created", "endpoint_id", e.ID, "events", strings.Join(events, ","))
+	// The secret is in this answer only: no cache may keep it.
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusCreated, struct {
+		webhookJSON
+		Secret string `json:"secret"`
+	}{webhookOut(e), secret})
+}
+
+func (s *Server) adminListWebhooks(c *gin.Context) {
+	es, err := s.Store.ListWebhookEndpoints(c.Request.Context())
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	out := make([]webhookJSON, len(es))
+	for i, e := range es {
+		out[i] = webhookOut(e)
+	}
+	c.JSON(http.StatusOK, gin.H{"webhooks": out})
+}
+
+// endpoint reads the path's endpoint; an unknown one is 404 not_found.
+func (s *Server) endpoint(c *gin.Context) (store.WebhookEndpoint, bool) {
+	e, err := s.Store.WebhookEndpoint(c.Request.Context(), c.Param("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		fail(c, newErr(errkind.NotFound, "no such webhook endpoint"))
+		return e, false
+	}
+	if err != nil {
+		fail(c, err)
+		return e, false
+	}
+	return e, true
+}
+
+func (s *Server) adminGetWebhook(c *gin.Context) {
+	if e, ok := s.endpoint(c); ok {
+		c.JSON(http.StatusOK, webhookOut(e))
+	}
+}
+
+func (s *Server) adminDeleteWebhook(c *gin.Context) {
+	id := c.Param("id")
+	err := s.Store.DeleteWebhookEndpoint(c.Request.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		fail(c, newErr(errkind.NotFound, "no such webhook endpoint"))
+		return
+	}
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	// Its workflow would end at its next step by itself; one waiting out a
+	// back-off ends now. Not running, or Temporal away: nothing to do.
+	ctx, cancel := rpc(c, rpcTimeout)
+	defer cancel()
+	_ = s.Temporal.CancelWorkflow(ctx, workflows.WebhookWorkflowID(id), "")
+	logFrom(c).Info("webhook endpoint deleted", "endpoint_id", id)
+	c.Status(http.StatusNoContent)
+}
+
+// deliveryJSON is one event queued for an endpoint, with its attempts.
+type deliveryJSON struct {
+	// ID is the event's id: the webhook-id every attempt carries.
+	ID            string        `json:"id"`
+	Type          string        `json:"type"`
+	UserID        string        `json:"user_id"`
+	OccurredAt    time.Time     `json:"occurred_at"`
+	Status        string        `json:"status"`
+	QueuedAt      time.Time     `json:"queued_at"`
+	LastAttemptAt *time.Time    `json:"last_attempt_at,omitempty"`
+	DeliveredAt   *time.Time    `json:"delivered_at,omitempty"`
+	Attempts      []attemptJSON `json:"attempts"`
+}
+
+type attemptJSON struct {
+	Number     int       `json:"number"`
+	At         time.Time `json:"at"`
+	Outcome    string    `json:"outcome"`     // delivered | failed
+	StatusCode int       `json:"status_code"` // 0: no answer came
+	Error      string    `json:"error,omitempty"`
+}
+
+func (s *Server) deliveryOut(ctx context.Context, d store.WebhookDelivery) (deliveryJSON, error) {
+	as, err := s.Store.WebhookAttempts(ctx, d.EndpointID, d.Event.ID)
+	if err != nil {
+		return deliveryJSON{}, err
+	}
+	out := deliveryJSON{ID: d.Event.ID, Type: d.Event.Type, UserID: d.Event.UserID, OccurredAt: d.Event.At.UTC(),
+		Status: d.Status, QueuedAt: d.CreatedAt.UTC(), Attempts: make([]attemptJSON, len(as))}
+	if d.LastAttemptAt != nil {
+		t := d.LastAttemptAt.UTC()
+		out.LastAttemptAt = &t
+	}
+	if d.DeliveredAt != nil {
+		t := d.DeliveredAt.UTC()
+		out.DeliveredAt = &t
+	}
+	for i, a := range as {
+		outcome := "delivered"
+		if a.Error != "" {
+			outcome = "failed"
+		}
+		out.Attempts[i] = attemptJSON{Number: a.N, At: a.At.UTC(), Outcome: outcome, StatusCode: a.StatusCode, Error: a.Error}
+	}
+	return out, nil
+}
+
+// maxDeliveriesPage is the most deliveries one answer lists.
+const maxDeliveriesPage = 1000
+
+func (s *Server) adminWebhookDeliveries(c *gin.Context) {
+	limit := 100
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxDeliveriesPage {
+			fail(c, badRequest(fmt.Sprintf("limit must be 1-%d", maxDeliveriesPage)))
+			return
+		}
+		limit = n
+	}
+	e, ok := s.endpoint(c)
+	if !ok {
+		return
+	}
+	ds, err := s.Store.ListWebhookDeliveries(c.Request.Context(), e.ID, limit)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	out := make([]deliveryJSON, len(ds))
+	for i, d := range ds {
+		if out[i], err = s.deliveryOut(c.Request.Context(), d); err != nil {
+			fail(c, err)
+			return
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{"deliveries": out})
+}
+
+// adminRetryWebhookDelivery makes a delivery pending again — delivered,
+// failed or pending alike — and wakes the endpoint's workflow, ending a
+// back-off in progress. The outbox is the truth: if Temporal does not
+// answer, the relay wakes the workflow within seconds.
+func (s *Server) adminRetryWebhookDelivery(c *gin.Context) {
+	e, ok := s.endpoint(c)
+	if !ok {
+		return
+	}
+	if e.DisabledAt != nil {
+		fail(c, newErr(errkind.Conflict, "the endpoint is disabled ("+e.DisabledReason+"): nothing is delivered to it; create a new endpoint"))
+		return
+	}
+	eventID := c.Param("delivery_id")
+	err := s.Store.RetryWebhookDelivery(c.Request.Context(), e.ID, eventID)
+	if errors.Is(err, store.ErrNotFound) {
+		fail(c, newErr(errkind.NotFound, "no such delivery of this endpoint"))
+		return
+	}
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	ctx, cancel := rpc(c, rpcTimeout)
+	defer cancel()
+	if _, err := s.Temporal.SignalWithStartWorkflow(ctx, workflows.WebhookWorkflowID(e.ID), workflows.SignalWebhookRetry,
+		workflows.WebhookRetry{EventID: eventID}, workflows.WebhookStartOptions(e.ID, s.now()),
+		workflows.WebhookWorkflowName, workflows.WebhookInput{EndpointID: e.ID}); err != nil {
+		logFrom(c).Warn("webhook retry: the workflow was not woken; the relay will", "endpoint_id", e.ID, "err", err)
+	}
+	d, err := s.Store.WebhookDelivery(c.Request.Context(), e.ID, eventID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	out, err := s.deliveryOut(c.Request.Context(), d)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, out)
+}
