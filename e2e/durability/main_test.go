@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/authflow/authflow/api/apitest"
+	"github.com/authflow/authflow/config"
 	"github.com/authflow/authflow/security"
 )
 
@@ -37,6 +38,8 @@ func TestMain(m *testing.M) {
 			// API must encrypt payloads under the same key.
 			EncryptPayloads: true,
 			Argon2:          &security.Argon2Params{MemoryKiB: 1024, Time: 1, Threads: 1},
+			// Webhook receivers run on loopback (webhooks_test.go).
+			Configure: func(c *config.Config) { c.WebhookAllowPrivate = true },
 		})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "start test stack:", err)
