@@ -587,12 +587,8 @@ func TestPagesHeadersAndRedirects(t *testing.T) {
 			var b strings.Builder
 			_, _ = fmt.Fprint(&b, readAll(res))
 			html := b.String()
-			// A script element with content is inline script, unless it is
-			// the page's messages: a JSON data block, which no browser runs.
-			for _, m := range regexp.MustCompile(`(?i)<script(\s[^>]*)?>([^<]*)</script>`).FindAllStringSubmatch(html, -1) {
-				if m[2] != "" && m[1] != ` type="application/json" id="i18n"` {
-					t.Errorf("%s has an inline script: %.120q", path, m[0])
-				}
+			for _, m := range inlineScripts(html) {
+				t.Errorf("%s has an inline script: %.120q", path, m)
 			}
 			for _, bad := range []*regexp.Regexp{
 				regexp.MustCompile(`(?i)<style`),
@@ -606,6 +602,19 @@ func TestPagesHeadersAndRedirects(t *testing.T) {
 			}
 		}
 	})
+}
+
+// inlineScripts are the script elements of a page with content of their
+// own: inline script, which the CSP forbids. The page's messages are not
+// one: a JSON data block (type application/json), which no browser runs.
+func inlineScripts(html string) []string {
+	var out []string
+	for _, m := range regexp.MustCompile(`(?i)<script(\s[^>]*)?>([^<]*)</script>`).FindAllStringSubmatch(html, -1) {
+		if m[2] != "" && m[1] != ` type="application/json" id="i18n"` {
+			out = append(out, m[0])
+		}
+	}
+	return out
 }
 
 func readAll(res *http.Response) string {

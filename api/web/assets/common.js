@@ -161,6 +161,28 @@ window.AF = (function () {
     }
   }
 
+  // askPasskey asks the browser for a passkey assertion for the flow's
+  // options, showing the page's note meanwhile (#wa-waiting, and #wa-retry
+  // after a refusal). It answers the credential, or null once it has said
+  // through error why there is none. Login and recovery share it.
+  async function askPasskey(options, error) {
+    $('wa-waiting').hidden = false;
+    $('wa-retry').hidden = true;
+    if (!webauthnSupported()) {
+      $('wa-waiting').hidden = true;
+      error(t('page.js.wa.unsupported'));
+      return null;
+    }
+    try {
+      return await navigator.credentials.get(requestOptions(options));
+    } catch (e) {
+      $('wa-waiting').hidden = true;
+      $('wa-retry').hidden = false;
+      error(passkeyError(e));
+      return null;
+    }
+  }
+
   // ---- time ----
 
   function mmss(sec) {
@@ -355,7 +377,7 @@ window.AF = (function () {
     lang: lang, t: t, tn: tn, beforeLangSwitch: beforeLangSwitch,
     api: api, ApiError: ApiError, cookie: cookie,
     creationOptions: creationOptions, requestOptions: requestOptions, credentialJSON: credentialJSON,
-    webauthnSupported: webauthnSupported, passkeyError: passkeyError,
+    webauthnSupported: webauthnSupported, passkeyError: passkeyError, askPasskey: askPasskey,
     errorText: errorText, usedCode: usedCode, mmss: mmss, fmtDate: fmtDate, ago: ago,
     h: h, $: $, show: show, showError: showError, busy: busy, countdown: countdown, digitsOnly: digitsOnly,
   };

@@ -420,23 +420,8 @@
   // ---- passkeys ----
 
   async function runPasskey(options) {
-    $('wa-waiting').hidden = false;
-    $('wa-retry').hidden = true;
-    if (!window.AF.webauthnSupported()) {
-      $('wa-waiting').hidden = true;
-      error(t('page.js.wa.unsupported'));
-      return;
-    }
-    let cred;
-    try {
-      cred = await navigator.credentials.get(window.AF.requestOptions(options));
-    } catch (e) {
-      $('wa-waiting').hidden = true;
-      $('wa-retry').hidden = false;
-      error(window.AF.passkeyError(e));
-      return;
-    }
-    await sendPasskey(cred);
+    const cred = await window.AF.askPasskey(options, error);
+    if (cred) await sendPasskey(cred);
   }
 
   // sendPasskey answers the flow's passkey challenge with cred.

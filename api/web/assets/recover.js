@@ -284,6 +284,30 @@
     if (this.value.length === 6) $('code-form').requestSubmit();
   });
 
+  // sendCode answers the flow's step with code: the emailed code (typed
+  // in #code) or a second factor's (#factor-code). A wrong one empties
+  // input and says why; once at a time.
+  function sendCode(code, input, button) {
+    if (submitting) return;
+    submitting = true;
+    busy(button, async function () {
+      try {
+        const r = await api('POST', path('verify'), { code: code });
+        clear();
+        render(r);
+      } catch (err) {
+        if (failFlow(err)) return;
+        if (err.data && err.data.attempts_left !== undefined) setAttempts(err.data.attempts_left);
+        input.value = '';
+        input.setAttribute('aria-invalid', 'true');
+        showError(msg, err);
+        input.focus();
+      } finally {
+        submitting = false;
+      }
+    });
+  }
+
   $('code-form').addEventListener('submit', function (ev) {
     ev.preventDefault();
     const code = $('code').value;
@@ -292,24 +316,7 @@
       error(tn('page.js.code.all_digits', 6));
       return;
     }
-    if (submitting) return;
-    submitting = true;
-    busy($('code-submit'), async function () {
-      try {
-        const r = await api('POST', path('verify'), { code: code });
-        clear();
-        render(r);
-      } catch (err) {
-        if (failFlow(err)) return;
-        if (err.data && err.data.attempts_left !== undefined) setAttempts(err.data.attempts_left);
-        $('code').value = '';
-        $('code').setAttribute('aria-invalid', 'true');
-        showError(msg, err);
-        $('code').focus();
-      } finally {
-        submitting = false;
-      }
-    });
+    sendCode(code, $('code'), $('code-submit'));
   });
 
   // ---- 3: a second factor, as at login ----
@@ -475,24 +482,7 @@
       error(tn('page.js.code.all_digits', 6));
       return;
     }
-    if (submitting) return;
-    submitting = true;
-    busy($('factor-submit'), async function () {
-      try {
-        const r = await api('POST', path('verify'), { code: code });
-        clear();
-        render(r);
-      } catch (err) {
-        if (failFlow(err)) return;
-        if (err.data && err.data.attempts_left !== undefined) setAttempts(err.data.attempts_left);
-        $('factor-code').value = '';
-        $('factor-code').setAttribute('aria-invalid', 'true');
-        showError(msg, err);
-        $('factor-code').focus();
-      } finally {
-        submitting = false;
-      }
-    });
+    sendCode(code, $('factor-code'), $('factor-submit'));
   });
 
   $('resend').addEventListener('click', function () {
@@ -503,22 +493,8 @@
   });
 
   async function runPasskey(options) {
-    $('wa-waiting').hidden = false;
-    $('wa-retry').hidden = true;
-    if (!window.AF.webauthnSupported()) {
-      $('wa-waiting').hidden = true;
-      error(t('page.js.wa.unsupported'));
-      return;
-    }
-    let cred;
-    try {
-      cred = await navigator.credentials.get(window.AF.requestOptions(options));
-    } catch (e) {
-      $('wa-waiting').hidden = true;
-      $('wa-retry').hidden = false;
-      error(window.AF.passkeyError(e));
-      return;
-    }
+    const cred = await window.AF.askPasskey(options, error);
+    if (!cred) return;
     try {
       const r = await api('POST', path('verify'), { credential: window.AF.credentialJSON(cred) });
       clear();
