@@ -181,6 +181,10 @@ func TestAdminWebhooks(t *testing.T) {
 		apitest.ExpectError(t, env.Admin(t, "POST", "/v1/admin/webhooks/"+id+"/deliveries/no-such-event/retry", nil), 404, "not_found")
 		apitest.ExpectError(t, env.Admin(t, "POST", "/v1/admin/webhooks/no-such-hook/deliveries/"+evID+"/retry", nil), 404, "not_found")
 		apitest.ExpectError(t, env.Admin(t, "GET", "/v1/admin/webhooks/"+id+"/deliveries?limit=0", nil), 400, "bad_request")
+		// Deleted during its back-off, the endpoint's workflow ends: its
+		// history (failed attempts, a retry, the end) is kept for replay.
+		apitest.Expect(t, env.Admin(t, "DELETE", "/v1/admin/webhooks/"+id, nil), 204)
+		recordHistory(t, workflows.WebhookWorkflowID(id), "webhook-failing-retried-deleted")
 	})
 	t.Run("case=a disabled endpoint says so, when and why; its deliveries failed; a retry is a conflict", func(t *testing.T) {
 		id := newHook(t, "account_unlocked").Str("id")
