@@ -31,6 +31,9 @@ type fakeBotAPI struct {
 	mu    sync.Mutex
 	calls []call
 	reply func(method, body string) (status int, answer string)
+	// replyCtx, when set, answers instead of reply, with the request's
+	// context (done when the client went away).
+	replyCtx func(ctx context.Context, method, body string) (status int, answer string)
 }
 
 func newFakeBotAPI(t *testing.T) *fakeBotAPI {
@@ -43,11 +46,15 @@ func newFakeBotAPI(t *testing.T) *fakeBotAPI {
 		b, _ := io.ReadAll(r.Body)
 		f.mu.Lock()
 		f.calls = append(f.calls, call{Path: r.URL.Path, Body: string(b)})
-		reply := f.reply
+		reply, replyCtx := f.reply, f.replyCtx
 		f.mu.Unlock()
 		status, answer := http.StatusOK, `{"ok":true,"result":true}`
-		if reply != nil {
-			status, answer = reply(r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:], string(b))
+		method := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
+		switch {
+		case replyCtx != nil:
+			status, answer = replyCtx(r.Context(), method, string(b))
+		case reply != nil:
+			status, answer = reply(method, string(b))
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
