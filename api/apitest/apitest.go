@@ -22,6 +22,7 @@ import (
 	"github.com/authflow/authflow/client"
 	"github.com/authflow/authflow/config"
 	"github.com/authflow/authflow/internal/stack"
+	"github.com/authflow/authflow/internal/syncbuf"
 	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/security"
 )
@@ -33,7 +34,7 @@ type Env struct {
 	// (flow id → secret) and sends it with the flow's later calls, as a
 	// browser's flow cookie would.
 	flowSecrets sync.Map
-	logs        *logBuffer
+	logs        *syncbuf.Buffer
 	// contract checks every answer against api/openapi.yaml (contract.go).
 	contract *contract
 }
@@ -75,7 +76,7 @@ func Start(ctx context.Context, o Options) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	s, err := stack.Start(ctx, stack.Options{DatabaseURL: dbURL, Argon2: o.Argon2, Configure: o.Configure,
 		Limits: o.Limits, EncryptPayloads: o.EncryptPayloads,
 		// Warnings to stderr; every line, debug included, to Logs() for
@@ -91,24 +92,8 @@ func Start(ctx context.Context, o Options) (*Env, error) {
 	return &Env{Stack: s, logs: logs, contract: contract}, nil
 }
 
-// logBuffer keeps every log line of the stack.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
 // Logs returns every line the stack logged so far, at every level.
-func (e *Env) Logs() string {
-	e.logs.mu.Lock()
-	defer e.logs.mu.Unlock()
-	return e.logs.buf.String()
-}
+func (e *Env) Logs() string { return e.logs.String() }
 
 // Response is a decoded answer.
 type Response struct {

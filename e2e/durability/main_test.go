@@ -24,6 +24,7 @@ import (
 
 	"github.com/authflow/authflow/api/apitest"
 	"github.com/authflow/authflow/config"
+	"github.com/authflow/authflow/internal/syncbuf"
 	"github.com/authflow/authflow/security"
 )
 
@@ -88,24 +89,7 @@ func authflowBinary(t *testing.T) string {
 // proc is a running authflow process.
 type proc struct {
 	cmd *exec.Cmd
-	out *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	out *syncbuf.Buffer
 }
 
 // startAuthflow runs the binary with args and exactly the environment env
@@ -117,7 +101,7 @@ func startAuthflow(t *testing.T, env map[string]string, args ...string) *proc {
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	p := &proc{cmd: cmd, out: &syncBuffer{}}
+	p := &proc{cmd: cmd, out: &syncbuf.Buffer{}}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
