@@ -75,6 +75,25 @@ type Options struct {
 	// CPUProfile, when set, receives a CPU profile from the first round's
 	// full logins to the last's (with Rounds 1: the full logins alone).
 	CPUProfile io.Writer
+
+	// TemporalAddress, when set, runs the bench against a deployment
+	// instead of the embedded stack — `authflow prodshape up`'s, say: its
+	// Temporal (TemporalNamespace, default "default"), its store
+	// (DatabaseURL, required), its APIs (APIURLs, taken in turn) and its
+	// AUTHFLOW_SECRET_KEY (SecretKey: the users' TOTP secrets are sealed
+	// under it). The floors run here, on that Temporal.
+	TemporalAddress, TemporalNamespace string
+	APIURLs                            []string
+	SecretKey                          []byte
+	// Processes are the deployment's processes. With them, a phase's CPU
+	// is theirs (and their children's: hashing, reaped ones) read from
+	// /proc/<pid>/stat plus this process's, and is split by part: the
+	// Temporal server, the workers, the APIs, this process; the machine's
+	// postgres processes are shown beside, outside the total. Without
+	// them it is this process's alone.
+	Processes []Process
+	// Proc is where /proc is (tests); empty is /proc.
+	Proc string
 	// Log receives the stack's errors (default: stderr).
 	Log io.Writer
 }
@@ -93,8 +112,11 @@ type Phase struct {
 	Elapsed  time.Duration
 	P50, P99 time.Duration
 	// CPU is the CPU time (user + system) of this process and its hashing
-	// children during the phase.
+	// children during the phase; against a deployment, with its processes'.
 	CPU time.Duration
+	// Parts split CPU by part of a deployment (partNames); nil when the
+	// parts are unknown.
+	Parts []time.Duration
 	// lat is every operation's latency, for merging rounds.
 	lat []time.Duration
 }
@@ -114,6 +136,14 @@ func (p Phase) merge(q Phase) Phase {
 	}
 	p.Elapsed += q.Elapsed
 	p.CPU += q.CPU
+	if q.Parts != nil {
+		if p.Parts == nil {
+			p.Parts = make([]time.Duration, len(q.Parts))
+		}
+		for i, d := range q.Parts {
+			p.Parts[i] += d
+		}
+	}
 	p.lat = append(p.lat, q.lat...)
 	p.P50, p.P99 = p50p99(p.lat)
 	return p
@@ -135,10 +165,27 @@ func (p Phase) CPUPerOp() float64 {
 	return p.CPU.Seconds() / float64(p.Ops)
 }
 
+// PartPerOp is the CPU-seconds per operation of one part (partNames) of a
+// deployment; 0 when the parts are unknown.
+func (p Phase) PartPerOp(part int) float64 {
+	if p.Ops == 0 || part >= len(p.Parts) {
+		return 0
+	}
+	return p.Parts[part].Seconds() / float64(p.Ops)
+}
+
 // Report is a run's result.
 type Report struct {
 	Options  Options
 	Database string // "SQLite" or "PostgreSQL"
+	// Target is "the embedded stack" or the deployment's Temporal address
+	// and APIs.
+	Target string
+	// Split says the phases' CPU is split by part (Phase.Parts).
+	Split bool
+	// Gone are the deployment's processes that ended during the run
+	// (restarted): their CPU from then on is missing from the figures.
+	Gone []string
 	// HashTime is the median of argon2id verifications run alone (nothing
 	// else in flight), a few in every round: the "argon2id time" of the
 	// p50 target, sampled through the run like the phases it is set
@@ -233,15 +280,24 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	if o.Argon2 == (security.Argon2Params{}) {
 		o.Argon2 = security.DefaultArgon2
 	}
-	r := Report{Options: o, Database: "SQLite"}
+	if o.Proc == "" {
+		o.Proc = procDir
+	}
+	r := Report{Options: o, Database: "SQLite", Target: "the embedded stack"}
 	if strings.HasPrefix(o.DatabaseURL, "postgres") {
 		r.Database = "PostgreSQL"
 	}
-	s, err := startStack(ctx, o.DatabaseURL, o.Argon2, o.HashInProcess, o.Log)
+	start := embedded
+	if o.TemporalAddress != "" {
+		start = remote
+		r.Target = fmt.Sprintf("Temporal %s, APIs %s", o.TemporalAddress, strings.Join(o.APIURLs, " "))
+	}
+	s, err := start(ctx, o)
 	if err != nil {
 		return r, err
 	}
 	defer s.close()
+	r.Split = s.split
 
 	warm := min(o.Concurrency, 5)
 	// Every phase of logins has users of its own: a block of o.Logins each,
@@ -269,37 +325,37 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	defer transport.CloseIdleConnections()
 	httpClient := &http.Client{Timeout: 2 * time.Minute, Transport: transport}
 	// A client per kind of login: each keeps its own step times.
-	full := newAPIClient(s.URL, httpClient, twoCalls)
-	three := newAPIClient(s.URL, httpClient, threeCalls)
-	cut := newAPIClient(s.URL, httpClient, threeCalls)
+	full := newAPIClient(s.urls, httpClient, twoCalls)
+	three := newAPIClient(s.urls, httpClient, threeCalls)
+	cut := newAPIClient(s.urls, httpClient, threeCalls)
 
 	// Warm up: the first workflow tasks and connections cost more.
 	_ = phase("warm-up", warm, o.Concurrency, s.cpu, func(i int) error {
 		_, err := full.login(ctx, users[blocks*o.Logins+i], len(twoCalls))
 		return err
 	})
-	_ = phase("warm-up", warm, o.Concurrency, s.cpu, func(int) error { return roundTrip(ctx, s.Temporal) })
+	_ = phase("warm-up", warm, o.Concurrency, s.cpu, func(int) error { return roundTrip(ctx, s.temporal) })
 
 	full.steps.reset()
 	rounds := o.Rounds
 	var hashes []time.Duration
 	for k := range rounds {
-		hashes = append(hashes, timeHashes(s.Hasher, hash, hashSamples)...)
+		hashes = append(hashes, timeHashes(s.hasher, hash, hashSamples)...)
 		// Round k's share of the operations, and of each block's users.
 		lo, hi := o.Logins*k/rounds, o.Logins*(k+1)/rounds
 		n := hi - lo
 		next := 0 // the next phase's block of users
 		take := func() []user { next++; return block(next - 1)[lo:hi] }
 		r.RoundTrip = r.RoundTrip.merge(phase("floor 1: Temporal round trip", n, o.Concurrency, s.cpu, func(int) error {
-			return roundTrip(ctx, s.Temporal)
+			return roundTrip(ctx, s.temporal)
 		}))
 		r.UpdateWithStart = r.UpdateWithStart.merge(phase("Update-With-Start alone", n, o.Concurrency, s.cpu, func(int) error {
-			return updateWithStart(ctx, s.Temporal)
+			return updateWithStart(ctx, s.temporal)
 		}))
 		r.Crypto = r.Crypto.merge(phase("floor 2: argon2id + TOTP", n, o.Concurrency, s.cpu, func(int) error {
 			// The current code, as a login gets it (a phase may outlast a step).
 			code, _ := totp.GenerateCode(users[0].secret, time.Now())
-			if !crypto(s.Hasher, hash, password, users[0].secret, code) {
+			if !crypto(s.hasher, hash, password, users[0].secret, code) {
 				return &codeError{code: "crypto_mismatch"}
 			}
 			return nil
@@ -319,12 +375,12 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		}
 		if o.Breakdown {
 			r.Bare[0] = r.Bare[0].merge(phase(bareNames[0], n, o.Concurrency, s.cpu, func(int) error {
-				return updates(ctx, s.Temporal, 2)
+				return updates(ctx, s.temporal, 2)
 			}))
 			r.CutPassword = r.CutPassword.merge(loginPhase(ctx, s, cut, cutNames[0], take(), 1, o.Concurrency))
 			if o.ThreeCalls {
 				r.Bare[1] = r.Bare[1].merge(phase(bareNames[1], n, o.Concurrency, s.cpu, func(int) error {
-					return updates(ctx, s.Temporal, 3)
+					return updates(ctx, s.temporal, 3)
 				}))
 				r.CutChallenge = r.CutChallenge.merge(loginPhase(ctx, s, cut, cutNames[1], take(), 2, o.Concurrency))
 			}
@@ -338,14 +394,15 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	if len(hashes) > 0 {
 		r.HashFastest = hashes[0] // sorted by p50p99
 	}
-	r.MaxRSS, r.ChildRSS = maxRSS(), s.Hasher.ChildPeakRSS()
+	r.MaxRSS, r.ChildRSS = maxRSS(), s.hasher.ChildPeakRSS()
+	r.Gone = s.goneProcesses()
 	return r, ctx.Err()
 }
 
 // loginPhase runs one login per user through the first `calls` calls of
 // cl's login; a login cut short leaves its flow waiting, and those flows
 // are terminated afterwards (not measured).
-func loginPhase(ctx context.Context, s *benchStack, cl *apiClient, name string, users []user, calls, c int) Phase {
+func loginPhase(ctx context.Context, s *target, cl *apiClient, name string, users []user, calls, c int) Phase {
 	flows := make([]string, len(users))
 	p := phase(name, len(users), c, s.cpu, func(i int) (err error) {
 		flows[i], err = cl.login(ctx, users[i], calls)
@@ -354,7 +411,7 @@ func loginPhase(ctx context.Context, s *benchStack, cl *apiClient, name string, 
 	if calls < len(cl.calls) {
 		parallel(len(flows), 8, func(i int) {
 			if flows[i] != "" {
-				_ = s.Temporal.TerminateWorkflow(ctx, workflows.LoginWorkflowID(flows[i]), "", "authflow bench: a login cut short")
+				_ = s.temporal.TerminateWorkflow(ctx, workflows.LoginWorkflowID(flows[i]), "", "authflow bench: a login cut short")
 			}
 		})
 	}
@@ -375,7 +432,7 @@ var (
 )
 
 // phase runs op n times, c at a time, and measures it.
-func phase(name string, n, c int, cpu func() time.Duration, op func(i int) error) Phase {
+func phase(name string, n, c int, cpu func() cpuSample, op func(i int) error) Phase {
 	p := Phase{Name: name, Ops: n, ByCode: map[string]int{}, FirstErr: map[string]string{}}
 	lat := make([]time.Duration, n)
 	var mu sync.Mutex
@@ -396,7 +453,14 @@ func phase(name string, n, c int, cpu func() time.Duration, op func(i int) error
 		}
 	})
 	p.Elapsed = time.Since(start)
-	p.CPU = cpu() - cpu0
+	cpu1 := cpu()
+	p.CPU = cpu1.total - cpu0.total
+	if cpu0.parts != nil && cpu1.parts != nil {
+		p.Parts = make([]time.Duration, len(cpu1.parts))
+		for i := range p.Parts {
+			p.Parts[i] = cpu1.parts[i] - cpu0.parts[i]
+		}
+	}
 	p.P50, p.P99 = p50p99(lat)
 	p.lat = lat
 	return p
@@ -473,8 +537,8 @@ type user struct {
 
 // seedUsers creates n users with TOTP on. The password is hashed once and
 // the hash shared: seeding 1000 users must not take 1000 hashes.
-func seedUsers(ctx context.Context, s *benchStack, n int) ([]user, error) {
-	hash, err := s.Hasher.Hash(password)
+func seedUsers(ctx context.Context, s *target, n int) ([]user, error) {
+	hash, err := s.hasher.Hash(password)
 	if err != nil {
 		return nil, err
 	}
@@ -486,11 +550,11 @@ func seedUsers(ctx context.Context, s *benchStack, n int) ([]user, error) {
 			return nil, err
 		}
 		u := user{email: fmt.Sprintf("bench-%s-%d@example.com", run, i), secret: key.Secret(), hash: hash}
-		created, err := s.Store.CreateUser(ctx, u.email, hash)
+		created, err := s.store.CreateUser(ctx, u.email, hash)
 		if err != nil {
 			return nil, fmt.Errorf("seed user: %w", err)
 		}
-		if err := s.Store.SetTOTPSecret(ctx, created.ID, s.Sealer.Seal(security.PurposeTOTPSecret, []byte(u.secret)), 0); err != nil {
+		if err := s.store.SetTOTPSecret(ctx, created.ID, s.sealer.Seal(security.PurposeTOTPSecret, []byte(u.secret)), 0); err != nil {
 			return nil, fmt.Errorf("seed TOTP: %w", err)
 		}
 		out[i] = u
@@ -499,16 +563,17 @@ func seedUsers(ctx context.Context, s *benchStack, n int) ([]user, error) {
 }
 
 // apiClient speaks the public API like a browser would, making one kind
-// of login.
+// of login; logins take the APIs in turn, each login all its calls on one.
 type apiClient struct {
-	base  string
+	bases []string
+	next  atomic.Int64
 	http  *http.Client
 	calls []call
 	steps stepTimes
 }
 
-func newAPIClient(base string, h *http.Client, calls []call) *apiClient {
-	return &apiClient{base: base, http: h, calls: calls, steps: stepTimes{d: make([][]time.Duration, len(calls))}}
+func newAPIClient(bases []string, h *http.Client, calls []call) *apiClient {
+	return &apiClient{bases: bases, http: h, calls: calls, steps: stepTimes{d: make([][]time.Duration, len(calls))}}
 }
 
 // call is one HTTP call of a login.
@@ -597,6 +662,7 @@ func (c *apiClient) login(ctx context.Context, u user, n int) (string, error) {
 		} `json:"session"`
 	}
 	var flow, secret string
+	base := c.bases[int(c.next.Add(1)-1)%len(c.bases)]
 	for i, k := range c.calls[:n] {
 		path, body := "", map[string]string{}
 		switch k {
@@ -614,7 +680,7 @@ func (c *apiClient) login(ctx context.Context, u user, n int) (string, error) {
 				body["method"] = "totp"
 			}
 		}
-		if err := c.post(ctx, i, path, secret, body, &r); err != nil {
+		if err := c.post(ctx, i, base+path, secret, body, &r); err != nil {
 			return flow, err
 		}
 		if k == callPassword {
@@ -632,11 +698,11 @@ func (c *apiClient) login(ctx context.Context, u user, n int) (string, error) {
 
 // post sends a login's call (the step-th), with the flow's secret when it
 // has one, and times it.
-func (c *apiClient) post(ctx context.Context, step int, path, flowSecret string, body, out any) error {
+func (c *apiClient) post(ctx context.Context, step int, url, flowSecret string, body, out any) error {
 	start := time.Now()
 	defer func() { c.steps.add(step, time.Since(start)) }()
 	b, _ := json.Marshal(body)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
 	if err != nil {
 		return err
 	}
@@ -664,7 +730,7 @@ func (c *apiClient) post(ctx context.Context, step int, path, flowSecret string,
 		if e.Error.Code == "" {
 			e.Error.Code = fmt.Sprintf("http_%d", resp.StatusCode)
 		}
-		return &codeError{code: e.Error.Code, msg: path + ": " + e.Error.Message}
+		return &codeError{code: e.Error.Code, msg: url + ": " + e.Error.Message}
 	}
 	return json.Unmarshal(raw, out)
 }
@@ -674,6 +740,14 @@ func (r Report) Print(w io.Writer) {
 	o := r.Options
 	fmt.Fprintf(w, "authflow bench: %d logins at concurrency %d, %s store, GOMAXPROCS %d, %d interleaved rounds\n",
 		o.Logins, o.Concurrency, r.Database, runtime.GOMAXPROCS(0), o.Rounds)
+	if o.TemporalAddress != "" {
+		fmt.Fprintf(w, "against %s\n", r.Target)
+		if r.Split {
+			fmt.Fprintf(w, "CPU-s: the deployment's %d processes (with their children) and this one, from /proc; split by part below\n", len(o.Processes))
+		} else {
+			fmt.Fprintln(w, "CPU-s: this process only (the deployment's processes are unknown: give them, e.g. with --shape)")
+		}
+	}
 	fmt.Fprintf(w, "argon2id m=%d KiB, t=%d, p=%d: one verification %s here alone (median of %d through the run)\n",
 		o.Argon2.MemoryKiB, o.Argon2.Time, o.Argon2.Threads, ms(r.HashTime), hashSamples*o.Rounds)
 	where := "in child processes (AUTHFLOW_HASH_ISOLATION=on)"
@@ -694,6 +768,7 @@ func (r Report) Print(w io.Writer) {
 			fmt.Fprintf(w, "  %-34s %6s %7s %12s %10s %10s\n", st.Name, "", "", "", ms(st.P50), ms(st.P99))
 		}
 	}
+	r.printSplit(w)
 	fmt.Fprintln(w)
 	for _, p := range r.logins() {
 		fmt.Fprintf(w, "%s: %.4f CPU-s per login beyond floor 2's argon2id + TOTP; p50 %s beyond one argon2id verification alone\n",
@@ -723,6 +798,32 @@ func (r Report) Print(w io.Writer) {
 			c, _, _ = strings.Cut(c, "=")
 			fmt.Fprintf(w, "  first %s: %s\n", c, p.FirstErr[c])
 		}
+	}
+}
+
+// printSplit writes each phase's CPU-s per operation by part of the
+// deployment, when it is known.
+func (r Report) printSplit(w io.Writer) {
+	if !r.Split {
+		return
+	}
+	fmt.Fprintf(w, "\nCPU-s per operation by process (the total above is the first four; PostgreSQL is every postgres process of this machine):\n")
+	fmt.Fprintf(w, "%-36s", "")
+	for _, n := range partNames {
+		fmt.Fprintf(w, " %12s", strings.SplitN(n, " ", 2)[0])
+	}
+	fmt.Fprintln(w)
+	for _, p := range r.phases() {
+		fmt.Fprintf(w, "%-36s", p.Name)
+		for i := range partNames {
+			fmt.Fprintf(w, " %12.4f", p.PartPerOp(i))
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "(%s)\n", strings.Join(partNames[:], "; "))
+	if len(r.Gone) > 0 {
+		sort.Strings(r.Gone)
+		fmt.Fprintf(w, "warning: %s ended during the run: the CPU it used after that is missing\n", strings.Join(r.Gone, ", "))
 	}
 }
 

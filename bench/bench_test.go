@@ -213,7 +213,7 @@ func TestLoginCalls(t *testing.T) {
 	} {
 		t.Run("case="+c.name, func(t *testing.T) {
 			got = nil
-			cl := newAPIClient(api.URL, api.Client(), c.calls)
+			cl := newAPIClient([]string{api.URL}, api.Client(), c.calls)
 			flow, err := cl.login(ctx, u, c.n)
 			if err != nil || flow != "f1" {
 				t.Fatalf("login: flow %q, %v", flow, err)

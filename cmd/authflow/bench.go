@@ -3,19 +3,23 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/authflow/authflow/bench"
+	"github.com/authflow/authflow/config"
 )
 
 func benchCmd() *cobra.Command {
 	var o bench.Options
-	var hashCost, cpuProfile string
+	var hashCost, cpuProfile, shapeDir string
 	cmd := &cobra.Command{
-		Use:   "bench [--logins N] [--concurrency C] [--hash-cost 300ms|m=KiB,t=N,p=N] [--database-url URL] [--three-calls] [--breakdown]",
-		Short: "Measure full logins (password + TOTP) through the HTTP API against the embedded stack, and the floors",
+		Use:   "bench [--logins N] [--concurrency C] [--hash-cost 300ms|m=KiB,t=N,p=N] [--database-url URL] [--three-calls] [--breakdown] [--shape DIR | --temporal-address HOST:PORT --api-url URL…]",
+		Short: "Measure full logins (password + TOTP) through the HTTP API against the embedded stack or a deployment, and the floors",
 		Long: `bench starts the embedded stack in this process (an ephemeral Temporal server,
 the worker, the API on a loopback port, the store of AUTHFLOW_DATABASE_URL or
 --database-url, default a SQLite file in a temporary directory), seeds one
@@ -49,11 +53,25 @@ the cut logins' CPU-seconds and the full login's is what the verify call
 adds, printed beside floor 1; the bare calls give the ratio a login that cost
 nothing but them and the crypto would reach. With --three-calls it adds the
 three-call logins cut after the challenge and the three calls as bare
-Temporal too.`,
+Temporal too.
+
+--shape DIR runs it against the production shape ` + "`authflow prodshape up --dir DIR`" + `
+runs instead of the embedded stack: its Temporal, its store, its APIs (logins
+take them in turn) and its secret key come from DIR/shape.json, and every
+phase's CPU-s are those of the shape's processes (with their children, read
+from /proc/<pid>/stat) and this one's, split by part: the Temporal server,
+the workers, the APIs, this process; the machine's postgres processes are
+shown beside. The floors run in this process on the shape's Temporal. The
+same without a shape: --temporal-address, --database-url (the store),
+--api-url and AUTHFLOW_SECRET_KEY (its CPU-s are then this process's only).
+--temporal-address, --database-url and --api-url override the shape's.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
 			if o.Argon2, err = bench.HashCost(hashCost, o.HashInProcess); err != nil {
+				return err
+			}
+			if err := deploymentOptions(&o, shapeDir); err != nil {
 				return err
 			}
 			if o.DatabaseURL == "" {
@@ -84,5 +102,64 @@ Temporal too.`,
 	cmd.Flags().BoolVar(&o.ThreeCalls, "three-calls", false, "also run the logins in three calls (challenge totp, then verify the code), for comparison")
 	cmd.Flags().BoolVar(&o.Breakdown, "breakdown", false, "also run logins cut short after the password (and after the challenge, with --three-calls) and the calls as bare Temporal; print what each call adds")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the full logins to this file (go tool pprof; with --rounds 1 nothing else)")
+	cmd.Flags().StringVar(&shapeDir, "shape", "", "run against the production shape of `prodshape up --dir DIR` (its Temporal, store, APIs, secret key and processes)")
+	cmd.Flags().StringVar(&o.TemporalAddress, "temporal-address", "", "run against the deployment on this Temporal (host:port) instead of the embedded stack")
+	cmd.Flags().StringVar(&o.TemporalNamespace, "temporal-namespace", "", `that Temporal's namespace (default "default", or the shape's)`)
+	cmd.Flags().StringSliceVar(&o.APIURLs, "api-url", nil, "that deployment's APIs, taken in turn (repeat or comma-separate)")
 	return cmd
+}
+
+// deploymentOptions fills what a run against a deployment needs: from
+// DIR/shape.json when --shape is given (flags win), the secret key from
+// AUTHFLOW_SECRET_KEY (else the shape's).
+func deploymentOptions(o *bench.Options, shapeDir string) error {
+	if shapeDir != "" {
+		s, err := ReadShape(filepath.Join(shapeDir, ShapeFile))
+		if err != nil {
+			return fmt.Errorf("--shape: %w (is `authflow prodshape up --dir %s` running?)", err, shapeDir)
+		}
+		if o.TemporalAddress == "" {
+			o.TemporalAddress = s.TemporalAddress
+		}
+		if o.TemporalNamespace == "" {
+			o.TemporalNamespace = s.Namespace
+		}
+		if o.DatabaseURL == "" {
+			o.DatabaseURL = s.StoreURL
+		}
+		if len(o.APIURLs) == 0 {
+			o.APIURLs = s.APIURLs
+		}
+		for _, p := range s.Processes {
+			o.Processes = append(o.Processes, bench.Process{Name: p.Name, PID: p.PID})
+		}
+		if os.Getenv("AUTHFLOW_SECRET_KEY") == "" {
+			key, err := config.ParseSecretKey(s.SecretKey)
+			if err != nil {
+				return fmt.Errorf("--shape: the secret key of %s: %w", ShapeFile, err)
+			}
+			o.SecretKey = key
+		}
+	}
+	if o.TemporalAddress == "" {
+		if len(o.APIURLs) > 0 {
+			return errors.New("--api-url needs --temporal-address (or --shape): the embedded stack has its own API")
+		}
+		return nil
+	}
+	if o.SecretKey == nil {
+		raw := os.Getenv("AUTHFLOW_SECRET_KEY")
+		if raw == "" {
+			return errors.New("--temporal-address: set AUTHFLOW_SECRET_KEY to the deployment's (the users' TOTP secrets are sealed under it)")
+		}
+		key, err := config.ParseSecretKey(raw)
+		if err != nil {
+			return fmt.Errorf("AUTHFLOW_SECRET_KEY: %w", err)
+		}
+		o.SecretKey = key
+	}
+	if o.DatabaseURL == "" {
+		o.DatabaseURL = os.Getenv("AUTHFLOW_DATABASE_URL")
+	}
+	return nil
 }

@@ -5,10 +5,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/authflow/authflow/bench"
 )
 
 // TestBenchCommand runs `authflow bench --three-calls --breakdown` with a
@@ -58,5 +64,60 @@ func TestBenchCommand(t *testing.T) {
 		if !regexp.MustCompile(regexp.QuoteMeta(call) + `\s+-?[0-9.]+ CPU-s`).MatchString(text) {
 			t.Errorf("the breakdown has no CPU figure for %q", call)
 		}
+	}
+}
+
+// TestBenchDeploymentOptions: --shape fills the deployment from
+// shape.json (flags and AUTHFLOW_SECRET_KEY win), and a deployment without
+// what it needs is refused with what to give.
+func TestBenchDeploymentOptions(t *testing.T) {
+	dir := t.TempDir()
+	key := strings.Repeat("ab", 32)
+	raw, _ := json.Marshal(Shape{TemporalAddress: "127.0.0.1:7999", Namespace: "ns", StoreURL: "postgres://p@127.0.0.1:5432/s_store",
+		APIURLs: []string{"http://localhost:1", "http://localhost:2"}, SecretKey: key,
+		Processes: []ShapeProcess{{Name: "temporal", PID: 10}, {Name: "worker-1", PID: 11}, {Name: "api-1", PID: 12}}})
+	if err := os.WriteFile(filepath.Join(dir, ShapeFile), raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AUTHFLOW_SECRET_KEY", "")
+	t.Setenv("AUTHFLOW_DATABASE_URL", "sqlite://ignored.db")
+
+	var o bench.Options
+	if err := deploymentOptions(&o, dir); err != nil {
+		t.Fatal(err)
+	}
+	if o.TemporalAddress != "127.0.0.1:7999" || o.TemporalNamespace != "ns" || o.DatabaseURL != "postgres://p@127.0.0.1:5432/s_store" ||
+		strings.Join(o.APIURLs, " ") != "http://localhost:1 http://localhost:2" || hex.EncodeToString(o.SecretKey) != key ||
+		len(o.Processes) != 3 || o.Processes[1] != (bench.Process{Name: "worker-1", PID: 11}) {
+		t.Errorf("from the shape: %+v", o)
+	}
+
+	other := strings.Repeat("cd", 32)
+	t.Setenv("AUTHFLOW_SECRET_KEY", other)
+	o = bench.Options{TemporalAddress: "10.0.0.1:7233", APIURLs: []string{"http://api"}}
+	if err := deploymentOptions(&o, dir); err != nil {
+		t.Fatal(err)
+	}
+	if o.TemporalAddress != "10.0.0.1:7233" || strings.Join(o.APIURLs, " ") != "http://api" || hex.EncodeToString(o.SecretKey) != other {
+		t.Errorf("flags and AUTHFLOW_SECRET_KEY do not win over the shape: %+v", o)
+	}
+
+	t.Setenv("AUTHFLOW_SECRET_KEY", "")
+	for _, c := range []struct {
+		o     bench.Options
+		shape string
+		want  string
+	}{
+		{bench.Options{APIURLs: []string{"http://api"}}, "", "--api-url needs --temporal-address"},
+		{bench.Options{TemporalAddress: "10.0.0.1:7233"}, "", "set AUTHFLOW_SECRET_KEY"},
+		{bench.Options{}, filepath.Join(dir, "absent"), "prodshape up"},
+	} {
+		if err := deploymentOptions(&c.o, c.shape); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v, shape %q: err %v, want one saying %q", c.o, c.shape, err, c.want)
+		}
+	}
+	o = bench.Options{}
+	if err := deploymentOptions(&o, ""); err != nil || o.TemporalAddress != "" {
+		t.Errorf("no deployment: %v, %+v", err, o)
 	}
 }
