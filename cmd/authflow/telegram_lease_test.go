@@ -40,8 +40,9 @@ func TestTelegramPollersTakeTheLease(t *testing.T) {
 	defer st.Close()
 
 	// One Telegram: a getUpdates holds for 200 ms (or until its caller
-	// went away), and one arriving while another is in flight is a
-	// conflict, as Telegram's 409.
+	// went away: a closed long poll is no longer open, at Telegram too),
+	// and one arriving while another is in flight is a conflict, as
+	// Telegram's 409.
 	var inFlight, conflicts atomic.Int32
 	type proc struct {
 		name  string
@@ -57,7 +58,7 @@ func TestTelegramPollersTakeTheLease(t *testing.T) {
 			for range p.bot.got {
 			}
 		}()
-		p.bot.reply = func(method string) (int, string) {
+		p.bot.replyCtx = func(ctx context.Context, method string) (int, string) {
 			p.first.CompareAndSwap(0, time.Now().UnixNano())
 			if method != "getUpdates" {
 				return 200, `{"ok":true,"result":true}`
@@ -67,7 +68,10 @@ func TestTelegramPollersTakeTheLease(t *testing.T) {
 				conflicts.Add(1)
 			}
 			defer inFlight.Add(-1)
-			time.Sleep(200 * time.Millisecond)
+			select {
+			case <-time.After(200 * time.Millisecond):
+			case <-ctx.Done():
+			}
 			return 200, `{"ok":true,"result":[]}`
 		}
 		a := testApp(p.bot, "")

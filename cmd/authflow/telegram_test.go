@@ -25,6 +25,9 @@ type fakeBot struct {
 	calls []string // "method body"
 	got   chan string
 	reply func(method string) (int, string)
+	// replyCtx, when set, answers instead of reply, with the request's
+	// context: it ends when the caller goes away.
+	replyCtx func(ctx context.Context, method string) (int, string)
 }
 
 func newFakeBot(t *testing.T) *fakeBot {
@@ -33,11 +36,14 @@ func newFakeBot(t *testing.T) *fakeBot {
 		b, _ := io.ReadAll(r.Body)
 		method := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
 		f.mu.Lock()
-		reply := f.reply
+		reply, replyCtx := f.reply, f.replyCtx
 		f.mu.Unlock()
 		f.got <- method + " " + string(b)
 		status, body := 200, `{"ok":true,"result":true}`
-		if reply != nil {
+		switch {
+		case replyCtx != nil:
+			status, body = replyCtx(r.Context(), method)
+		case reply != nil:
 			status, body = reply(method)
 		}
 		w.WriteHeader(status)
