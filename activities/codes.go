@@ -390,7 +390,10 @@ func (a *Activities) VerifyTOTP(ctx context.Context, in VerifyTOTPInput) (Answer
 		return ans, err
 	}
 	if step := rules.MatchTOTPStep(string(secret), string(code), a.now()); step >= 0 {
-		used, err := a.Store.UseTOTPStep(ctx, in.UserID, step)
+		// Keyed by this answer: a check run again for the same answer (its
+		// workflow task retried on another worker after one died between
+		// the check and the task's end) is not its own replay.
+		used, err := a.Store.UseTOTPStep(ctx, in.UserID, step, idemKey(ctx))
 		if err != nil {
 			return Answer{}, storeErr("use totp step", err)
 		}

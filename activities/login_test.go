@@ -275,7 +275,7 @@ func TestVerifyTOTP(t *testing.T) {
 		if !res.Refused || res.OK || res.Budget.RetryAfterSeconds <= 0 || res.Budget.RetryAfterSeconds > 60 || failures(f) != 1 {
 			t.Fatalf("%+v, failures %d", res, failures(f))
 		}
-		if used, err := f.st.UseTOTPStep(context.Background(), f.user.ID, time.Now().Unix()/30); err != nil || !used {
+		if used, err := f.st.UseTOTPStep(context.Background(), f.user.ID, time.Now().Unix()/30, "another-answer"); err != nil || !used {
 			t.Fatalf("the code's step was used while locked: %v %v", used, err)
 		}
 	})

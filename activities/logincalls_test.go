@@ -94,9 +94,9 @@ func (c *countingStore) ListPhones(ctx context.Context, userID string) ([]store.
 	return c.st.ListPhones(ctx, userID)
 }
 
-func (c *countingStore) UseTOTPStep(ctx context.Context, userID string, step int64) (bool, error) {
+func (c *countingStore) UseTOTPStep(ctx context.Context, userID string, step int64, key string) (bool, error) {
 	c.call("UseTOTPStep")
-	return c.st.UseTOTPStep(ctx, userID, step)
+	return c.st.UseTOTPStep(ctx, userID, step, key)
 }
 
 func (c *countingStore) CreateSession(ctx context.Context, s store.Session) (store.Session, error) {

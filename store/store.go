@@ -163,8 +163,11 @@ type TwoFactor interface {
 	// DeleteTOTPSecret disables TOTP and destroys the secret.
 	DeleteTOTPSecret(ctx context.Context, userID string) error
 	// UseTOTPStep atomically accepts step when it is later than the last used
-	// one; false means the code was already used (a replay).
-	UseTOTPStep(ctx context.Context, userID string, step int64) (bool, error)
+	// one; false means the code was already used (a replay). key is the
+	// answer's idempotency key: the same answer checked again (its workflow
+	// task retried after a worker died) is accepted again, where another
+	// answer with that step is a replay. An empty key matches nothing.
+	UseTOTPStep(ctx context.Context, userID string, step int64, key string) (bool, error)
 }
 
 // TelegramAccount is a Telegram chat linked to an account.

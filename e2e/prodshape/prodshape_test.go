@@ -815,23 +815,14 @@ func (d *driver) call(api int, method, path, secret string, body any) (map[strin
 // step runs one step of a login. A clean error is retried a second later
 // (on the other API when this one did not answer), up to stepAttempts
 // tries; any other error ends the login. f learns whether it is a retry.
-// spent, when set, says an error is a TOTP code spent by a try the kill
-// cut short: clean too, retried with the next code.
-func (d *driver) step(u *loginUser, name string, api *int, f func(api int, retry bool) (map[string]any, error), spent func(error) bool) (map[string]any, error) {
+func (d *driver) step(u *loginUser, name string, api *int, f func(api int, retry bool) (map[string]any, error)) (map[string]any, error) {
 	var err error
 	for attempt := range stepAttempts {
 		var out map[string]any
 		if out, err = f(*api, attempt > 0); err == nil {
 			return out, nil
 		}
-		wait := time.Second
-		switch {
-		case clean(err):
-		case spent != nil && spent(err):
-			// The next time step's code (and a little slack).
-			step := int64(totpPeriod / time.Second)
-			wait = time.Until(time.Unix((time.Now().Unix()/step+1)*step, 0)) + 200*time.Millisecond
-		default:
+		if !clean(err) {
 			return nil, fmt.Errorf("%s (try %d): %w", name, attempt+1, err)
 		}
 		u.errs = append(u.errs, name+": "+kind(err))
@@ -839,31 +830,15 @@ func (d *driver) step(u *loginUser, name string, api *int, f func(api int, retry
 		if errors.As(err, &e) && e.status == 0 {
 			*api = 1 - *api
 		}
-		time.Sleep(wait)
+		time.Sleep(time.Second)
 	}
 	return nil, fmt.Errorf("%s: still failing after %d tries: %w", name, stepAttempts, err)
-}
-
-// totpPeriod is the TOTP time step.
-const totpPeriod = 30 * time.Second
-
-// spentByTheKill says err is "code already used" for a verify whose first
-// try went out before the kill: a worker killed after the TOTP check
-// recorded the step as used, but before its workflow task completed, so
-// the check ran again on another worker and found its own code spent (the
-// flow stays open, its attempts untouched: the next code signs in).
-func (d *driver) spentByTheKill(firstTry *time.Time) func(error) bool {
-	return func(err error) bool {
-		var e *apiError
-		killed := d.killedAt.Load()
-		return errors.As(err, &e) && e.code == "code_already_used" && killed != 0 && firstTry.UnixNano() < killed
-	}
 }
 
 func (d *driver) login(u *loginUser, api int) {
 	start, err := d.step(u, "password", &api, func(api int, _ bool) (map[string]any, error) {
 		return d.call(api, "POST", "/v1/login", "", map[string]string{"email": u.email, "password": password})
-	}, nil)
+	})
 	if err != nil {
 		u.err = err
 		return
@@ -885,7 +860,7 @@ func (d *driver) login(u *loginUser, api int) {
 		_, err = d.step(u, "challenge", &api, func(api int, _ bool) (map[string]any, error) {
 			before = d.sink.count(u.email)
 			return d.call(api, "POST", base+"/challenge", secret, map[string]string{"method": "email"})
-		}, nil)
+		})
 		if err != nil {
 			u.err = err
 			return
@@ -898,16 +873,15 @@ func (d *driver) login(u *loginUser, api int) {
 		}
 		end, err = d.step(u, "verify", &api, func(api int, retry bool) (map[string]any, error) {
 			return d.verify(api, base, secret, retry, map[string]string{"code": u.code})
-		}, nil)
+		})
 	} else {
-		var firstTry time.Time
+		// No tolerance for code_already_used: a check run again for the same
+		// answer after a worker died (its workflow task retried) finds its
+		// own use of the step, keyed by the answer, not a replay.
 		end, err = d.step(u, "verify", &api, func(api int, retry bool) (map[string]any, error) {
-			if !retry {
-				firstTry = time.Now()
-			}
 			code, _ := totp.GenerateCode(u.secret, time.Now())
 			return d.verify(api, base, secret, retry, map[string]string{"method": "totp", "code": code})
-		}, d.spentByTheKill(&firstTry))
+		})
 	}
 	if err != nil {
 		u.err = err

@@ -202,7 +202,7 @@ func checkDowngraded(t *testing.T, s store.Store, userID string, f factors) {
 	if tf.TelegramEnabled || tf.EmailEnabled || tf.TOTPEnabled {
 		t.Errorf("settings after downgrade = %+v, want every factor off", tf)
 	}
-	if _, err := s.UseTOTPStep(ctx, userID, 1_000_000); err == nil {
+	if _, err := s.UseTOTPStep(ctx, userID, 1_000_000, ""); err == nil {
 		t.Error("UseTOTPStep succeeded while TOTP is off")
 	}
 	list, err := s.ListCredentials(ctx, userID)
@@ -297,7 +297,7 @@ func testFinishDowngrade(t *testing.T, s store.Store) {
 	if tf := settings(t, s, u.ID); tf.TOTPSecretSealed != nil {
 		t.Error("TOTP secret kept after FinishDowngrade")
 	}
-	_, err := s.UseTOTPStep(ctx, u.ID, 1_000_000)
+	_, err := s.UseTOTPStep(ctx, u.ID, 1_000_000, "")
 	wantErr(t, "UseTOTPStep after FinishDowngrade", err, store.ErrNotFound)
 
 	// Restoring a finished downgrade changes nothing: the secret and the

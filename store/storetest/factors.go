@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -86,14 +87,14 @@ func testDeleteTOTPSecret(t *testing.T, s store.Store) {
 	if tf.TOTPEnabled || tf.TOTPSecretSealed != nil || !tf.TelegramEnabled {
 		t.Errorf("after DeleteTOTPSecret: %+v", tf)
 	}
-	_, err := s.UseTOTPStep(ctx, u.ID, 200)
+	_, err := s.UseTOTPStep(ctx, u.ID, 200, "k")
 	wantErr(t, "UseTOTPStep after delete", err, store.ErrNotFound)
 	mustNil(t, s.DeleteTOTPSecret(ctx, u.ID))
 }
 
 func useStep(t *testing.T, s store.Store, userID string, step int64) bool {
 	t.Helper()
-	ok, err := s.UseTOTPStep(t.Context(), userID, step)
+	ok, err := s.UseTOTPStep(t.Context(), userID, step, "")
 	mustNil(t, err)
 	return ok
 }
@@ -127,6 +128,44 @@ func testTOTPReplay(t *testing.T, s store.Store) {
 	}
 }
 
+// testTOTPSameAnswerAgain: the answer that used a step, checked again
+// under its own key (its workflow task retried after a worker died), is
+// accepted again; any other answer with that step is still a replay, and
+// once a later step is used the key opens nothing.
+func testTOTPSameAnswerAgain(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	u := newUser(t, s)
+	mustNil(t, s.SetTOTPSecret(ctx, u.ID, RandomBytes(60), 100))
+	use := func(step int64, key string) bool {
+		t.Helper()
+		ok, err := s.UseTOTPStep(ctx, u.ID, step, key)
+		mustNil(t, err)
+		return ok
+	}
+	if use(100, "") {
+		t.Fatal("the confirming step with an empty key was accepted")
+	}
+	if !use(101, "login/f1/run/3") {
+		t.Fatal("a fresh step was refused")
+	}
+	if !use(101, "login/f1/run/3") {
+		t.Fatal("the same answer again was refused: a retried workflow task would see its own code as used")
+	}
+	for _, key := range []string{"login/f2/run/3", "", "login/f1/run/4"} {
+		if use(101, key) {
+			t.Fatalf("step 101 accepted again for another answer %q", key)
+		}
+	}
+	if !use(102, "login/f3/run/1") || use(101, "login/f1/run/3") {
+		t.Fatal("after a later step, the old answer's key must open nothing")
+	}
+	// A new secret forgets the key.
+	mustNil(t, s.SetTOTPSecret(ctx, u.ID, RandomBytes(60), 102))
+	if use(102, "login/f3/run/1") {
+		t.Fatal("the key survived a new secret")
+	}
+}
+
 func testTOTPConcurrent(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	u := newUser(t, s)
@@ -136,9 +175,9 @@ func testTOTPConcurrent(t *testing.T, s store.Store) {
 		var wg sync.WaitGroup
 		results := make(chan error, 16)
 		accepted := make(chan bool, 16)
-		for range 16 {
+		for i := range 16 {
 			wg.Go(func() {
-				ok, err := s.UseTOTPStep(ctx, u.ID, step)
+				ok, err := s.UseTOTPStep(ctx, u.ID, step, fmt.Sprintf("flow-%d/answer", i))
 				results <- err
 				accepted <- ok
 			})
@@ -164,12 +203,12 @@ func testTOTPConcurrent(t *testing.T, s store.Store) {
 func testTOTPWithoutSecret(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	u := newUser(t, s)
-	_, err := s.UseTOTPStep(ctx, u.ID, 100)
+	_, err := s.UseTOTPStep(ctx, u.ID, 100, "k")
 	wantErr(t, "UseTOTPStep without a secret", err, store.ErrNotFound)
 	mustNil(t, s.SetEmailEnabled(ctx, u.ID, true))
-	_, err = s.UseTOTPStep(ctx, u.ID, 100)
+	_, err = s.UseTOTPStep(ctx, u.ID, 100, "k")
 	wantErr(t, "UseTOTPStep with settings but no secret", err, store.ErrNotFound)
-	_, err = s.UseTOTPStep(ctx, "no-such-user", 100)
+	_, err = s.UseTOTPStep(ctx, "no-such-user", 100, "")
 	wantErr(t, "UseTOTPStep of an unknown user", err, store.ErrNotFound)
 }
 

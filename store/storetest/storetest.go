@@ -59,6 +59,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"delete totp secret disables totp and destroys the secret", testDeleteTOTPSecret},
 		{"totp step is accepted once and replay rejected", testTOTPReplay},
 		{"concurrent use of the same totp step is accepted exactly once", testTOTPConcurrent},
+		{"the answer that used a totp step is accepted again under its own key, no other", testTOTPSameAnswerAgain},
 		{"totp step without a secret is not found", testTOTPWithoutSecret},
 
 		{"link telegram and find it by chat id", testLinkTelegram},
@@ -285,7 +286,7 @@ func LoginQueries(b *testing.B, s store.Store) {
 		if _, err := s.GetAttempts(ctx, "second_factor", u.ID); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := s.UseTOTPStep(ctx, u.ID, step+int64(i)); err != nil {
+		if _, err := s.UseTOTPStep(ctx, u.ID, step+int64(i), "bench"); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := s.CreateSession(ctx, store.Session{UserID: u.ID, TokenHash: RandomBytes(32),

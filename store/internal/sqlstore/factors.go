@@ -66,7 +66,7 @@ func (s *Store) SetTOTPSecret(ctx context.Context, userID string, sealed []byte,
 	_, err := s.db.Writer().Exec(ctx,
 		`INSERT INTO two_factor (user_id, totp_enabled, totp_secret, totp_last_step) VALUES ($1, TRUE, $2, $3)
 		 ON CONFLICT (user_id) DO UPDATE SET totp_enabled = TRUE, totp_secret = excluded.totp_secret,
-		 totp_last_step = excluded.totp_last_step`, userID, sealed, lastStep)
+		 totp_last_step = excluded.totp_last_step, totp_last_key = ''`, userID, sealed, lastStep)
 	if err != nil {
 		return s.wrap(op, err)
 	}
@@ -94,16 +94,18 @@ func (s *Store) DeleteTOTPSecret(ctx context.Context, userID string) error {
 }
 
 // UseTOTPStep atomically accepts step when it is later than the last used
-// one; false means the code was already used (a replay). ErrNotFound when
-// the user has no TOTP secret.
-func (s *Store) UseTOTPStep(ctx context.Context, userID string, step int64) (bool, error) {
+// one, or when the answer that used it (key) asks again; false means the
+// code was already used (a replay). ErrNotFound when the user has no TOTP
+// secret.
+func (s *Store) UseTOTPStep(ctx context.Context, userID string, step int64, key string) (bool, error) {
 	const op = "use totp step"
 	// One conditional UPDATE: of concurrent calls with the same step exactly
 	// one matches (PostgreSQL re-checks the WHERE after the row lock; SQLite
 	// serializes writes).
 	n, err := s.db.Writer().Exec(ctx,
-		`UPDATE two_factor SET totp_last_step = $2
-		 WHERE user_id = $1 AND totp_secret IS NOT NULL AND totp_last_step < $2`, userID, step)
+		`UPDATE two_factor SET totp_last_step = $2, totp_last_key = $3
+		 WHERE user_id = $1 AND totp_secret IS NOT NULL
+		 AND (totp_last_step < $2 OR (totp_last_step = $2 AND totp_last_key = $3 AND $3 <> ''))`, userID, step, key)
 	if err != nil {
 		return false, s.wrap(op, err)
 	}
