@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -9,33 +8,17 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/authflow/authflow/config"
+	"github.com/authflow/authflow/internal/syncbuf"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/store/opener"
 )
 
-// syncBuffer is a bytes.Buffer a running command writes while the test
-// reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer is what a running command writes while the test reads it.
+type syncBuffer = syncbuf.Buffer
 
 // run runs one authflow command line to its end, with an empty stdin.
 func run(ctx context.Context, args ...string) (string, error) { return runIn(ctx, "", args...) }

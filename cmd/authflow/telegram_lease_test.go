@@ -47,13 +47,13 @@ func TestTelegramPollersTakeTheLease(t *testing.T) {
 	type proc struct {
 		name  string
 		bot   *fakeBot
-		logs  *lockedBuf
+		logs  *syncBuffer
 		stop  func()
 		polls atomic.Int32
 		first atomic.Int64 // unix nanos of its first call to Telegram
 	}
 	start := func(name, addr string, s store.Store) *proc {
-		p := &proc{name: name, bot: newFakeBot(t), logs: &lockedBuf{}}
+		p := &proc{name: name, bot: newFakeBot(t), logs: &syncBuffer{}}
 		go func() { // the fake's record of calls, not needed here
 			for range p.bot.got {
 			}
@@ -150,22 +150,4 @@ func TestTelegramPollersTakeTheLease(t *testing.T) {
 	if n := conflicts.Load(); n > 0 {
 		t.Errorf("%d getUpdates overlapped another", n)
 	}
-}
-
-// lockedBuf is a log destination safe for concurrent use.
-type lockedBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -48,6 +48,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/authflow/authflow/channels/smtp"
+	"github.com/authflow/authflow/internal/syncbuf"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/store/opener"
 	"github.com/authflow/authflow/workflows"
@@ -445,7 +446,7 @@ func startShape(t *testing.T, bin, server, stateDir string, env []string) shape 
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr syncBuffer
+	var stderr syncbuf.Buffer
 	up.Stderr = &stderr
 	if err := up.Start(); err != nil {
 		t.Fatal(err)
@@ -1047,25 +1048,6 @@ func decodePart(encoding string, body []byte) string {
 		return string(b)
 	}
 	return string(body)
-}
-
-// syncBuffer is a bytes.Buffer safe for a process's writes and the test's
-// reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func tail(s string, n int) string {
