@@ -3,15 +3,11 @@ package durability_test
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	gosmtp "github.com/emersion/go-smtp"
 )
 
 // fakeTwilio answers Twilio's Messages and Calls APIs and keeps what was sent.
@@ -109,58 +105,3 @@ func (f *fakeBilling) requests() []string {
 	defer f.mu.Unlock()
 	return append([]string(nil), f.keys...)
 }
-
-// smtpSink accepts every message and keeps the recipients.
-type smtpSink struct {
-	addr string
-	mu   sync.Mutex
-	to   []string
-}
-
-func newSMTPSink(t *testing.T) *smtpSink {
-	t.Helper()
-	s := &smtpSink{}
-	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) { return &sinkSession{s: s}, nil }))
-	srv.Domain = "mx.test"
-	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.addr = ln.Addr().String()
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return s
-}
-
-func (s *smtpSink) count(to string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, r := range s.to {
-		if strings.EqualFold(r, to) {
-			n++
-		}
-	}
-	return n
-}
-
-type sinkSession struct {
-	s  *smtpSink
-	to []string
-}
-
-func (ss *sinkSession) Mail(string, *gosmtp.MailOptions) error { return nil }
-func (ss *sinkSession) Rcpt(to string, _ *gosmtp.RcptOptions) error {
-	ss.to = append(ss.to, to)
-	return nil
-}
-func (ss *sinkSession) Data(r io.Reader) error {
-	_, _ = io.Copy(io.Discard, r)
-	ss.s.mu.Lock()
-	ss.s.to = append(ss.s.to, ss.to...)
-	ss.s.mu.Unlock()
-	return nil
-}
-func (ss *sinkSession) Reset()        { ss.to = nil }
-func (ss *sinkSession) Logout() error { return nil }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/authflow/authflow/api/apitest"
+	"github.com/authflow/authflow/internal/smtpsink"
 	"github.com/authflow/authflow/store"
 )
 
@@ -239,7 +240,7 @@ func TestWebhookWorkerKilledBetweenAttempts(t *testing.T) {
 	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: rcv.Certificate().Raw}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	sink := newSMTPSink(t)
+	sink := smtpsink.Start(t)
 	env.StopWorker()
 	t.Cleanup(func() {
 		if err := env.StartWorker(); err != nil {
@@ -254,7 +255,7 @@ func TestWebhookWorkerKilledBetweenAttempts(t *testing.T) {
 		"AUTHFLOW_PUBLIC_URL":            env.Config.PublicURL,
 		"TEMPORAL_ADDRESS":               env.Server.FrontendHostPort(),
 		"TEMPORAL_NAMESPACE":             env.Server.Namespace(),
-		"SMTP_URL":                       "smtp://" + sink.addr,
+		"SMTP_URL":                       "smtp://" + sink.Addr,
 		"SMTP_FROM":                      "authflow@example.com",
 		"AUTHFLOW_WEBHOOK_ALLOW_PRIVATE": "true", // the receiver is on loopback
 		"SSL_CERT_FILE":                  certFile,

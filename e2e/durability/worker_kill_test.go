@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/authflow/authflow/api/apitest"
+	"github.com/authflow/authflow/internal/smtpsink"
 )
 
 // answer is an HTTP answer read without a *testing.T (for goroutines).
@@ -53,7 +54,7 @@ func TestWorkerKilledInThePhoneSaga(t *testing.T) {
 		t.Skip("builds authflow and waits out an activity timeout")
 	}
 	ctx := context.Background()
-	tw, billing, sink := newFakeTwilio(t), newFakeBilling(t), newSMTPSink(t)
+	tw, billing, sink := newFakeTwilio(t), newFakeBilling(t), smtpsink.Start(t)
 	// The worker runs as its own process from here on.
 	env.StopWorker()
 	t.Cleanup(func() {
@@ -73,7 +74,7 @@ func TestWorkerKilledInThePhoneSaga(t *testing.T) {
 		"TWILIO_AUTH_TOKEN":     "testtoken0",
 		"TWILIO_FROM_NUMBER":    "+15550100001",
 		"TWILIO_API_URL":        tw.URL,
-		"SMTP_URL":              "smtp://" + sink.addr,
+		"SMTP_URL":              "smtp://" + sink.Addr,
 		"SMTP_FROM":             "authflow@example.com",
 		"TELEGRAM_BOT_TOKEN":    "123456:test-token",
 		"TELEGRAM_BOT_USERNAME": "authflow_test_bot",
@@ -184,7 +185,7 @@ func TestWorkerKilledInThePhoneSaga(t *testing.T) {
 			t.Errorf("%d %s events, want one", count[typ], typ)
 		}
 	}
-	if n := sink.count(email); n != 1 {
+	if n := len(sink.To(email)); n != 1 {
 		t.Errorf("%d downgrade notices by email, want one", n)
 	}
 	req, _ := http.NewRequest("GET", "http://"+metricsAddr+"/metrics", nil)

@@ -15,17 +15,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"mime"
-	"mime/multipart"
-	"net"
 	"net/http"
-	netmail "net/mail"
 	"net/url"
 	"os"
 	"os/exec"
@@ -39,7 +34,6 @@ import (
 	"testing"
 	"time"
 
-	gosmtp "github.com/emersion/go-smtp"
 	"github.com/jackc/pgx/v5"
 	"github.com/pquerna/otp/totp"
 	enums "go.temporal.io/api/enums/v1"
@@ -48,6 +42,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/authflow/authflow/channels/smtp"
+	"github.com/authflow/authflow/internal/smtpsink"
 	"github.com/authflow/authflow/internal/syncbuf"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/store/opener"
@@ -165,13 +160,13 @@ func TestProductionShapeUnderLoadWithKills(t *testing.T) {
 	}
 	t.Logf("built authflow in %s", time.Since(began).Round(time.Second))
 
-	sink := newSMTPSink(t)
+	sink := smtpsink.Start(t)
 	key := bytes.Repeat([]byte{7}, 32)
 	stateDir := filepath.Join(dir, "shape")
 	statePath := filepath.Join(stateDir, "shape.json")
 	sh := startShape(t, bin, server, stateDir, []string{
 		"AUTHFLOW_SECRET_KEY=" + hex.EncodeToString(key), "AUTHFLOW_HASH_ISOLATION=off",
-		"SMTP_URL=smtp://" + sink.addr, "SMTP_FROM=authflow@example.com"})
+		"SMTP_URL=smtp://" + sink.Addr, "SMTP_FROM=authflow@example.com"})
 	t.Logf("shape up after %s: Temporal %s (%d shards), APIs %v", time.Since(began).Round(time.Second), sh.TemporalAddress, sh.Shards, sh.APIURLs)
 	if len(sh.APIURLs) != 2 || sh.Shards != 16 {
 		t.Fatalf("shape has APIs %v and %d shards, want 2 APIs and 16 shards", sh.APIURLs, sh.Shards)
@@ -570,16 +565,17 @@ func seedUsers(t *testing.T, storeURL string, key []byte) []*loginUser {
 // checkEmails: every email carries its send's idempotency key, no key
 // came twice (no challenge's email was sent twice, whatever was killed),
 // and every email login got the code it used.
-func checkEmails(t *testing.T, sink *smtpSink, users []*loginUser) {
+func checkEmails(t *testing.T, sink *smtpsink.Sink, users []*loginUser) {
 	t.Helper()
 	keys := map[string]int{}
-	all := sink.all()
+	all := sink.Mails()
 	for _, m := range all {
-		if m.key == "" {
-			t.Errorf("an email to %s without %s", m.to, smtp.IdempotencyHeader)
+		key := m.Header.Get(smtp.IdempotencyHeader)
+		if key == "" {
+			t.Errorf("an email to %s without %s", m.To, smtp.IdempotencyHeader)
 			continue
 		}
-		keys[m.key]++
+		keys[key]++
 	}
 	for k, n := range keys {
 		if n > 1 {
@@ -590,7 +586,7 @@ func checkEmails(t *testing.T, sink *smtpSink, users []*loginUser) {
 		if u.viaEmail && u.code == "" {
 			t.Errorf("%s logged in by email without a code from one", u.email)
 		}
-		if !u.viaEmail && sink.count(u.email) > 0 {
+		if !u.viaEmail && len(sink.To(u.email)) > 0 {
 			t.Errorf("%s (TOTP) was emailed", u.email)
 		}
 	}
@@ -717,7 +713,7 @@ type loginUser struct {
 
 type driver struct {
 	apis []string
-	sink *smtpSink
+	sink *smtpsink.Sink
 	http *http.Client
 	// noAnswer counts calls per API that got no HTTP answer; served,
 	// the answers per API (servedAt their times).
@@ -859,7 +855,7 @@ func (d *driver) login(u *loginUser, api int) {
 	if u.viaEmail {
 		var before int
 		_, err = d.step(u, "challenge", &api, func(api int, _ bool) (map[string]any, error) {
-			before = d.sink.count(u.email)
+			before = len(d.sink.To(u.email))
 			return d.call(api, "POST", base+"/challenge", secret, map[string]string{"method": "email"})
 		})
 		if err != nil {
@@ -868,7 +864,7 @@ func (d *driver) login(u *loginUser, api int) {
 		}
 		// The challenge answers once its email was accepted: the newest
 		// email is the challenge's.
-		if u.code, err = d.sink.newestCode(u.email, before); err != nil {
+		if u.code, err = newestCode(d.sink, u.email, before); err != nil {
 			u.err = err
 			return
 		}
@@ -928,126 +924,20 @@ func (d *driver) verify(api int, base, secret string, retry bool, body any) (map
 	return out, err
 }
 
-// smtpSink accepts every message and keeps its recipient, idempotency key
-// and text.
-type smtpSink struct {
-	addr string
-	mu   sync.Mutex
-	msgs []sunkMail
-}
-
-type sunkMail struct{ to, key, text string }
-
-func newSMTPSink(t *testing.T) *smtpSink {
-	t.Helper()
-	s := &smtpSink{}
-	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) { return &sinkSession{s: s}, nil }))
-	srv.Domain = "mx.test"
-	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.addr = ln.Addr().String()
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return s
-}
-
-func (s *smtpSink) all() []sunkMail {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]sunkMail(nil), s.msgs...)
-}
-
-func (s *smtpSink) to(addr string) []sunkMail {
-	var out []sunkMail
-	for _, m := range s.all() {
-		if strings.EqualFold(m.to, addr) {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-func (s *smtpSink) count(addr string) int { return len(s.to(addr)) }
-
 var sixDigits = regexp.MustCompile(`\b\d{6}\b`)
 
 // newestCode returns the code of the newest email to addr, which must be
 // newer than the first `before` ones.
-func (s *smtpSink) newestCode(addr string, before int) (string, error) {
-	msgs := s.to(addr)
+func newestCode(s *smtpsink.Sink, addr string, before int) (string, error) {
+	msgs := s.To(addr)
 	if len(msgs) <= before {
 		return "", fmt.Errorf("the email challenge to %s answered, but no new email arrived (%d before, %d now)", addr, before, len(msgs))
 	}
 	m := msgs[len(msgs)-1]
-	if c := sixDigits.FindString(m.text); c != "" {
+	if c := sixDigits.FindString(m.Text()); c != "" {
 		return c, nil
 	}
-	return "", fmt.Errorf("no code in the email to %s:\n%s", addr, m.text)
-}
-
-type sinkSession struct {
-	s  *smtpSink
-	to []string
-}
-
-func (ss *sinkSession) Mail(string, *gosmtp.MailOptions) error { return nil }
-func (ss *sinkSession) Rcpt(to string, _ *gosmtp.RcptOptions) error {
-	ss.to = append(ss.to, to)
-	return nil
-}
-func (ss *sinkSession) Data(r io.Reader) error {
-	raw, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	m := sunkMail{}
-	msg, err := netmail.ReadMessage(bytes.NewReader(raw))
-	if err != nil {
-		return err
-	}
-	m.key = msg.Header.Get(smtp.IdempotencyHeader)
-	m.text = textPart(msg)
-	ss.s.mu.Lock()
-	for _, to := range ss.to {
-		m.to = to
-		ss.s.msgs = append(ss.s.msgs, m)
-	}
-	ss.s.mu.Unlock()
-	return nil
-}
-func (ss *sinkSession) Reset()        { ss.to = nil }
-func (ss *sinkSession) Logout() error { return nil }
-
-// textPart is the text/plain part of a multipart/alternative email (or
-// the body of a single-part one), its transfer encoding undone.
-func textPart(msg *netmail.Message) string {
-	mt, params, _ := mime.ParseMediaType(msg.Header.Get("Content-Type"))
-	if !strings.HasPrefix(mt, "multipart/") {
-		body, _ := io.ReadAll(msg.Body)
-		return decodePart(msg.Header.Get("Content-Transfer-Encoding"), body)
-	}
-	mr := multipart.NewReader(msg.Body, params["boundary"])
-	for {
-		p, err := mr.NextPart()
-		if err != nil {
-			return ""
-		}
-		body, _ := io.ReadAll(p) // quoted-printable is undone by NextPart
-		if ct, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type")); ct == "text/plain" {
-			return decodePart(p.Header.Get("Content-Transfer-Encoding"), body)
-		}
-	}
-}
-
-func decodePart(encoding string, body []byte) string {
-	if strings.EqualFold(encoding, "base64") {
-		b, _ := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(string(body)), ""))
-		return string(b)
-	}
-	return string(body)
+	return "", fmt.Errorf("no code in the email to %s:\n%s", addr, m.Text())
 }
 
 func tail(s string, n int) string {

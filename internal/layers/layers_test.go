@@ -23,7 +23,7 @@ var layers = []struct {
 }{
 	// Libraries: no authflow package above them.
 	{"store", 0}, {"channels", 0}, {"security", 0}, {"phone", 0}, {"config", 0},
-	{"metrics", 0}, {"codec", 0}, {"devserver", 0}, {"internal/webauthntest", 0}, {"internal/syncbuf", 0}, {"errkind", 0}, {"rules", 0}, {"i18n", 0},
+	{"metrics", 0}, {"codec", 0}, {"devserver", 0}, {"internal/webauthntest", 0}, {"internal/syncbuf", 0}, {"internal/smtpsink", 0}, {"errkind", 0}, {"rules", 0}, {"i18n", 0},
 	// Webhooks on the wire: payload, signature, event types, the SSRF-safe
 	// client.
 	{"webhooks", 0},
