@@ -12,6 +12,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/authflow/authflow/api/apitest"
 	"github.com/authflow/authflow/config"
+	"github.com/authflow/authflow/internal/smtpsink"
 	"github.com/authflow/authflow/internal/syncbuf"
 	"github.com/authflow/authflow/security"
 )
@@ -153,6 +155,33 @@ func freePort(t *testing.T) int {
 
 // secretKeyHex is the stack's AUTHFLOW_SECRET_KEY as the environment gives it.
 func secretKeyHex() string { return hex.EncodeToString(env.Config.SecretKey) }
+
+// externalWorkerEnv stops the stack's own worker until the test ends, so
+// that `authflow worker` processes started with the environment it
+// returns (the stack's store, keys and Temporal, email to sink, plus
+// extra) do the work, as in production.
+func externalWorkerEnv(t *testing.T, sink *smtpsink.Sink, extra map[string]string) map[string]string {
+	t.Helper()
+	env.StopWorker()
+	t.Cleanup(func() {
+		if err := env.StartWorker(); err != nil {
+			t.Error(err)
+		}
+	})
+	out := map[string]string{
+		"AUTHFLOW_DATABASE_URL": env.Config.DatabaseURL,
+		"AUTHFLOW_SECRET_KEY":   secretKeyHex(),
+		"AUTHFLOW_ADMIN_TOKEN":  env.AdminToken,
+		"AUTHFLOW_METRICS":      "off", // the first worker serves no /metrics
+		"AUTHFLOW_PUBLIC_URL":   env.Config.PublicURL,
+		"TEMPORAL_ADDRESS":      env.Server.FrontendHostPort(),
+		"TEMPORAL_NAMESPACE":    env.Server.Namespace(),
+		"SMTP_URL":              "smtp://" + sink.Addr,
+		"SMTP_FROM":             "authflow@example.com",
+	}
+	maps.Copy(out, extra)
+	return out
+}
 
 // eventually polls cond until it holds or d passes.
 func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {

@@ -240,26 +240,10 @@ func TestWebhookWorkerKilledBetweenAttempts(t *testing.T) {
 	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: rcv.Certificate().Raw}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	sink := smtpsink.Start(t)
-	env.StopWorker()
-	t.Cleanup(func() {
-		if err := env.StartWorker(); err != nil {
-			t.Error(err)
-		}
-	})
-	workerEnv := map[string]string{
-		"AUTHFLOW_DATABASE_URL":          env.Config.DatabaseURL,
-		"AUTHFLOW_SECRET_KEY":            secretKeyHex(),
-		"AUTHFLOW_ADMIN_TOKEN":           env.AdminToken,
-		"AUTHFLOW_METRICS":               "off",
-		"AUTHFLOW_PUBLIC_URL":            env.Config.PublicURL,
-		"TEMPORAL_ADDRESS":               env.Server.FrontendHostPort(),
-		"TEMPORAL_NAMESPACE":             env.Server.Namespace(),
-		"SMTP_URL":                       "smtp://" + sink.Addr,
-		"SMTP_FROM":                      "authflow@example.com",
+	workerEnv := externalWorkerEnv(t, smtpsink.Start(t), map[string]string{
 		"AUTHFLOW_WEBHOOK_ALLOW_PRIVATE": "true", // the receiver is on loopback
 		"SSL_CERT_FILE":                  certFile,
-	}
+	})
 	w1 := startAuthflow(t, workerEnv, "worker")
 	w1.waitOutput(t, "worker polling", time.Minute)
 

@@ -56,31 +56,16 @@ func TestWorkerKilledInThePhoneSaga(t *testing.T) {
 	ctx := context.Background()
 	tw, billing, sink := newFakeTwilio(t), newFakeBilling(t), smtpsink.Start(t)
 	// The worker runs as its own process from here on.
-	env.StopWorker()
-	t.Cleanup(func() {
-		if err := env.StartWorker(); err != nil {
-			t.Error(err)
-		}
-	})
-	workerEnv := map[string]string{
-		"AUTHFLOW_DATABASE_URL": env.Config.DatabaseURL,
-		"AUTHFLOW_SECRET_KEY":   secretKeyHex(),
-		"AUTHFLOW_ADMIN_TOKEN":  env.AdminToken,
-		"AUTHFLOW_METRICS":      "off", // the first worker serves no /metrics
-		"AUTHFLOW_PUBLIC_URL":   env.Config.PublicURL,
-		"TEMPORAL_ADDRESS":      env.Server.FrontendHostPort(),
-		"TEMPORAL_NAMESPACE":    env.Server.Namespace(),
+	workerEnv := externalWorkerEnv(t, sink, map[string]string{
 		"TWILIO_ACCOUNT_SID":    "AC00000000000000000000000000000001",
 		"TWILIO_AUTH_TOKEN":     "testtoken0",
 		"TWILIO_FROM_NUMBER":    "+15550100001",
 		"TWILIO_API_URL":        tw.URL,
-		"SMTP_URL":              "smtp://" + sink.Addr,
-		"SMTP_FROM":             "authflow@example.com",
 		"TELEGRAM_BOT_TOKEN":    "123456:test-token",
 		"TELEGRAM_BOT_USERNAME": "authflow_test_bot",
 		"TELEGRAM_API_URL":      billing.URL, // never called: the account has no Telegram
 		"BILLING_WEBHOOK_URL":   billing.URL,
-	}
+	})
 	w1 := startAuthflow(t, workerEnv, "worker")
 	w1.waitOutput(t, "worker polling", time.Minute)
 
