@@ -62,7 +62,9 @@ type SentCode struct {
 
 // SendCode makes a code, sends it and returns its MAC. The code is derived
 // from the send's idempotency key, so a retry sends (or skips, when the first
-// try was recorded) the very same code: exactly once from the user's side.
+// try was recorded) the very same code: never a second code, and a second
+// copy only when a worker dies between the provider's acceptance and the
+// record (README "Exactly once, as far as a provider allows").
 func (a *Activities) SendCode(ctx context.Context, in SendCodeInput) (SentCode, error) {
 	key := idemKey(ctx)
 	now := a.now()

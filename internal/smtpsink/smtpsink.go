@@ -26,6 +26,8 @@ type Mail struct {
 	Header mail.Header
 	// Body is the message after its header, as sent (still MIME-encoded).
 	Body []byte
+	// At is when the sink accepted the message (its answer to DATA).
+	At time.Time
 }
 
 // Sink is the server; SMTP_URL=smtp://<Addr> sends to it.
@@ -123,10 +125,11 @@ func (ss *session) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	at := time.Now()
 	ss.s.mu.Lock()
 	defer ss.s.mu.Unlock()
 	for _, to := range ss.to {
-		ss.s.mails = append(ss.s.mails, Mail{To: to, Header: msg.Header, Body: body})
+		ss.s.mails = append(ss.s.mails, Mail{To: to, Header: msg.Header, Body: body, At: at})
 	}
 	return nil
 }

@@ -4,11 +4,13 @@ import (
 	"net/smtp"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestEveryRecipientKeepsTheMessage(t *testing.T) {
 	s := Start(t)
 	msg := "Subject: code\r\nIdempotency-Key: k1\r\n\r\nYour code is 123456.\r\n"
+	before := time.Now()
 	if err := smtp.SendMail(s.Addr, nil, "a@example.com", []string{"B@example.com", "c@example.com"}, []byte(msg)); err != nil {
 		t.Fatal(err)
 	}
@@ -18,6 +20,9 @@ func TestEveryRecipientKeepsTheMessage(t *testing.T) {
 	got := s.To("b@EXAMPLE.com")
 	if len(got) != 1 || got[0].Header.Get("Idempotency-Key") != "k1" || !strings.Contains(string(got[0].Body), "123456") {
 		t.Fatalf("to b: %+v", got)
+	}
+	if got[0].At.Before(before) || got[0].At.After(time.Now()) {
+		t.Fatalf("accepted at %s, not during the send", got[0].At)
 	}
 	if got[0].Text() != "Your code is 123456.\r\n" {
 		t.Fatalf("text %q", got[0].Text())
