@@ -93,8 +93,8 @@ func BenchmarkCreateSessionParallel(b *testing.B) {
 	storetest.CreateSessionsParallel(b, s)
 }
 
-// BenchmarkLoginQueries measures the store work of one TOTP login (twelve
-// statements) on a file database.
+// BenchmarkLoginQueries measures the store calls of one TOTP login
+// (storetest.LoginQueries) on a file database.
 func BenchmarkLoginQueries(b *testing.B) {
 	s := open(b, filepath.Join(b.TempDir(), "authflow.db"))
 	storetest.LoginQueries(b, s)

@@ -245,9 +245,10 @@ func CreateSessionsParallel(b *testing.B, s store.Store) {
 }
 
 // LoginQueries runs, per iteration, the store calls of one TOTP login in
-// the order the activities make them: the password step's throttle reads,
-// user lookup and second-step options, the TOTP step, and the session with
-// its event.
+// the order the activities make them (activities.TestTOTPLoginStoreCalls
+// lists them and fails when they change): the password step's throttle,
+// user and second-step options, the TOTP answer, and the session with its
+// event and the waiting recoveries it cancels.
 func LoginQueries(b *testing.B, s store.Store) {
 	ctx := context.Background()
 	email := RandomString() + "@example.com"
@@ -258,45 +259,52 @@ func LoginQueries(b *testing.B, s store.Store) {
 	if err := s.SetTOTPSecret(ctx, u.ID, RandomBytes(48), 0); err != nil {
 		b.Fatal(err)
 	}
+	const ip = "203.0.113.9"
 	now := time.Now()
 	step := now.Unix() / 30
+	must := func(err error) {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		for _, k := range [][2]string{{"account", email}, {"ip", "203.0.113.9"}} {
-			if _, err := s.GetAttempts(ctx, k[0], k[1]); err != nil {
-				b.Fatal(err)
-			}
-		}
-		if _, err := s.UserByEmail(ctx, email); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := s.TwoFactorSettings(ctx, u.ID); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := s.ListTelegram(ctx, u.ID); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := s.ListCredentials(ctx, u.ID); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := s.ListPhones(ctx, u.ID); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := s.GetAttempts(ctx, "second_factor", u.ID); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := s.UseTOTPStep(ctx, u.ID, step+int64(i), "bench"); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := s.CreateSession(ctx, store.Session{UserID: u.ID, TokenHash: RandomBytes(32),
+		// The password step.
+		ipr, err := s.ReserveAttempt(ctx, "password_ip", ip, now, nil)
+		must(err)
+		_, err = s.ReserveAttempt(ctx, "password", email, now, nil)
+		must(err)
+		_, err = s.UserByEmail(ctx, email)
+		must(err)
+		must(s.ResetAttempts(ctx, "password", email))
+		must(s.ReleaseAttempt(ctx, "password_ip", ip, ipr))
+		_, err = s.TwoFactorSettings(ctx, u.ID)
+		must(err)
+		_, err = s.ListCredentials(ctx, u.ID)
+		must(err)
+		_, err = s.RecoveryCodesLeft(ctx, u.ID)
+		must(err)
+		_, err = s.ListPhones(ctx, u.ID)
+		must(err)
+		_, err = s.GetAttempts(ctx, "2fa", u.ID)
+		must(err)
+		// The TOTP answer.
+		_, err = s.TwoFactorSettings(ctx, u.ID)
+		must(err)
+		_, err = s.ReserveAttempt(ctx, "2fa", u.ID, now, nil)
+		must(err)
+		_, err = s.UseTOTPStep(ctx, u.ID, step+int64(i), fmt.Sprintf("bench-%d", i))
+		must(err)
+		must(s.ResetAttempts(ctx, "2fa", u.ID))
+		// The session.
+		_, err = s.CreateSession(ctx, store.Session{UserID: u.ID, TokenHash: RandomBytes(32),
 			AuthenticatedAt: now, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour),
-			IP: "203.0.113.9", UserAgent: "bench"}); err != nil {
-			b.Fatal(err)
-		}
-		if err := s.AddEvent(ctx, store.Event{UserID: u.ID, Type: "login_succeeded", At: now, IP: "203.0.113.9"}); err != nil {
-			b.Fatal(err)
-		}
+			IP: ip, UserAgent: "bench"})
+		must(err)
+		must(s.AddEvent(ctx, store.Event{UserID: u.ID, Type: "login_succeeded", At: now, IP: ip}))
+		_, err = s.WaitingRecoveries(ctx, u.ID)
+		must(err)
 	}
 }
 
