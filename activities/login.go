@@ -67,13 +67,12 @@ func (a *Activities) VerifyPassword(ctx context.Context, in VerifyPasswordInput)
 		return VerifyPasswordResult{}, storeErr("password attempt", err)
 	}
 	res := VerifyPasswordResult{UserID: u.ID, OK: true}
-	if res.Options, err = a.loginOptions(ctx, u.ID); err != nil {
+	var counter store.AttemptState
+	if res.Options, counter, err = a.loginOptions(ctx, u.ID); err != nil {
 		return VerifyPasswordResult{}, err
 	}
 	if res.Options.Any() {
-		if res.Budget, err = a.SecondFactorStatus(ctx, u.ID); err != nil {
-			return VerifyPasswordResult{}, err
-		}
+		res.Budget = a.budget(counter)
 	}
 	return res, nil
 }
@@ -113,41 +112,36 @@ func (o LoginOptions) Any() bool {
 // LoadLoginOptions reads which second factors the user has (an enrollment
 // reads it before it changes them).
 func (a *Activities) LoadLoginOptions(ctx context.Context, userID string) (LoginOptions, error) {
-	return a.loginOptions(ctx, userID)
+	o, _, err := a.loginOptions(ctx, userID)
+	return o, err
 }
 
-func (a *Activities) loginOptions(ctx context.Context, userID string) (LoginOptions, error) {
+// loginOptions reads the user's second factors and the second step's
+// counter in one store call (store.SecondFactors), and Telegram's chats
+// when Telegram is on.
+func (a *Activities) loginOptions(ctx context.Context, userID string) (LoginOptions, store.AttemptState, error) {
 	o := LoginOptions{FlashCalls: a.FlashCalls.Suffixes() > 0}
-	tf, err := a.Store.TwoFactorSettings(ctx, userID)
+	sf, err := a.Store.SecondFactors(ctx, userID, rules.ScopeSecondFactor)
 	if err != nil {
-		return o, storeErr("2fa settings", err)
+		return o, store.AttemptState{}, storeErr("second factors", err)
 	}
+	tf := sf.TwoFactor
 	o.TOTP = tf.TOTPEnabled && len(tf.TOTPSecretSealed) > 0
 	o.Email = tf.EmailEnabled
 	if tf.TelegramEnabled {
 		// The chats matter only to Telegram's prompts and their answers.
 		tg, err := a.Store.ListTelegram(ctx, userID)
 		if err != nil {
-			return o, storeErr("telegram accounts", err)
+			return o, store.AttemptState{}, storeErr("telegram accounts", err)
 		}
 		for _, t := range tg {
 			o.TelegramChats = append(o.TelegramChats, t.ChatID)
 		}
 		o.Telegram = len(tg) > 0
 	}
-	creds, err := a.Store.ListCredentials(ctx, userID)
-	if err != nil {
-		return o, storeErr("passkeys", err)
-	}
-	o.WebAuthn = len(creds) > 0
-	if o.RecoveryCodes, err = a.Store.RecoveryCodesLeft(ctx, userID); err != nil {
-		return o, storeErr("recovery codes", err)
-	}
-	phones, err := a.Store.ListPhones(ctx, userID)
-	if err != nil {
-		return o, storeErr("phones", err)
-	}
-	for _, p := range phones {
+	o.WebAuthn = sf.Passkeys > 0
+	o.RecoveryCodes = sf.RecoveryCodesLeft
+	for _, p := range sf.Phones {
 		// A number that may get no code (its type or region; verified
 		// before the rule) is not offered: SendCode would refuse it.
 		if !p.Verified || a.PhonePolicy.Check(p.Number, phone.UseCall) != nil {
@@ -156,7 +150,7 @@ func (a *Activities) loginOptions(ctx context.Context, userID string) (LoginOpti
 		o.Phones = append(o.Phones, PhoneOption{ID: p.ID, NumberMasked: phone.Mask(p.Number), Kind: phone.KindOf(p.Number),
 			CallOnly: a.PhonePolicy.Check(p.Number, phone.UseSMS) != nil})
 	}
-	return o, nil
+	return o, sf.Counter, nil
 }
 
 // IssueSessionInput asks for the session of a finished login flow.

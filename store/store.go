@@ -151,10 +151,28 @@ type TwoFactorSettings struct {
 	TOTPLastStep int64
 }
 
+// SecondFactors is what a login's password step reads about an account's
+// second step, in one statement (docs/performance.md: it was five calls).
+type SecondFactors struct {
+	TwoFactor TwoFactorSettings
+	// Passkeys counts the usable (not suspended) passkeys.
+	Passkeys int
+	// RecoveryCodesLeft counts the unused codes that are not suspended.
+	RecoveryCodesLeft int
+	// Phones are the account's numbers, oldest first, verified or not.
+	Phones []Phone
+	// Counter is the account's failure counter of the scope asked for.
+	Counter AttemptState
+}
+
 // TwoFactor stores per-method settings and the TOTP secret.
 type TwoFactor interface {
 	// TwoFactorSettings returns zero settings for a user that never set any.
 	TwoFactorSettings(ctx context.Context, userID string) (TwoFactorSettings, error)
+	// SecondFactors reads, in one statement, what TwoFactorSettings,
+	// ListCredentials, RecoveryCodesLeft, ListPhones and GetAttempts(scope,
+	// userID) would (one snapshot of them); zero for an unknown user.
+	SecondFactors(ctx context.Context, userID, scope string) (SecondFactors, error)
 	SetTelegramEnabled(ctx context.Context, userID string, enabled bool) error
 	SetEmailEnabled(ctx context.Context, userID string, enabled bool) error
 	// SetTOTPSecret stores a new sealed secret, enables TOTP and keeps

@@ -99,3 +99,9 @@ func BenchmarkLoginQueries(b *testing.B) {
 	s := open(b, filepath.Join(b.TempDir(), "authflow.db"))
 	storetest.LoginQueries(b, s)
 }
+
+// BenchmarkSecondFactors compares the password step's read of the second
+// factors in one statement with the five calls it replaced.
+func BenchmarkSecondFactors(b *testing.B) {
+	storetest.SecondFactorsRead(b, open(b, filepath.Join(b.TempDir(), "authflow.db")))
+}

@@ -554,3 +554,94 @@ func testPhoneUnknownUser(t *testing.T, s store.Store) {
 	_, err := s.AddPhone(t.Context(), "no-such-user", "+380501234567", true)
 	wantErr(t, "AddPhone", err, store.ErrNotFound)
 }
+
+// sameSecondFactors: SecondFactors says what the five calls it replaces say.
+func sameSecondFactors(t *testing.T, s store.Store, userID, scope string) store.SecondFactors {
+	t.Helper()
+	ctx := t.Context()
+	got, err := s.SecondFactors(ctx, userID, scope)
+	mustNil(t, err)
+	tf, err := s.TwoFactorSettings(ctx, userID)
+	mustNil(t, err)
+	creds, err := s.ListCredentials(ctx, userID)
+	mustNil(t, err)
+	codes, err := s.RecoveryCodesLeft(ctx, userID)
+	mustNil(t, err)
+	phones, err := s.ListPhones(ctx, userID)
+	mustNil(t, err)
+	counter, err := s.GetAttempts(ctx, scope, userID)
+	mustNil(t, err)
+	if got.TwoFactor.TelegramEnabled != tf.TelegramEnabled || got.TwoFactor.EmailEnabled != tf.EmailEnabled ||
+		got.TwoFactor.TOTPEnabled != tf.TOTPEnabled || !bytes.Equal(got.TwoFactor.TOTPSecretSealed, tf.TOTPSecretSealed) ||
+		(got.TwoFactor.TOTPSecretSealed == nil) != (tf.TOTPSecretSealed == nil) || got.TwoFactor.TOTPLastStep != tf.TOTPLastStep {
+		t.Errorf("SecondFactors.TwoFactor = %+v, TwoFactorSettings = %+v", got.TwoFactor, tf)
+	}
+	if got.Passkeys != len(creds) || got.RecoveryCodesLeft != codes {
+		t.Errorf("SecondFactors: %d passkeys, %d recovery codes; the calls: %d, %d", got.Passkeys, got.RecoveryCodesLeft, len(creds), codes)
+	}
+	if got.Counter.Failures != counter.Failures {
+		t.Errorf("SecondFactors.Counter = %+v, GetAttempts = %+v", got.Counter, counter)
+	}
+	sameTime(t, "SecondFactors.Counter.LockedUntil", got.Counter.LockedUntil, counter.LockedUntil)
+	if len(got.Phones) != len(phones) {
+		t.Fatalf("SecondFactors: %d phones, ListPhones %d", len(got.Phones), len(phones))
+	}
+	for i := range phones {
+		samePhone(t, fmt.Sprintf("SecondFactors.Phones[%d]", i), got.Phones[i], phones[i])
+	}
+	return got
+}
+
+func testSecondFactors(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const scope = "2fa"
+	u, other := newUser(t, s), newUser(t, s)
+
+	// Nothing set: zero, and the same for an unknown user.
+	if got := sameSecondFactors(t, s, u.ID, scope); !zeroSettings(got.TwoFactor) || got.Passkeys != 0 ||
+		got.RecoveryCodesLeft != 0 || got.Phones != nil || got.Counter != (store.AttemptState{}) {
+		t.Errorf("a new user's second factors = %+v, want zero", got)
+	}
+	if got, err := s.SecondFactors(ctx, "no-such-user", scope); err != nil || !zeroSettings(got.TwoFactor) || got.Phones != nil {
+		t.Errorf("an unknown user's second factors = %+v, %v; want zero", got, err)
+	}
+
+	// Everything set, the other account too (it must not leak in).
+	for _, id := range []string{u.ID, other.ID} {
+		mustNil(t, s.SetEmailEnabled(ctx, id, true))
+		mustNil(t, s.SetTOTPSecret(ctx, id, []byte("sealed-"+id), 7))
+		addCredential(t, s, id)
+		mustNil(t, s.ReplaceRecoveryCodes(ctx, id, [][]byte{[]byte("h1-" + id), []byte("h2-" + id), []byte("h3-" + id)}, time.Now()))
+		_, err := s.AddPhone(ctx, id, "+380501234567", true)
+		mustNil(t, err)
+	}
+	mustNil(t, s.SetTelegramEnabled(ctx, u.ID, true))
+	addCredential(t, s, u.ID)
+	used, err := s.UseRecoveryCode(ctx, u.ID, []byte("h2-"+u.ID), time.Now())
+	mustNil(t, err)
+	if !used {
+		t.Fatal("a recovery code was not used")
+	}
+	_, err = s.AddPhone(ctx, u.ID, "+14155550123", false)
+	mustNil(t, err)
+	for range 2 {
+		_, err := s.AddFailure(ctx, scope, u.ID, time.Now(), func(int) time.Duration { return time.Hour })
+		mustNil(t, err)
+	}
+	_, err = s.AddFailure(ctx, "password", u.ID, time.Now(), nil) // another scope: not this counter
+	mustNil(t, err)
+	got := sameSecondFactors(t, s, u.ID, scope)
+	if !got.TwoFactor.TelegramEnabled || !got.TwoFactor.EmailEnabled || !got.TwoFactor.TOTPEnabled ||
+		string(got.TwoFactor.TOTPSecretSealed) != "sealed-"+u.ID || got.TwoFactor.TOTPLastStep != 7 ||
+		got.Passkeys != 2 || got.RecoveryCodesLeft != 2 || len(got.Phones) != 2 || got.Phones[1].Verified ||
+		got.Counter.Failures != 2 || got.Counter.LockedUntil.IsZero() {
+		t.Errorf("second factors = %+v", got)
+	}
+
+	// A downgrade suspends the passkeys and the recovery codes.
+	mustNil(t, s.DisableTwoFactor(ctx, u.ID, "downgrade-"+u.ID, time.Now()))
+	if got := sameSecondFactors(t, s, u.ID, scope); got.Passkeys != 0 || got.RecoveryCodesLeft != 0 || len(got.Phones) != 2 {
+		t.Errorf("after a downgrade: %+v", got)
+	}
+	sameSecondFactors(t, s, other.ID, scope)
+}

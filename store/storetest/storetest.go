@@ -53,6 +53,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"delete other sessions keeps one and counts the rest", testDeleteOtherSessions},
 
 		{"two factor settings default to zero", testTwoFactorDefaults},
+		{"second factors in one statement say what the five calls say", testSecondFactors},
 		{"set telegram and email enabled", testSetSwitches},
 		{"two factor switches of unknown user are not found", testSwitchesUnknownUser},
 		{"set totp secret enables totp and keeps the last step", testSetTOTPSecret},
@@ -279,15 +280,7 @@ func LoginQueries(b *testing.B, s store.Store) {
 		must(err)
 		must(s.ResetAttempts(ctx, "password", email))
 		must(s.ReleaseAttempt(ctx, "password_ip", ip, ipr))
-		_, err = s.TwoFactorSettings(ctx, u.ID)
-		must(err)
-		_, err = s.ListCredentials(ctx, u.ID)
-		must(err)
-		_, err = s.RecoveryCodesLeft(ctx, u.ID)
-		must(err)
-		_, err = s.ListPhones(ctx, u.ID)
-		must(err)
-		_, err = s.GetAttempts(ctx, "2fa", u.ID)
+		_, err = s.SecondFactors(ctx, u.ID, "2fa")
 		must(err)
 		// The TOTP answer.
 		_, err = s.TwoFactorSettings(ctx, u.ID)
@@ -306,6 +299,51 @@ func LoginQueries(b *testing.B, s store.Store) {
 		_, err = s.WaitingRecoveries(ctx, u.ID)
 		must(err)
 	}
+}
+
+// SecondFactorsRead measures what the password step reads about an
+// account's second step: in one statement (store.SecondFactors) and, for
+// comparison, in the five calls it replaced. The account has a TOTP
+// secret, a passkey, recovery codes and a phone.
+func SecondFactorsRead(b *testing.B, s store.Store) {
+	ctx := context.Background()
+	u, err := s.CreateUser(ctx, RandomString()+"@example.com", "$argon2id$hash")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.SetTOTPSecret(ctx, u.ID, RandomBytes(48), 0); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.AddCredential(ctx, newCredential(u.ID)); err != nil {
+		b.Fatal(err)
+	}
+	if err := s.ReplaceRecoveryCodes(ctx, u.ID, [][]byte{RandomBytes(32), RandomBytes(32)}, time.Now()); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.AddPhone(ctx, u.ID, "+380501234567", true); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("one statement", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := s.SecondFactors(ctx, u.ID, "2fa"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("five calls", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_, err1 := s.TwoFactorSettings(ctx, u.ID)
+			_, err2 := s.ListCredentials(ctx, u.ID)
+			_, err3 := s.RecoveryCodesLeft(ctx, u.ID)
+			_, err4 := s.ListPhones(ctx, u.ID)
+			_, err5 := s.GetAttempts(ctx, "2fa", u.ID)
+			if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
 // RandomBytes returns n bytes from crypto/rand.

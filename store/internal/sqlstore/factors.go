@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -32,6 +33,58 @@ func (s *Store) TwoFactorSettings(ctx context.Context, userID string) (store.Two
 		return store.TwoFactorSettings{}, s.wrap("two factor settings", err)
 	}
 	return t, nil
+}
+
+// SecondFactors is one statement where a login's password step made five:
+// the user's row drives it, the settings and the counter are joined (NULL
+// when the account has none), the counts are subqueries, and there is one
+// row per phone (one row with NULL phone columns when there is none).
+func (s *Store) SecondFactors(ctx context.Context, userID, scope string) (store.SecondFactors, error) {
+	var out store.SecondFactors
+	rows, err := s.db.Reader().Query(ctx,
+		`SELECT COALESCE(t.telegram_enabled, FALSE), COALESCE(t.email_enabled, FALSE), COALESCE(t.totp_enabled, FALSE),
+		        t.totp_secret, COALESCE(t.totp_last_step, 0),
+		        (SELECT count(*) FROM webauthn_credentials c WHERE c.user_id = u.id AND c.suspended_by IS NULL),
+		        (SELECT count(*) FROM recovery_codes r WHERE r.user_id = u.id AND r.used_at IS NULL AND r.suspended_by IS NULL),
+		        COALESCE(a.failures, 0), a.locked_until,
+		        p.id, p.number, p.verified, p.created_at
+		 FROM users u
+		 LEFT JOIN two_factor t ON t.user_id = u.id
+		 LEFT JOIN attempts a ON a.scope = $2 AND a.key = u.id
+		 LEFT JOIN phones p ON p.user_id = u.id
+		 WHERE u.id = $1
+		 ORDER BY p.created_at, p.id`, userID, scope)
+	if err != nil {
+		return out, s.wrap("second factors", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			tf              store.TwoFactorSettings
+			passkeys, codes int64
+			counter         store.AttemptState
+			id, number      sql.NullString
+			verified        sql.NullBool
+			created         time.Time
+		)
+		if err := rows.Scan(&tf.TelegramEnabled, &tf.EmailEnabled, &tf.TOTPEnabled, &tf.TOTPSecretSealed, &tf.TOTPLastStep,
+			&passkeys, &codes, &counter.Failures, timeDest{&counter.LockedUntil},
+			&id, &number, &verified, timeDest{&created}); err != nil {
+			return store.SecondFactors{}, s.wrap("second factors", err)
+		}
+		if len(tf.TOTPSecretSealed) == 0 {
+			tf.TOTPSecretSealed = nil
+		}
+		out.TwoFactor, out.Passkeys, out.RecoveryCodesLeft, out.Counter = tf, int(passkeys), int(codes), counter
+		if id.Valid {
+			out.Phones = append(out.Phones, store.Phone{ID: id.String, UserID: userID, Number: number.String,
+				Verified: verified.Bool, CreatedAt: created})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return store.SecondFactors{}, s.wrap("second factors", err)
+	}
+	return out, nil
 }
 
 // SetTelegramEnabled switches Telegram 2FA; ErrNotFound for an unknown user.
