@@ -128,7 +128,8 @@ func prodshapeCmd() *cobra.Command {
 --shards history shards), applies authflow's migrations to the third, then
 starts --workers ` + "`authflow worker`" + ` and --apis ` + "`authflow api`" + ` processes on loopback.
 A process that exits is restarted after --restart-delay (a second), as
-compose's restart: unless-stopped does; should the supervisor itself die,
+compose's restart: unless-stopped does, except that one exiting three times
+before the shape is ready stops up with the end of its log; should the supervisor itself die,
 its processes get SIGTERM (Linux). DIR/shape.json says where everything is
 (addresses, pids, the secret key: mode 0600) and DIR/*.log hold each
 process's output. SIGINT/SIGTERM stops the APIs, then the workers, then
@@ -215,7 +216,8 @@ type supervisor struct {
 }
 
 func shapeUp(cmd *cobra.Command, o shapeOptions) error {
-	ctx := cmd.Context()
+	ctx, cancel := context.WithCancel(cmd.Context())
+	defer cancel()
 	log := newLogger(cmd.ErrOrStderr())
 	if o.url == "" {
 		return errors.New("--database-url is required")
@@ -271,8 +273,11 @@ func shapeUp(cmd *cobra.Command, o shapeOptions) error {
 		"--database-url", o.url, "--database", o.prefix + "_temporal", "--visibility-database", o.prefix + "_temporal_visibility",
 		"--shards", strconv.Itoa(o.shards), "--port", strconv.Itoa(tport)}}
 	defer s.stopAll(log)
+	// Cancelled before stopAll runs (defers run last first), so that a
+	// process it stops is not restarted, also when up fails.
+	defer cancel()
 	s.supervise(ctx, log, temporal)
-	if err := waitLog(ctx, temporal.log, temporalReady, 3*time.Minute); err != nil {
+	if err := waitLog(ctx, temporal.log, temporalReady, 3*time.Minute, s.failedToStart); err != nil {
 		return err
 	}
 	log.Info("temporal ready", "address", s.shape.TemporalAddress, "shards", o.shards)
@@ -313,7 +318,11 @@ func shapeUp(cmd *cobra.Command, o shapeOptions) error {
 		s.supervise(ctx, log, a)
 	}
 	for _, a := range apis {
-		if err := waitReady(ctx, a.url+"/readyz", 2*time.Minute); err != nil {
+		if err := waitReady(ctx, a.url+"/readyz", 2*time.Minute, s.failedToStart); err != nil {
+			var fe *startError
+			if errors.As(err, &fe) {
+				return err
+			}
 			return fmt.Errorf("%s: %w (see %s)", a.name, err, a.log)
 		}
 	}
@@ -455,11 +464,60 @@ func (s *supervisor) stopAll(log interface{ Info(string, ...any) }) {
 	log.Info("production shape stopped")
 }
 
-func waitLog(ctx context.Context, path, line string, d time.Duration) error {
+// startupExits is how many times a process may exit before the shape is
+// ready: one that cannot start (no SMTP_URL for a worker, a bad variable)
+// would otherwise be restarted until the readiness wait ran out, minutes
+// later, with its reason only in its log.
+const startupExits = 3
+
+// startError is a process that kept exiting before the shape was ready.
+type startError struct {
+	name, log, tail string
+	exits           int
+}
+
+func (e *startError) Error() string {
+	return fmt.Sprintf("%s exited %d times while the shape was starting; the end of %s:\n%s", e.name, e.exits, e.log, e.tail)
+}
+
+// failedToStart is a startError for the first process that exited
+// startupExits times, else nil. It is checked while up waits for the
+// shape to be ready, not after: then a restart is what a crash gets.
+func (s *supervisor) failedToStart() error {
+	s.mu.Lock()
+	all := append([]*member(nil), s.all...)
+	s.mu.Unlock()
+	for _, m := range all {
+		m.mu.Lock()
+		exits := m.restarts
+		m.mu.Unlock()
+		if exits >= startupExits {
+			return &startError{name: m.name, log: m.log, tail: logTail(m.log, 5), exits: exits}
+		}
+	}
+	return nil
+}
+
+// logTail is the last n lines of the file at path ("" when unreadable).
+func logTail(path string, n int) string {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(raw), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// waitLog waits until the file at path holds line, for d at most; failed
+// (non-nil) ends the wait with its error.
+func waitLog(ctx context.Context, path, line string, d time.Duration, failed func() error) error {
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
 		if raw, _ := os.ReadFile(path); strings.Contains(string(raw), line) {
 			return nil
+		}
+		if err := failed(); err != nil {
+			return err
 		}
 		select {
 		case <-ctx.Done():
@@ -470,7 +528,9 @@ func waitLog(ctx context.Context, path, line string, d time.Duration) error {
 	return fmt.Errorf("no %q in %s within %s", line, path, d)
 }
 
-func waitReady(ctx context.Context, u string, d time.Duration) error {
+// waitReady waits until u answers 200, for d at most; failed (non-nil)
+// ends the wait with its error.
+func waitReady(ctx context.Context, u string, d time.Duration, failed func() error) error {
 	deadline := time.Now().Add(d)
 	c := &http.Client{Timeout: 5 * time.Second}
 	for time.Now().Before(deadline) {
@@ -479,6 +539,9 @@ func waitReady(ctx context.Context, u string, d time.Duration) error {
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
+		}
+		if err := failed(); err != nil {
+			return err
 		}
 		select {
 		case <-ctx.Done():
