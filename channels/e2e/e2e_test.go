@@ -10,10 +10,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/mail"
 	"net/url"
 	"os"
 	"regexp"
@@ -22,11 +20,10 @@ import (
 	"testing"
 	"time"
 
-	gosmtp "github.com/emersion/go-smtp"
-
 	"github.com/authflow/authflow/api/apitest"
 	"github.com/authflow/authflow/channels/telegram"
 	"github.com/authflow/authflow/config"
+	"github.com/authflow/authflow/internal/smtpsink"
 )
 
 const (
@@ -44,7 +41,7 @@ var (
 	env     *apitest.Env
 	twilioF *fakeTwilio
 	botF    *fakeBot
-	mailbox *smtpServer
+	mailbox *smtpsink.Sink
 )
 
 func TestMain(m *testing.M) {
@@ -57,15 +54,17 @@ func run(m *testing.M) int {
 	botF = newFakeBot()
 	defer botF.Close()
 	var err error
-	if mailbox, err = newSMTPServer(); err != nil {
+	var stopSMTP func() error
+	mailbox, stopSMTP, err = smtpsink.Listen()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "smtp server:", err)
 		return 1
 	}
-	defer mailbox.srv.Close()
+	defer stopSMTP()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	env, err = apitest.Start(ctx, apitest.Options{Configure: func(c *config.Config) {
-		c.SMTPURL, c.SMTPFrom = "smtp://"+mailbox.addr, "authflow <no-reply@authflow.test>"
+		c.SMTPURL, c.SMTPFrom = "smtp://"+mailbox.Addr, "authflow <no-reply@authflow.test>"
 		c.TwilioAccountSID, c.TwilioAuthToken, c.TwilioAPIURL = accountSID, authToken, twilioF.URL
 		c.TwilioFromNumber, c.TwilioFlashCallNumbers = fromNumber, flashPool
 		c.TelegramBotToken, c.TelegramBotUsername, c.TelegramAPIURL = botToken, "authflow_e2e_bot", botF.URL
@@ -199,68 +198,6 @@ func chatIs(c botCall, chat int64) bool {
 	return int64(id) == chat
 }
 
-// smtpServer is a real SMTP server without TLS or auth, as Mailpit runs.
-type smtpServer struct {
-	srv  *gosmtp.Server
-	addr string
-	mu   sync.Mutex
-	msgs map[string][][]byte // by recipient
-}
-
-func newSMTPServer() (*smtpServer, error) {
-	s := &smtpServer{msgs: map[string][][]byte{}}
-	s.srv = gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) { return &smtpSession{s: s}, nil }))
-	s.srv.Domain = "mx.test"
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	s.addr = ln.Addr().String()
-	go func() { _ = s.srv.Serve(ln) }()
-	return s, nil
-}
-
-type smtpSession struct {
-	s  *smtpServer
-	to []string
-}
-
-func (ss *smtpSession) Mail(string, *gosmtp.MailOptions) error { return nil }
-func (ss *smtpSession) Rcpt(to string, _ *gosmtp.RcptOptions) error {
-	ss.to = append(ss.to, to)
-	return nil
-}
-func (ss *smtpSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	ss.s.mu.Lock()
-	defer ss.s.mu.Unlock()
-	for _, to := range ss.to {
-		ss.s.msgs[to] = append(ss.s.msgs[to], b)
-	}
-	return nil
-}
-func (ss *smtpSession) Reset()        { ss.to = nil }
-func (ss *smtpSession) Logout() error { return nil }
-
-func (s *smtpServer) await(t *testing.T, to string) [][]byte {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		s.mu.Lock()
-		got := s.msgs[to]
-		s.mu.Unlock()
-		if len(got) > 0 {
-			return got
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("no email to %s", to)
-	return nil
-}
-
 // --- helpers ---------------------------------------------------------------
 
 var sixDigits = regexp.MustCompile(`\b(\d{6})\b`)
@@ -305,24 +242,18 @@ func TestLoginThroughRealAdapters(t *testing.T) {
 	t.Run("case=email code over smtp signs in", func(t *testing.T) {
 		email, _, flow := loginToChoice(t, "e2e-mail", "")
 		apitest.Expect(t, env.Do(t, "POST", "/v1/login/"+flow+"/challenge", "", map[string]any{"method": "email"}), 200)
-		msgs := mailbox.await(t, email)
-		msg, err := mail.ReadMessage(strings.NewReader(string(msgs[0])))
-		if err != nil {
-			t.Fatal(err)
-		}
+		msg := mailbox.Await(t, email, 15*time.Second)[0]
 		// The code is in the text, never in the subject (a preview or a
 		// lock screen shows subjects).
 		if subject := msg.Header.Get("Subject"); sixDigits.MatchString(subject) {
 			t.Fatalf("a code in the subject %q", subject)
 		}
-		body, _ := io.ReadAll(msg.Body)
-		m := regexp.MustCompile(`code to sign in: (\d{6})`).FindSubmatch(body)
+		m := regexp.MustCompile(`code to sign in: (\d{6})`).FindStringSubmatch(msg.Text())
 		if m == nil {
-			t.Fatalf("no code in the message %s", body)
+			t.Fatalf("no code in the message %s", msg.Text())
 		}
-		code := string(m[1])
-		verify(t, flow, code)
-		if n := len(mailbox.await(t, email)); n != 1 {
+		verify(t, flow, m[1])
+		if n := len(mailbox.To(email)); n != 1 {
 			t.Fatalf("%d emails, want 1", n)
 		}
 	})

@@ -40,18 +40,43 @@ type Sink struct {
 // Start listens on a loopback port until the test ends.
 func Start(t testing.TB) *Sink {
 	t.Helper()
-	s := &Sink{}
+	s, stop, err := Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = stop() })
+	return s
+}
+
+// Listen listens on a loopback port until stop is called: for a TestMain,
+// which has no test to end with.
+func Listen() (s *Sink, stop func() error, err error) {
+	s = &Sink{}
 	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) { return &session{s: s}, nil }))
 	srv.Domain = "mx.test"
 	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	s.Addr = ln.Addr().String()
 	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return s
+	return s, srv.Close, nil
+}
+
+// Await is the messages to addr once there is at least one, or the test
+// fails after d.
+func (s *Sink) Await(t testing.TB, addr string, d time.Duration) []Mail {
+	t.Helper()
+	for deadline := time.Now().Add(d); ; time.Sleep(20 * time.Millisecond) {
+		if got := s.To(addr); len(got) > 0 {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no email to %s within %s", addr, d)
+			return nil
+		}
+	}
 }
 
 // Mails is every message so far, oldest first.
