@@ -27,6 +27,7 @@ func (s *Server) webhookRoutes(admin *gin.RouterGroup) {
 	admin.GET("/webhooks", s.adminListWebhooks)
 	admin.GET("/webhooks/:id", s.adminGetWebhook)
 	admin.DELETE("/webhooks/:id", s.adminDeleteWebhook)
+	admin.POST("/webhooks/:id/enable", s.adminEnableWebhook)
 	admin.GET("/webhooks/:id/deliveries", s.adminWebhookDeliveries)
 	admin.POST("/webhooks/:id/deliveries/:delivery_id/retry", s.adminRetryWebhookDelivery)
 }
@@ -172,6 +173,64 @@ func (s *Server) adminDeleteWebhook(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
+// adminEnableWebhook lets an endpoint that was disabled (3 days of failed
+// attempts) take events again, its secret unchanged; with
+// redeliver_failed its failed deliveries are attempted again, in order.
+// The URL is checked again, as at creation: the SSRF policy may have
+// changed since. Events of the time it was disabled were never queued.
+func (s *Server) adminEnableWebhook(c *gin.Context) {
+	var req struct {
+		RedeliverFailed bool `json:"redeliver_failed"`
+	}
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	e, ok := s.endpoint(c)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 5*time.Second)
+	defer cancel()
+	if err := s.webhookPolicy().CheckURL(ctx, e.URL); err != nil {
+		var ue *webhooks.URLError
+		if errors.As(err, &ue) {
+			fail(c, badRequest("url is refused now: "+ue.Reason+"; create an endpoint with another URL"))
+			return
+		}
+		fail(c, err)
+		return
+	}
+	requeued, err := s.Store.EnableWebhookEndpoint(c.Request.Context(), e.ID, req.RedeliverFailed)
+	if errors.Is(err, store.ErrNotFound) {
+		fail(c, newErr(errkind.NotFound, "no such webhook endpoint"))
+		return
+	}
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	logFrom(c).Info("webhook endpoint enabled", "endpoint_id", e.ID, "was_disabled", e.DisabledAt != nil, "redelivered", requeued)
+	if requeued > 0 {
+		// The outbox is the truth: if Temporal does not answer, the relay
+		// starts the endpoint's workflow within seconds.
+		rctx, rcancel := rpc(c, rpcTimeout)
+		defer rcancel()
+		if _, err := s.Temporal.SignalWithStartWorkflow(rctx, workflows.WebhookWorkflowID(e.ID), workflows.SignalWebhookPending,
+			nil, workflows.WebhookStartOptions(e.ID, s.now()),
+			workflows.WebhookWorkflowName, workflows.WebhookInput{EndpointID: e.ID}); err != nil {
+			logFrom(c).Warn("webhook enable: the workflow was not woken; the relay will", "endpoint_id", e.ID, "err", err)
+		}
+	}
+	if e, ok = s.endpoint(c); !ok {
+		return
+	}
+	c.JSON(http.StatusOK, struct {
+		webhookJSON
+		Redelivered int `json:"redelivered"`
+	}{webhookOut(e), requeued})
+}
+
 // deliveryJSON is one event queued for an endpoint, with its attempts.
 type deliveryJSON struct {
 	// ID is the event's id: the webhook-id every attempt carries.
@@ -261,7 +320,7 @@ func (s *Server) adminRetryWebhookDelivery(c *gin.Context) {
 		return
 	}
 	if e.DisabledAt != nil {
-		fail(c, newErr(errkind.Conflict, "the endpoint is disabled ("+e.DisabledReason+"): nothing is delivered to it; create a new endpoint"))
+		fail(c, newErr(errkind.Conflict, "the endpoint is disabled ("+e.DisabledReason+"): nothing is delivered to it; enable it first (POST /v1/admin/webhooks/"+e.ID+"/enable)"))
 		return
 	}
 	eventID := c.Param("delivery_id")

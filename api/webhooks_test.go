@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/authflow/authflow/api/apitest"
+	"github.com/authflow/authflow/store"
 	"github.com/authflow/authflow/webhooks"
 	"github.com/authflow/authflow/workflows"
 )
@@ -125,6 +126,7 @@ func TestAdminWebhooks(t *testing.T) {
 			{"GET", "/v1/admin/webhooks"},
 			{"GET", "/v1/admin/webhooks/" + id},
 			{"DELETE", "/v1/admin/webhooks/" + id},
+			{"POST", "/v1/admin/webhooks/" + id + "/enable"},
 			{"GET", "/v1/admin/webhooks/" + id + "/deliveries"},
 			{"POST", "/v1/admin/webhooks/" + id + "/deliveries/x/retry"},
 		} {
@@ -186,7 +188,7 @@ func TestAdminWebhooks(t *testing.T) {
 		apitest.Expect(t, env.Admin(t, "DELETE", "/v1/admin/webhooks/"+id, nil), 204)
 		recordHistory(t, workflows.WebhookWorkflowID(id), "webhook-failing-retried-deleted")
 	})
-	t.Run("case=a disabled endpoint says so, when and why; its deliveries failed; a retry is a conflict", func(t *testing.T) {
+	t.Run("case=a disabled endpoint says so, when and why; its deliveries failed; a retry is a conflict until it is enabled with its failed deliveries", func(t *testing.T) {
 		id := newHook(t, "account_unlocked").Str("id")
 		user := env.NewUser(t, apitest.UniqueEmail("disabled"), pw)
 		apitest.Expect(t, env.Admin(t, "POST", "/v1/admin/users/"+user+"/unlock", nil), 204)
@@ -210,7 +212,48 @@ func TestAdminWebhooks(t *testing.T) {
 		if d["status"] != "failed" {
 			t.Fatalf("delivery of a disabled endpoint %v", d)
 		}
-		apitest.ExpectError(t, env.Admin(t, "POST", "/v1/admin/webhooks/"+id+"/deliveries/"+d["id"].(string)+"/retry", nil), 409, "conflict")
+		evID := d["id"].(string)
+		apitest.ExpectError(t, env.Admin(t, "POST", "/v1/admin/webhooks/"+id+"/deliveries/"+evID+"/retry", nil), 409, "conflict")
+
+		// Enabled again, with its failed deliveries: the same secret, the
+		// delivery pending and attempted again under its id.
+		tried := len(d["attempts"].([]any))
+		apitest.ExpectError(t, env.Admin(t, "POST", "/v1/admin/webhooks/"+id+"/enable", map[string]any{"redeliver_failed": "yes"}), 400, "bad_request")
+		apitest.ExpectError(t, env.Admin(t, "POST", "/v1/admin/webhooks/no-such-hook/enable", nil), 404, "not_found")
+		en := apitest.Expect(t, env.Admin(t, "POST", "/v1/admin/webhooks/"+id+"/enable", map[string]any{"redeliver_failed": true}), 200)
+		if en.Get("enabled") != true || en.Get("redelivered") != float64(1) || en.Get("disabled_at") != nil || en.Get("disabled_reason") != nil || en.Get("secret") != nil {
+			t.Fatalf("enabled endpoint %s", en.Raw)
+		}
+		eventually(t, 40*time.Second, "an attempt of the redelivered delivery", func() bool {
+			ds := apitest.Expect(t, env.Admin(t, "GET", "/v1/admin/webhooks/"+id+"/deliveries", nil), 200).Get("deliveries").([]any)
+			d := ds[0].(map[string]any)
+			return d["id"] == evID && d["status"] == "pending" && len(d["attempts"].([]any)) > tried
+		})
+		apitest.Expect(t, env.Admin(t, "POST", "/v1/admin/webhooks/"+id+"/deliveries/"+evID+"/retry", nil), 202)
+		// Enabling an enabled endpoint changes nothing.
+		again := apitest.Expect(t, env.Admin(t, "POST", "/v1/admin/webhooks/"+id+"/enable", nil), 200)
+		if again.Get("enabled") != true || again.Get("redelivered") != float64(0) {
+			t.Fatalf("enabled again %s", again.Raw)
+		}
+	})
+	t.Run("case=enabling checks the URL again: one the SSRF rules refuse now stays disabled", func(t *testing.T) {
+		// Stored as AUTHFLOW_WEBHOOK_ALLOW_PRIVATE=true would have let it.
+		e, err := env.Store.CreateWebhookEndpoint(t.Context(), store.WebhookEndpoint{URL: "https://10.1.2.3/hooks",
+			Events: []string{"*"}, SecretSealed: []byte("sealed")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { env.Admin(t, "DELETE", "/v1/admin/webhooks/"+e.ID, nil) })
+		if err := env.Store.DisableWebhookEndpoint(t.Context(), e.ID, "failing", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		r := apitest.ExpectError(t, env.Admin(t, "POST", "/v1/admin/webhooks/"+e.ID+"/enable", nil), 400, "bad_request")
+		if !strings.Contains(r.Str("error.message"), "private") {
+			t.Errorf("refusal %s does not say why", r.Raw)
+		}
+		if got := apitest.Expect(t, env.Admin(t, "GET", "/v1/admin/webhooks/"+e.ID, nil), 200); got.Get("enabled") != false {
+			t.Fatalf("enabled after a refusal: %s", got.Raw)
+		}
 	})
 	t.Run("case=delete forgets the endpoint and its deliveries", func(t *testing.T) {
 		id := newHook(t, "account_unlocked").Str("id")

@@ -1372,6 +1372,22 @@ type WebhookEndpointCreated struct {
 	Url    string `json:"url"`
 }
 
+// WebhookEndpointEnabled The endpoint after it was enabled, and how many failed deliveries became pending again.
+type WebhookEndpointEnabled struct {
+	// CreatedAt RFC 3339, UTC.
+	CreatedAt   Timestamp          `json:"created_at"`
+	Description string             `json:"description"`
+	Enabled     interface{}        `json:"enabled"`
+	Events      []WebhookEventType `json:"events"`
+
+	// Id An opaque id.
+	Id ID `json:"id"`
+
+	// Redelivered Failed deliveries made pending again (0 without `redeliver_failed`).
+	Redelivered int    `json:"redelivered"`
+	Url         string `json:"url"`
+}
+
 // WebhookEventType An audit event type (docs/design.md "Webhooks" says when each happens), or `*` for every type, those added later included.
 type WebhookEventType string
 
@@ -1464,6 +1480,12 @@ type AdminWebhookDeliveriesParams struct {
 	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
+// AdminEnableWebhookJSONBody defines parameters for AdminEnableWebhook.
+type AdminEnableWebhookJSONBody struct {
+	// RedeliverFailed Make every failed delivery of the endpoint pending again.
+	RedeliverFailed *bool `json:"redeliver_failed,omitempty"`
+}
+
 // LoginPasskeyJSONBody defines parameters for LoginPasskey.
 type LoginPasskeyJSONBody = map[string]interface{}
 
@@ -1510,6 +1532,9 @@ type AdminAddPhoneJSONRequestBody = AddPhoneRequest
 
 // AdminCreateWebhookJSONRequestBody defines body for AdminCreateWebhook for application/json ContentType.
 type AdminCreateWebhookJSONRequestBody = CreateWebhookRequest
+
+// AdminEnableWebhookJSONRequestBody defines body for AdminEnableWebhook for application/json ContentType.
+type AdminEnableWebhookJSONRequestBody AdminEnableWebhookJSONBody
 
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = LoginRequest
@@ -2491,10 +2516,45 @@ type ClientInterface interface {
 	// next attempt is made at once. Deliveries go in the order their
 	// events happened, so one older than a failing delivery waits behind
 	// it. The attempt carries the same `webhook-id` as before. A disabled
-	// endpoint delivers nothing: 409 `conflict` (create a new endpoint).
+	// endpoint delivers nothing: 409 `conflict` (enable it first,
+	// `POST /v1/admin/webhooks/{id}/enable`).
 	//
 	// Corresponds with POST /v1/admin/webhooks/{id}/deliveries/{delivery_id}/retry (the `AdminRetryWebhookDelivery` operationId).
 	AdminRetryWebhookDelivery(ctx context.Context, id IDParameter, deliveryId ID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminEnableWebhookWithBody Let a disabled endpoint take events again, and redeliver what failed
+	//
+	// An endpoint failing for 3 days is disabled; once its receiver is
+	// fixed, this enables it with the same signing secret. Events queue
+	// for it again from now on: those of the time it was disabled were
+	// never queued for it. With `redeliver_failed` every failed delivery
+	// of the endpoint becomes pending again and is attempted in its
+	// events' order under the same `webhook-id`; `redelivered` counts
+	// them. The URL is checked again as at creation (the SSRF policy may
+	// have changed): a refused one is 400 `bad_request`. Enabling an
+	// enabled endpoint changes nothing but the redelivery.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/admin/webhooks/{id}/enable (the `AdminEnableWebhook` operationId).
+	AdminEnableWebhookWithBody(ctx context.Context, id IDParameter, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminEnableWebhook Let a disabled endpoint take events again, and redeliver what failed
+	//
+	// An endpoint failing for 3 days is disabled; once its receiver is
+	// fixed, this enables it with the same signing secret. Events queue
+	// for it again from now on: those of the time it was disabled were
+	// never queued for it. With `redeliver_failed` every failed delivery
+	// of the endpoint becomes pending again and is attempted in its
+	// events' order under the same `webhook-id`; `redelivered` counts
+	// them. The URL is checked again as at creation (the SSRF policy may
+	// have changed): a refused one is 400 `bad_request`. Enabling an
+	// enabled endpoint changes nothing but the redelivery.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/admin/webhooks/{id}/enable (the `AdminEnableWebhook` operationId).
+	AdminEnableWebhook(ctx context.Context, id IDParameter, body AdminEnableWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// LoginWithBody Start a login with email and password
 	//
@@ -3591,11 +3651,66 @@ func (c *Client) AdminWebhookDeliveries(ctx context.Context, id IDParameter, par
 // next attempt is made at once. Deliveries go in the order their
 // events happened, so one older than a failing delivery waits behind
 // it. The attempt carries the same `webhook-id` as before. A disabled
-// endpoint delivers nothing: 409 `conflict` (create a new endpoint).
+// endpoint delivers nothing: 409 `conflict` (enable it first,
+// `POST /v1/admin/webhooks/{id}/enable`).
 //
 // Corresponds with POST /v1/admin/webhooks/{id}/deliveries/{delivery_id}/retry (the `AdminRetryWebhookDelivery` operationId).
 func (c *Client) AdminRetryWebhookDelivery(ctx context.Context, id IDParameter, deliveryId ID, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewAdminRetryWebhookDeliveryRequest(c.Server, id, deliveryId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminEnableWebhookWithBody Let a disabled endpoint take events again, and redeliver what failed
+//
+// An endpoint failing for 3 days is disabled; once its receiver is
+// fixed, this enables it with the same signing secret. Events queue
+// for it again from now on: those of the time it was disabled were
+// never queued for it. With `redeliver_failed` every failed delivery
+// of the endpoint becomes pending again and is attempted in its
+// events' order under the same `webhook-id`; `redelivered` counts
+// them. The URL is checked again as at creation (the SSRF policy may
+// have changed): a refused one is 400 `bad_request`. Enabling an
+// enabled endpoint changes nothing but the redelivery.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/admin/webhooks/{id}/enable (the `AdminEnableWebhook` operationId).
+func (c *Client) AdminEnableWebhookWithBody(ctx context.Context, id IDParameter, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminEnableWebhookRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminEnableWebhook Let a disabled endpoint take events again, and redeliver what failed
+//
+// An endpoint failing for 3 days is disabled; once its receiver is
+// fixed, this enables it with the same signing secret. Events queue
+// for it again from now on: those of the time it was disabled were
+// never queued for it. With `redeliver_failed` every failed delivery
+// of the endpoint becomes pending again and is attempted in its
+// events' order under the same `webhook-id`; `redelivered` counts
+// them. The URL is checked again as at creation (the SSRF policy may
+// have changed): a refused one is 400 `bad_request`. Enabling an
+// enabled endpoint changes nothing but the redelivery.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/admin/webhooks/{id}/enable (the `AdminEnableWebhook` operationId).
+func (c *Client) AdminEnableWebhook(ctx context.Context, id IDParameter, body AdminEnableWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminEnableWebhookRequest(c.Server, id, body)
 	if err != nil {
 		return nil, err
 	}
@@ -5645,6 +5760,53 @@ func NewAdminRetryWebhookDeliveryRequest(server string, id IDParameter, delivery
 	return req, nil
 }
 
+// NewAdminEnableWebhookRequest calls the generic AdminEnableWebhook builder with application/json body
+func NewAdminEnableWebhookRequest(server string, id IDParameter, body AdminEnableWebhookJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAdminEnableWebhookRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewAdminEnableWebhookRequestWithBody constructs an http.Request for the AdminEnableWebhook method, with any body, and a specified content type
+func NewAdminEnableWebhookRequestWithBody(server string, id IDParameter, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/admin/webhooks/%s/enable", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewLoginRequest calls the generic Login builder with application/json body
 func NewLoginRequest(server string, body LoginJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -7225,12 +7387,47 @@ type ClientWithResponsesInterface interface {
 	// next attempt is made at once. Deliveries go in the order their
 	// events happened, so one older than a failing delivery waits behind
 	// it. The attempt carries the same `webhook-id` as before. A disabled
-	// endpoint delivers nothing: 409 `conflict` (create a new endpoint).
+	// endpoint delivers nothing: 409 `conflict` (enable it first,
+	// `POST /v1/admin/webhooks/{id}/enable`).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/admin/webhooks/{id}/deliveries/{delivery_id}/retry (the `AdminRetryWebhookDelivery` operationId).
 	AdminRetryWebhookDeliveryWithResponse(ctx context.Context, id IDParameter, deliveryId ID, reqEditors ...RequestEditorFn) (*AdminRetryWebhookDeliveryResponse, error)
+
+	// AdminEnableWebhookWithBodyWithResponse Let a disabled endpoint take events again, and redeliver what failed
+	//
+	// An endpoint failing for 3 days is disabled; once its receiver is
+	// fixed, this enables it with the same signing secret. Events queue
+	// for it again from now on: those of the time it was disabled were
+	// never queued for it. With `redeliver_failed` every failed delivery
+	// of the endpoint becomes pending again and is attempted in its
+	// events' order under the same `webhook-id`; `redelivered` counts
+	// them. The URL is checked again as at creation (the SSRF policy may
+	// have changed): a refused one is 400 `bad_request`. Enabling an
+	// enabled endpoint changes nothing but the redelivery.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/admin/webhooks/{id}/enable (the `AdminEnableWebhook` operationId).
+	AdminEnableWebhookWithBodyWithResponse(ctx context.Context, id IDParameter, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AdminEnableWebhookResponse, error)
+
+	// AdminEnableWebhookWithResponse Let a disabled endpoint take events again, and redeliver what failed
+	//
+	// An endpoint failing for 3 days is disabled; once its receiver is
+	// fixed, this enables it with the same signing secret. Events queue
+	// for it again from now on: those of the time it was disabled were
+	// never queued for it. With `redeliver_failed` every failed delivery
+	// of the endpoint becomes pending again and is attempted in its
+	// events' order under the same `webhook-id`; `redelivered` counts
+	// them. The URL is checked again as at creation (the SSRF policy may
+	// have changed): a refused one is 400 `bad_request`. Enabling an
+	// enabled endpoint changes nothing but the redelivery.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/admin/webhooks/{id}/enable (the `AdminEnableWebhook` operationId).
+	AdminEnableWebhookWithResponse(ctx context.Context, id IDParameter, body AdminEnableWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*AdminEnableWebhookResponse, error)
 
 	// LoginWithBodyWithResponse Start a login with email and password
 	//
@@ -9246,6 +9443,89 @@ func (r AdminRetryWebhookDeliveryResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r AdminRetryWebhookDeliveryResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type AdminEnableWebhookResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WebhookEndpointEnabled
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AdminEnableWebhookResponse) GetJSON200() *WebhookEndpointEnabled {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r AdminEnableWebhookResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AdminEnableWebhookResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r AdminEnableWebhookResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r AdminEnableWebhookResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r AdminEnableWebhookResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r AdminEnableWebhookResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r AdminEnableWebhookResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AdminEnableWebhookResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AdminEnableWebhookResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AdminEnableWebhookResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -12238,7 +12518,8 @@ func (c *ClientWithResponses) AdminWebhookDeliveriesWithResponse(ctx context.Con
 // next attempt is made at once. Deliveries go in the order their
 // events happened, so one older than a failing delivery waits behind
 // it. The attempt carries the same `webhook-id` as before. A disabled
-// endpoint delivers nothing: 409 `conflict` (create a new endpoint).
+// endpoint delivers nothing: 409 `conflict` (enable it first,
+// `POST /v1/admin/webhooks/{id}/enable`).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -12249,6 +12530,52 @@ func (c *ClientWithResponses) AdminRetryWebhookDeliveryWithResponse(ctx context.
 		return nil, err
 	}
 	return ParseAdminRetryWebhookDeliveryResponse(rsp)
+}
+
+// AdminEnableWebhookWithBodyWithResponse Let a disabled endpoint take events again, and redeliver what failed
+//
+// An endpoint failing for 3 days is disabled; once its receiver is
+// fixed, this enables it with the same signing secret. Events queue
+// for it again from now on: those of the time it was disabled were
+// never queued for it. With `redeliver_failed` every failed delivery
+// of the endpoint becomes pending again and is attempted in its
+// events' order under the same `webhook-id`; `redelivered` counts
+// them. The URL is checked again as at creation (the SSRF policy may
+// have changed): a refused one is 400 `bad_request`. Enabling an
+// enabled endpoint changes nothing but the redelivery.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/admin/webhooks/{id}/enable (the `AdminEnableWebhook` operationId).
+func (c *ClientWithResponses) AdminEnableWebhookWithBodyWithResponse(ctx context.Context, id IDParameter, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AdminEnableWebhookResponse, error) {
+	rsp, err := c.AdminEnableWebhookWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminEnableWebhookResponse(rsp)
+}
+
+// AdminEnableWebhookWithResponse Let a disabled endpoint take events again, and redeliver what failed
+//
+// An endpoint failing for 3 days is disabled; once its receiver is
+// fixed, this enables it with the same signing secret. Events queue
+// for it again from now on: those of the time it was disabled were
+// never queued for it. With `redeliver_failed` every failed delivery
+// of the endpoint becomes pending again and is attempted in its
+// events' order under the same `webhook-id`; `redelivered` counts
+// them. The URL is checked again as at creation (the SSRF policy may
+// have changed): a refused one is 400 `bad_request`. Enabling an
+// enabled endpoint changes nothing but the redelivery.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/admin/webhooks/{id}/enable (the `AdminEnableWebhook` operationId).
+func (c *ClientWithResponses) AdminEnableWebhookWithResponse(ctx context.Context, id IDParameter, body AdminEnableWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*AdminEnableWebhookResponse, error) {
+	rsp, err := c.AdminEnableWebhook(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminEnableWebhookResponse(rsp)
 }
 
 // LoginWithBodyWithResponse Start a login with email and password
@@ -14245,6 +14572,74 @@ func ParseAdminRetryWebhookDeliveryResponse(rsp *http.Response) (*AdminRetryWebh
 			return nil, err
 		}
 		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseAdminEnableWebhookResponse parses an HTTP response from a AdminEnableWebhookWithResponse call
+func ParseAdminEnableWebhookResponse(rsp *http.Response) (*AdminEnableWebhookResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AdminEnableWebhookResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WebhookEndpointEnabled
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest Unavailable

@@ -550,6 +550,12 @@ type Webhooks interface {
 	// DisableWebhookEndpoint stops queueing for the endpoint and fails its
 	// pending deliveries; disabling it again changes nothing.
 	DisableWebhookEndpoint(ctx context.Context, id, reason string, now time.Time) error
+	// EnableWebhookEndpoint queues for a disabled endpoint again (what
+	// happened while it was disabled was never queued for it); with
+	// redeliverFailed its failed deliveries become pending again, in their
+	// events' order, and requeued counts them. Enabling an enabled
+	// endpoint changes nothing else. ErrNotFound for an unknown id.
+	EnableWebhookEndpoint(ctx context.Context, id string, redeliverFailed bool) (requeued int, err error)
 	// PendingWebhookDeliveries lists up to limit pending deliveries of the
 	// endpoint in the order their events were added.
 	PendingWebhookDeliveries(ctx context.Context, endpointID string, limit int) ([]WebhookDelivery, error)

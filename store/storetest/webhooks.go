@@ -222,6 +222,79 @@ func testWebhookDisable(t *testing.T, s store.Store) {
 	}
 }
 
+func testWebhookEnable(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	u := newUser(t, s)
+	ep := newEndpoint(t, s, "*")
+	other := newEndpoint(t, s, "*")
+	e1 := store.Event{ID: RandomString(), UserID: u.ID, Type: "login_failed"}
+	e2 := store.Event{ID: RandomString(), UserID: u.ID, Type: "login_failed"}
+	mustNil(t, s.AddEvent(ctx, e1))
+	mustNil(t, s.AddEvent(ctx, e2))
+	_, err := s.RecordWebhookAttempt(ctx, ep.ID, e1.ID, store.WebhookAttempt{Error: "connection refused"})
+	mustNil(t, err)
+	mustNil(t, s.DisableWebhookEndpoint(ctx, ep.ID, "failing for 72h0m0s", time.Now()))
+	mustNil(t, s.DisableWebhookEndpoint(ctx, other.ID, "failing for 72h0m0s", time.Now()))
+	// Queued for no endpoint: both are disabled.
+	e3 := store.Event{ID: RandomString(), UserID: u.ID, Type: "login_failed"}
+	mustNil(t, s.AddEvent(ctx, e3))
+
+	n, err := s.EnableWebhookEndpoint(ctx, ep.ID, true)
+	mustNil(t, err)
+	if n != 2 {
+		t.Errorf("requeued %d deliveries, want 2", n)
+	}
+	got, err := s.WebhookEndpoint(ctx, ep.ID)
+	mustNil(t, err)
+	if got.DisabledAt != nil || got.DisabledReason != "" {
+		t.Fatalf("enabled endpoint = %+v", got)
+	}
+	// What failed is pending again in its events' order, with the attempt
+	// it had; what happened while disabled was never queued.
+	sameIDsOrdered(t, "pending after enabling", pendingIDs(t, s, ep.ID), []string{e1.ID, e2.ID})
+	as, err := s.WebhookAttempts(ctx, ep.ID, e1.ID)
+	mustNil(t, err)
+	if len(as) != 1 {
+		t.Errorf("attempts of a redelivered delivery = %+v, want the one it had", as)
+	}
+	_, err = s.WebhookDelivery(ctx, ep.ID, e3.ID)
+	wantErr(t, "event while disabled", err, store.ErrNotFound)
+	d, err := s.RecordWebhookAttempt(ctx, ep.ID, e1.ID, store.WebhookAttempt{StatusCode: 204})
+	mustNil(t, err)
+	if d.Status != store.DeliveryDelivered || d.Attempts != 2 {
+		t.Errorf("redelivered = %+v", d)
+	}
+	// Queued again from now on; the other endpoint stays disabled.
+	e4 := store.Event{ID: RandomString(), UserID: u.ID, Type: "login_failed"}
+	mustNil(t, s.AddEvent(ctx, e4))
+	sameIDsOrdered(t, "pending after a new event", pendingIDs(t, s, ep.ID), []string{e2.ID, e4.ID})
+	sameIDsOrdered(t, "pending of the endpoint still disabled", pendingIDs(t, s, other.ID), []string{})
+	if o, err := s.WebhookEndpoint(ctx, other.ID); err != nil || o.DisabledAt == nil {
+		t.Errorf("the other endpoint = %+v, %v: enabling one enabled another", o, err)
+	}
+
+	// Without redeliverFailed, what failed stays failed; enabling an
+	// enabled endpoint changes nothing.
+	n, err = s.EnableWebhookEndpoint(ctx, other.ID, false)
+	mustNil(t, err)
+	if n != 0 {
+		t.Errorf("requeued %d without being asked", n)
+	}
+	sameIDsOrdered(t, "pending when not asked to redeliver", pendingIDs(t, s, other.ID), []string{})
+	if d, err := s.WebhookDelivery(ctx, other.ID, e1.ID); err != nil || d.Status != store.DeliveryFailed {
+		t.Errorf("a failed delivery after enabling without redelivery = %+v, %v", d, err)
+	}
+	n, err = s.EnableWebhookEndpoint(ctx, ep.ID, false)
+	mustNil(t, err)
+	if n != 0 {
+		t.Errorf("enabling an enabled endpoint requeued %d", n)
+	}
+	sameIDsOrdered(t, "pending after enabling again", pendingIDs(t, s, ep.ID), []string{e2.ID, e4.ID})
+
+	_, err = s.EnableWebhookEndpoint(ctx, "no-such-endpoint", true)
+	wantErr(t, "enable an unknown endpoint", err, store.ErrNotFound)
+}
+
 func testWebhookPendingEndpoints(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	u := newUser(t, s)

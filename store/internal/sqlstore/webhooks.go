@@ -157,6 +157,27 @@ func (s *Store) DisableWebhookEndpoint(ctx context.Context, id, reason string, n
 	return nil
 }
 
+// EnableWebhookEndpoint clears the endpoint's disablement and, with
+// redeliverFailed, makes its failed deliveries pending, in one
+// transaction; ErrNotFound for an unknown id.
+func (s *Store) EnableWebhookEndpoint(ctx context.Context, id string, redeliverFailed bool) (int, error) {
+	var n, requeued int64
+	err := s.db.Tx(ctx, func(q Querier) error {
+		var err error
+		n, err = q.Exec(ctx, `UPDATE webhook_endpoints SET disabled_at = NULL, disabled_reason = '' WHERE id = $1`, id)
+		if err != nil || n == 0 || !redeliverFailed {
+			return err
+		}
+		requeued, err = q.Exec(ctx, `UPDATE webhook_deliveries SET status = $2 WHERE endpoint_id = $1 AND status = $3`,
+			id, store.DeliveryPending, store.DeliveryFailed)
+		return err
+	})
+	if err := s.notFoundIfNone("enable webhook endpoint", n, err); err != nil {
+		return 0, err
+	}
+	return int(requeued), nil
+}
+
 const deliveryCols = `d.endpoint_id, d.status, d.attempts, d.last_status, d.last_error, d.created_at, d.last_attempt_at, d.delivered_at,
 	ev.id, ev.user_id, ev.type, ev.at, ev.ip, ev.detail`
 
