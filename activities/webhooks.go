@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"strings"
+	"time"
 
 	"github.com/authflow/authflow/store"
 	"github.com/authflow/authflow/webhooks"
@@ -111,13 +112,14 @@ func (a *Activities) DeliverWebhook(ctx context.Context, in DeliverWebhookInput)
 	}
 	now := a.now()
 	var res webhooks.Result
-	if secret, err := a.Sealer.Open(webhooks.PurposeSecret, e.SecretSealed); err != nil {
-		// Nothing unsigned is ever sent: an endpoint whose secret cannot
-		// be opened (AUTHFLOW_SECRET_KEY changed) fails until it is
-		// disabled, and its admin makes a new one.
-		res = webhooks.Result{Err: errors.New("the endpoint's signing secret cannot be opened (was AUTHFLOW_SECRET_KEY changed?)")}
+	if secrets, err := a.signingSecrets(e, now); err != nil {
+		// Nothing unsigned, or signed with only some of the secrets, is
+		// ever sent: an endpoint whose secret cannot be opened
+		// (AUTHFLOW_SECRET_KEY changed) fails until it is disabled, and its
+		// admin rotates the secret or makes a new endpoint.
+		res = webhooks.Result{Err: err}
 	} else {
-		res = a.webhookClient().Send(ctx, e.URL, string(secret), message(d.Event), now)
+		res = a.webhookClient().Send(ctx, e.URL, secrets, message(d.Event), now)
 	}
 	attempt := store.WebhookAttempt{At: now, StatusCode: res.StatusCode}
 	if res.Err != nil {
@@ -137,6 +139,21 @@ func (a *Activities) DeliverWebhook(ctx context.Context, in DeliverWebhookInput)
 		out.Outcome, out.Error = WebhookFailed, attempt.Error
 		a.log(ctx).Info("webhook attempt failed", "endpoint_id", in.EndpointID, "event_id", in.EventID,
 			"attempt", rec.Attempts, "status", res.StatusCode, "err", attempt.Error)
+	}
+	return out, nil
+}
+
+// signingSecrets opens the secrets a delivery at now is signed with: the
+// endpoint's, and the one its last rotation replaced while it lasts.
+func (a *Activities) signingSecrets(e store.WebhookEndpoint, now time.Time) ([]string, error) {
+	sealed := e.SigningSecrets(now)
+	out := make([]string, len(sealed))
+	for i, s := range sealed {
+		secret, err := a.Sealer.Open(webhooks.PurposeSecret, s)
+		if err != nil {
+			return nil, errors.New("the endpoint's signing secret cannot be opened (was AUTHFLOW_SECRET_KEY changed?)")
+		}
+		out[i] = string(secret)
 	}
 	return out, nil
 }

@@ -124,6 +124,51 @@ func TestDeliverWebhook(t *testing.T) {
 			t.Fatalf("body %s", f.bodies[1])
 		}
 	})
+	t.Run("case=after a rotation both secrets sign until the previous one's end, then the new one alone", func(t *testing.T) {
+		f := newHookFixture(t)
+		ctx := context.Background()
+		rotate := func(until time.Time) string {
+			t.Helper()
+			next := webhooks.NewSecret()
+			if _, err := f.st.RotateWebhookSecret(ctx, f.endpoint.ID, f.acts.Sealer.Seal(webhooks.PurposeSecret, []byte(next)), &until); err != nil {
+				t.Fatal(err)
+			}
+			return next
+		}
+		signatures := func(i int) (*http.Request, []byte, int) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			return f.got[i], f.bodies[i], len(strings.Fields(f.got[i].Header.Get("webhook-signature")))
+		}
+		first := rotate(time.Now().Add(time.Hour))
+		if r := f.deliver(f.event("login_failed").ID); r.Outcome != activities.WebhookDelivered {
+			t.Fatalf("%+v", r)
+		}
+		req, body, n := signatures(0)
+		if n != 2 {
+			t.Fatalf("%d signatures while the previous secret lasts, want 2", n)
+		}
+		for _, s := range []string{f.secret, first} {
+			if err := webhooks.Verify(s, req.Header, body, time.Now()); err != nil {
+				t.Errorf("a receiver with one of the two secrets: %v", err)
+			}
+		}
+		// Rotated again, the previous one (first) already over: the newest
+		// alone signs; the oldest is gone either way.
+		second := rotate(time.Now().Add(-time.Second))
+		if r := f.deliver(f.event("login_failed").ID); r.Outcome != activities.WebhookDelivered {
+			t.Fatalf("%+v", r)
+		}
+		req, body, n = signatures(1)
+		if n != 1 || webhooks.Verify(second, req.Header, body, time.Now()) != nil {
+			t.Fatalf("after the previous secret's end: %d signatures, verified by the new secret: %v", n, webhooks.Verify(second, req.Header, body, time.Now()))
+		}
+		for _, old := range []string{f.secret, first} {
+			if webhooks.Verify(old, req.Header, body, time.Now()) == nil {
+				t.Error("a secret past its end still verifies")
+			}
+		}
+	})
 	t.Run("case=a delivery no longer pending is skipped without a request", func(t *testing.T) {
 		f := newHookFixture(t)
 		ev := f.event("password_changed")

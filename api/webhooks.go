@@ -28,6 +28,7 @@ func (s *Server) webhookRoutes(admin *gin.RouterGroup) {
 	admin.GET("/webhooks/:id", s.adminGetWebhook)
 	admin.DELETE("/webhooks/:id", s.adminDeleteWebhook)
 	admin.POST("/webhooks/:id/enable", s.adminEnableWebhook)
+	admin.POST("/webhooks/:id/rotate-secret", s.adminRotateWebhookSecret)
 	admin.GET("/webhooks/:id/deliveries", s.adminWebhookDeliveries)
 	admin.POST("/webhooks/:id/deliveries/:delivery_id/retry", s.adminRetryWebhookDelivery)
 }
@@ -54,9 +55,14 @@ type webhookJSON struct {
 	Enabled        bool       `json:"enabled"`
 	DisabledAt     *time.Time `json:"disabled_at,omitempty"`
 	DisabledReason string     `json:"disabled_reason,omitempty"`
+	// PreviousSecretExpiresAt is, after a rotation, when the secret it
+	// replaced stops signing next to the current one; absent when none
+	// signs any more.
+	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at,omitempty"`
 }
 
-func webhookOut(e store.WebhookEndpoint) webhookJSON {
+// webhookOut is e as the admin API shows it at now.
+func (s *Server) webhookOut(e store.WebhookEndpoint) webhookJSON {
 	out := webhookJSON{ID: e.ID, URL: e.URL, Events: e.Events, Description: e.Description, CreatedAt: e.CreatedAt.UTC(),
 		Enabled: e.DisabledAt == nil, DisabledReason: e.DisabledReason}
 	if out.Events == nil {
@@ -65,6 +71,10 @@ func webhookOut(e store.WebhookEndpoint) webhookJSON {
 	if e.DisabledAt != nil {
 		t := e.DisabledAt.UTC()
 		out.DisabledAt = &t
+	}
+	if len(e.SigningSecrets(s.now())) > 1 {
+		t := e.PreviousSecretUntil.UTC()
+		out.PreviousSecretExpiresAt = &t
 	}
 	return out
 }
@@ -117,7 +127,7 @@ func (s *Server) adminCreateWebhook(c *gin.Context) {
 	c.JSON(http.StatusCreated, struct {
 		webhookJSON
 		Secret string `json:"secret"`
-	}{webhookOut(e), secret})
+	}{s.webhookOut(e), secret})
 }
 
 func (s *Server) adminListWebhooks(c *gin.Context) {
@@ -128,7 +138,7 @@ func (s *Server) adminListWebhooks(c *gin.Context) {
 	}
 	out := make([]webhookJSON, len(es))
 	for i, e := range es {
-		out[i] = webhookOut(e)
+		out[i] = s.webhookOut(e)
 	}
 	c.JSON(http.StatusOK, gin.H{"webhooks": out})
 }
@@ -149,7 +159,7 @@ func (s *Server) endpoint(c *gin.Context) (store.WebhookEndpoint, bool) {
 
 func (s *Server) adminGetWebhook(c *gin.Context) {
 	if e, ok := s.endpoint(c); ok {
-		c.JSON(http.StatusOK, webhookOut(e))
+		c.JSON(http.StatusOK, s.webhookOut(e))
 	}
 }
 
@@ -228,7 +238,58 @@ func (s *Server) adminEnableWebhook(c *gin.Context) {
 	c.JSON(http.StatusOK, struct {
 		webhookJSON
 		Redelivered int `json:"redelivered"`
-	}{webhookOut(e), requeued})
+	}{s.webhookOut(e), requeued})
+}
+
+// defaultKeepPrevious and maxKeepPrevious bound how long a rotated-out
+// secret keeps signing: a day by default, for receivers that deploy the
+// new secret at their own pace; at most a week.
+const (
+	defaultKeepPrevious = 24 * time.Hour
+	maxKeepPrevious     = 7 * 24 * time.Hour
+)
+
+// adminRotateWebhookSecret gives an endpoint a new secret, shown in this
+// answer only. The secret it replaces keeps signing next to it (two
+// signatures in webhook-signature) for keep_previous_for_seconds (a day by
+// default); 0 stops it at once, for a secret that leaked.
+func (s *Server) adminRotateWebhookSecret(c *gin.Context) {
+	var req struct {
+		KeepPrevious *int64 `json:"keep_previous_for_seconds"`
+	}
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	keep := defaultKeepPrevious
+	if req.KeepPrevious != nil {
+		if *req.KeepPrevious < 0 || *req.KeepPrevious > int64(maxKeepPrevious/time.Second) {
+			fail(c, badRequest(fmt.Sprintf("keep_previous_for_seconds must be 0-%d (a week)", int64(maxKeepPrevious/time.Second))))
+			return
+		}
+		keep = time.Duration(*req.KeepPrevious) * time.Second
+	}
+	var until *time.Time
+	if keep > 0 {
+		t := s.now().Add(keep)
+		until = &t
+	}
+	secret := webhooks.NewSecret()
+	e, err := s.Store.RotateWebhookSecret(c.Request.Context(), c.Param("id"), s.Sealer.Seal(webhooks.PurposeSecret, []byte(secret)), until)
+	if errors.Is(err, store.ErrNotFound) {
+		fail(c, newErr(errkind.NotFound, "no such webhook endpoint"))
+		return
+	}
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	logFrom(c).Info("webhook secret rotated", "endpoint_id", e.ID, "previous_signs_for", keep.String())
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, struct {
+		webhookJSON
+		Secret string `json:"secret"`
+	}{s.webhookOut(e), secret})
 }
 
 // deliveryJSON is one event queued for an endpoint, with its attempts.

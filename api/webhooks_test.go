@@ -67,6 +67,50 @@ func TestAdminWebhooks(t *testing.T) {
 			t.Fatalf("stored %v, %v", e.SecretSealed, err)
 		}
 	})
+	t.Run("case=a rotation answers a new secret, once; the old one signs for a day unless told otherwise, 0 stops it at once", func(t *testing.T) {
+		hook := newHook(t, "password_changed")
+		id, old := hook.Str("id"), hook.Str("secret")
+		before := time.Now()
+		r := apitest.Expect(t, env.Admin(t, "POST", "/v1/admin/webhooks/"+id+"/rotate-secret", nil), 200)
+		secret := r.Str("secret")
+		if !whsec.MatchString(secret) || secret == old || r.Header.Get("Cache-Control") != "no-store" || r.Str("id") != id {
+			t.Fatalf("rotated %s (Cache-Control %q)", r.Raw, r.Header.Get("Cache-Control"))
+		}
+		until, err := time.Parse(time.RFC3339Nano, r.Str("previous_secret_expires_at"))
+		if err != nil || until.Before(before.Add(24*time.Hour)) || until.After(time.Now().Add(24*time.Hour)) {
+			t.Fatalf("previous_secret_expires_at %q (%v), want a day from now", r.Str("previous_secret_expires_at"), err)
+		}
+		got := apitest.Expect(t, env.Admin(t, "GET", "/v1/admin/webhooks/"+id, nil), 200)
+		if got.Str("previous_secret_expires_at") != r.Str("previous_secret_expires_at") || got.Get("secret") != nil {
+			t.Fatalf("get after a rotation %s", got.Raw)
+		}
+		for what, b := range map[string][]byte{"GET": got.Raw, "the logs": []byte(env.Logs())} {
+			if bytes.Contains(b, []byte(strings.TrimPrefix(secret, "whsec_"))) {
+				t.Errorf("%s shows the new secret", what)
+			}
+		}
+		e, err := env.Store.WebhookEndpoint(t.Context(), id)
+		if err != nil || len(e.SigningSecrets(time.Now())) != 2 {
+			t.Fatalf("stored %+v, %v: want the new and the old secret signing", e, err)
+		}
+
+		for _, bad := range []any{-1, 7*24*3600 + 1, "a day"} {
+			apitest.ExpectError(t, env.Admin(t, "POST", "/v1/admin/webhooks/"+id+"/rotate-secret", map[string]any{"keep_previous_for_seconds": bad}), 400, "bad_request")
+		}
+		apitest.ExpectError(t, env.Admin(t, "POST", "/v1/admin/webhooks/no-such-hook/rotate-secret", nil), 404, "not_found")
+		if e2, _ := env.Store.WebhookEndpoint(t.Context(), id); !bytes.Equal(e2.SecretSealed, e.SecretSealed) {
+			t.Fatal("a refused rotation changed the secret")
+		}
+
+		// A leaked secret: replaced, and nothing signs with it any more.
+		r = apitest.Expect(t, env.Admin(t, "POST", "/v1/admin/webhooks/"+id+"/rotate-secret", map[string]any{"keep_previous_for_seconds": 0}), 200)
+		if r.Get("previous_secret_expires_at") != nil || r.Str("secret") == secret {
+			t.Fatalf("rotated at once %s", r.Raw)
+		}
+		if e, err := env.Store.WebhookEndpoint(t.Context(), id); err != nil || len(e.SigningSecrets(time.Now())) != 1 {
+			t.Fatalf("stored %+v, %v: want the new secret alone", e, err)
+		}
+	})
 	t.Run("case=unknown event types, no events, no url or a long description are bad requests, and nothing is stored", func(t *testing.T) {
 		before := hookIDs(apitest.Expect(t, env.Admin(t, "GET", "/v1/admin/webhooks", nil), 200))
 		for _, body := range []map[string]any{
@@ -127,6 +171,7 @@ func TestAdminWebhooks(t *testing.T) {
 			{"GET", "/v1/admin/webhooks/" + id},
 			{"DELETE", "/v1/admin/webhooks/" + id},
 			{"POST", "/v1/admin/webhooks/" + id + "/enable"},
+			{"POST", "/v1/admin/webhooks/" + id + "/rotate-secret"},
 			{"GET", "/v1/admin/webhooks/" + id + "/deliveries"},
 			{"POST", "/v1/admin/webhooks/" + id + "/deliveries/x/retry"},
 		} {

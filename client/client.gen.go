@@ -1352,8 +1352,11 @@ type WebhookEndpoint struct {
 	Events  []WebhookEventType `json:"events"`
 
 	// Id An opaque id.
-	Id  ID     `json:"id"`
-	Url string `json:"url"`
+	Id ID `json:"id"`
+
+	// PreviousSecretExpiresAt After a rotation, when the replaced secret stops signing next to the current one (absent when it does not sign).
+	PreviousSecretExpiresAt *Timestamp `json:"previous_secret_expires_at,omitempty"`
+	Url                     string     `json:"url"`
 }
 
 // WebhookEndpointCreated The endpoint and its signing secret, shown in this answer only.
@@ -1383,9 +1386,35 @@ type WebhookEndpointEnabled struct {
 	// Id An opaque id.
 	Id ID `json:"id"`
 
+	// PreviousSecretExpiresAt As on WebhookEndpoint.
+	PreviousSecretExpiresAt *Timestamp `json:"previous_secret_expires_at,omitempty"`
+
 	// Redelivered Failed deliveries made pending again (0 without `redeliver_failed`).
 	Redelivered int    `json:"redelivered"`
 	Url         string `json:"url"`
+}
+
+// WebhookEndpointRotated The endpoint and its new signing secret, shown in this answer only.
+type WebhookEndpointRotated struct {
+	// CreatedAt RFC 3339, UTC.
+	CreatedAt   Timestamp `json:"created_at"`
+	Description string    `json:"description"`
+
+	// DisabledAt RFC 3339, UTC.
+	DisabledAt     *Timestamp         `json:"disabled_at,omitempty"`
+	DisabledReason *string            `json:"disabled_reason,omitempty"`
+	Enabled        bool               `json:"enabled"`
+	Events         []WebhookEventType `json:"events"`
+
+	// Id An opaque id.
+	Id ID `json:"id"`
+
+	// PreviousSecretExpiresAt When the replaced secret stops signing (absent with `keep_previous_for_seconds` 0).
+	PreviousSecretExpiresAt *Timestamp `json:"previous_secret_expires_at,omitempty"`
+
+	// Secret The new secret. Keep it: no other answer shows it.
+	Secret string `json:"secret"`
+	Url    string `json:"url"`
 }
 
 // WebhookEventType An audit event type (docs/design.md "Webhooks" says when each happens), or `*` for every type, those added later included.
@@ -1486,6 +1515,12 @@ type AdminEnableWebhookJSONBody struct {
 	RedeliverFailed *bool `json:"redeliver_failed,omitempty"`
 }
 
+// AdminRotateWebhookSecretJSONBody defines parameters for AdminRotateWebhookSecret.
+type AdminRotateWebhookSecretJSONBody struct {
+	// KeepPreviousForSeconds How long the replaced secret keeps signing; 0 stops it at once.
+	KeepPreviousForSeconds *int `json:"keep_previous_for_seconds,omitempty"`
+}
+
 // LoginPasskeyJSONBody defines parameters for LoginPasskey.
 type LoginPasskeyJSONBody = map[string]interface{}
 
@@ -1535,6 +1570,9 @@ type AdminCreateWebhookJSONRequestBody = CreateWebhookRequest
 
 // AdminEnableWebhookJSONRequestBody defines body for AdminEnableWebhook for application/json ContentType.
 type AdminEnableWebhookJSONRequestBody AdminEnableWebhookJSONBody
+
+// AdminRotateWebhookSecretJSONRequestBody defines body for AdminRotateWebhookSecret for application/json ContentType.
+type AdminRotateWebhookSecretJSONRequestBody AdminRotateWebhookSecretJSONBody
 
 // LoginJSONRequestBody defines body for Login for application/json ContentType.
 type LoginJSONRequestBody = LoginRequest
@@ -2555,6 +2593,38 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/admin/webhooks/{id}/enable (the `AdminEnableWebhook` operationId).
 	AdminEnableWebhook(ctx context.Context, id IDParameter, body AdminEnableWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminRotateWebhookSecretWithBody Give an endpoint a new signing secret, shown in this answer only
+	//
+	// The secret it replaces keeps signing next to the new one — two
+	// signatures in `webhook-signature`, as the Standard Webhooks
+	// specification allows — for `keep_previous_for_seconds` (a day by
+	// default, a week at most), so the receiver can deploy the new secret
+	// without refusing a delivery; `previous_secret_expires_at` says
+	// until when. `0` stops the old secret at once, for one that leaked.
+	// A secret replaced before is dropped either way. Works on a disabled
+	// endpoint too.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/admin/webhooks/{id}/rotate-secret (the `AdminRotateWebhookSecret` operationId).
+	AdminRotateWebhookSecretWithBody(ctx context.Context, id IDParameter, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AdminRotateWebhookSecret Give an endpoint a new signing secret, shown in this answer only
+	//
+	// The secret it replaces keeps signing next to the new one — two
+	// signatures in `webhook-signature`, as the Standard Webhooks
+	// specification allows — for `keep_previous_for_seconds` (a day by
+	// default, a week at most), so the receiver can deploy the new secret
+	// without refusing a delivery; `previous_secret_expires_at` says
+	// until when. `0` stops the old secret at once, for one that leaked.
+	// A secret replaced before is dropped either way. Works on a disabled
+	// endpoint too.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/admin/webhooks/{id}/rotate-secret (the `AdminRotateWebhookSecret` operationId).
+	AdminRotateWebhookSecret(ctx context.Context, id IDParameter, body AdminRotateWebhookSecretJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// LoginWithBody Start a login with email and password
 	//
@@ -3711,6 +3781,58 @@ func (c *Client) AdminEnableWebhookWithBody(ctx context.Context, id IDParameter,
 // Corresponds with POST /v1/admin/webhooks/{id}/enable (the `AdminEnableWebhook` operationId).
 func (c *Client) AdminEnableWebhook(ctx context.Context, id IDParameter, body AdminEnableWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewAdminEnableWebhookRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminRotateWebhookSecretWithBody Give an endpoint a new signing secret, shown in this answer only
+//
+// The secret it replaces keeps signing next to the new one — two
+// signatures in `webhook-signature`, as the Standard Webhooks
+// specification allows — for `keep_previous_for_seconds` (a day by
+// default, a week at most), so the receiver can deploy the new secret
+// without refusing a delivery; `previous_secret_expires_at` says
+// until when. `0` stops the old secret at once, for one that leaked.
+// A secret replaced before is dropped either way. Works on a disabled
+// endpoint too.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/admin/webhooks/{id}/rotate-secret (the `AdminRotateWebhookSecret` operationId).
+func (c *Client) AdminRotateWebhookSecretWithBody(ctx context.Context, id IDParameter, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminRotateWebhookSecretRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminRotateWebhookSecret Give an endpoint a new signing secret, shown in this answer only
+//
+// The secret it replaces keeps signing next to the new one — two
+// signatures in `webhook-signature`, as the Standard Webhooks
+// specification allows — for `keep_previous_for_seconds` (a day by
+// default, a week at most), so the receiver can deploy the new secret
+// without refusing a delivery; `previous_secret_expires_at` says
+// until when. `0` stops the old secret at once, for one that leaked.
+// A secret replaced before is dropped either way. Works on a disabled
+// endpoint too.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/admin/webhooks/{id}/rotate-secret (the `AdminRotateWebhookSecret` operationId).
+func (c *Client) AdminRotateWebhookSecret(ctx context.Context, id IDParameter, body AdminRotateWebhookSecretJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminRotateWebhookSecretRequest(c.Server, id, body)
 	if err != nil {
 		return nil, err
 	}
@@ -5807,6 +5929,53 @@ func NewAdminEnableWebhookRequestWithBody(server string, id IDParameter, content
 	return req, nil
 }
 
+// NewAdminRotateWebhookSecretRequest calls the generic AdminRotateWebhookSecret builder with application/json body
+func NewAdminRotateWebhookSecretRequest(server string, id IDParameter, body AdminRotateWebhookSecretJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAdminRotateWebhookSecretRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewAdminRotateWebhookSecretRequestWithBody constructs an http.Request for the AdminRotateWebhookSecret method, with any body, and a specified content type
+func NewAdminRotateWebhookSecretRequestWithBody(server string, id IDParameter, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/admin/webhooks/%s/rotate-secret", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewLoginRequest calls the generic Login builder with application/json body
 func NewLoginRequest(server string, body LoginJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -7428,6 +7597,38 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/admin/webhooks/{id}/enable (the `AdminEnableWebhook` operationId).
 	AdminEnableWebhookWithResponse(ctx context.Context, id IDParameter, body AdminEnableWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*AdminEnableWebhookResponse, error)
+
+	// AdminRotateWebhookSecretWithBodyWithResponse Give an endpoint a new signing secret, shown in this answer only
+	//
+	// The secret it replaces keeps signing next to the new one — two
+	// signatures in `webhook-signature`, as the Standard Webhooks
+	// specification allows — for `keep_previous_for_seconds` (a day by
+	// default, a week at most), so the receiver can deploy the new secret
+	// without refusing a delivery; `previous_secret_expires_at` says
+	// until when. `0` stops the old secret at once, for one that leaked.
+	// A secret replaced before is dropped either way. Works on a disabled
+	// endpoint too.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/admin/webhooks/{id}/rotate-secret (the `AdminRotateWebhookSecret` operationId).
+	AdminRotateWebhookSecretWithBodyWithResponse(ctx context.Context, id IDParameter, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AdminRotateWebhookSecretResponse, error)
+
+	// AdminRotateWebhookSecretWithResponse Give an endpoint a new signing secret, shown in this answer only
+	//
+	// The secret it replaces keeps signing next to the new one — two
+	// signatures in `webhook-signature`, as the Standard Webhooks
+	// specification allows — for `keep_previous_for_seconds` (a day by
+	// default, a week at most), so the receiver can deploy the new secret
+	// without refusing a delivery; `previous_secret_expires_at` says
+	// until when. `0` stops the old secret at once, for one that leaked.
+	// A secret replaced before is dropped either way. Works on a disabled
+	// endpoint too.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/admin/webhooks/{id}/rotate-secret (the `AdminRotateWebhookSecret` operationId).
+	AdminRotateWebhookSecretWithResponse(ctx context.Context, id IDParameter, body AdminRotateWebhookSecretJSONRequestBody, reqEditors ...RequestEditorFn) (*AdminRotateWebhookSecretResponse, error)
 
 	// LoginWithBodyWithResponse Start a login with email and password
 	//
@@ -9526,6 +9727,96 @@ func (r AdminEnableWebhookResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r AdminEnableWebhookResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AdminRotateWebhookSecretResponse200Headers the declared response headers of an HTTP 200 response for AdminRotateWebhookSecret
+type AdminRotateWebhookSecretResponse200Headers struct {
+	CacheControl interface{}
+}
+
+type AdminRotateWebhookSecretResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WebhookEndpointRotated
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *AdminRotateWebhookSecretResponse200Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AdminRotateWebhookSecretResponse) GetJSON200() *WebhookEndpointRotated {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r AdminRotateWebhookSecretResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AdminRotateWebhookSecretResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r AdminRotateWebhookSecretResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r AdminRotateWebhookSecretResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r AdminRotateWebhookSecretResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r AdminRotateWebhookSecretResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r AdminRotateWebhookSecretResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AdminRotateWebhookSecretResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AdminRotateWebhookSecretResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AdminRotateWebhookSecretResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -12578,6 +12869,50 @@ func (c *ClientWithResponses) AdminEnableWebhookWithResponse(ctx context.Context
 	return ParseAdminEnableWebhookResponse(rsp)
 }
 
+// AdminRotateWebhookSecretWithBodyWithResponse Give an endpoint a new signing secret, shown in this answer only
+//
+// The secret it replaces keeps signing next to the new one — two
+// signatures in `webhook-signature`, as the Standard Webhooks
+// specification allows — for `keep_previous_for_seconds` (a day by
+// default, a week at most), so the receiver can deploy the new secret
+// without refusing a delivery; `previous_secret_expires_at` says
+// until when. `0` stops the old secret at once, for one that leaked.
+// A secret replaced before is dropped either way. Works on a disabled
+// endpoint too.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/admin/webhooks/{id}/rotate-secret (the `AdminRotateWebhookSecret` operationId).
+func (c *ClientWithResponses) AdminRotateWebhookSecretWithBodyWithResponse(ctx context.Context, id IDParameter, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AdminRotateWebhookSecretResponse, error) {
+	rsp, err := c.AdminRotateWebhookSecretWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminRotateWebhookSecretResponse(rsp)
+}
+
+// AdminRotateWebhookSecretWithResponse Give an endpoint a new signing secret, shown in this answer only
+//
+// The secret it replaces keeps signing next to the new one — two
+// signatures in `webhook-signature`, as the Standard Webhooks
+// specification allows — for `keep_previous_for_seconds` (a day by
+// default, a week at most), so the receiver can deploy the new secret
+// without refusing a delivery; `previous_secret_expires_at` says
+// until when. `0` stops the old secret at once, for one that leaked.
+// A secret replaced before is dropped either way. Works on a disabled
+// endpoint too.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/admin/webhooks/{id}/rotate-secret (the `AdminRotateWebhookSecret` operationId).
+func (c *ClientWithResponses) AdminRotateWebhookSecretWithResponse(ctx context.Context, id IDParameter, body AdminRotateWebhookSecretJSONRequestBody, reqEditors ...RequestEditorFn) (*AdminRotateWebhookSecretResponse, error) {
+	rsp, err := c.AdminRotateWebhookSecret(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminRotateWebhookSecretResponse(rsp)
+}
+
 // LoginWithBodyWithResponse Start a login with email and password
 //
 // Starts a Login flow (Update-With-Start). Without 2FA the answer is
@@ -14648,6 +14983,87 @@ func ParseAdminEnableWebhookResponse(rsp *http.Response) (*AdminEnableWebhookRes
 		}
 		response.JSON503 = &dest
 
+	}
+
+	return response, nil
+}
+
+// ParseAdminRotateWebhookSecretResponse parses an HTTP response from a AdminRotateWebhookSecretWithResponse call
+func ParseAdminRotateWebhookSecretResponse(rsp *http.Response) (*AdminRotateWebhookSecretResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AdminRotateWebhookSecretResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WebhookEndpointRotated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers AdminRotateWebhookSecretResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value interface{}
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		response.Headers200 = &headers
 	}
 
 	return response, nil

@@ -501,6 +501,22 @@ type WebhookEndpoint struct {
 	// queued for it any more.
 	DisabledAt     *time.Time
 	DisabledReason string
+	// PreviousSecretSealed is the secret the last rotation replaced: it
+	// signs deliveries too, next to the current one, until
+	// PreviousSecretUntil, so that a receiver can swap secrets without
+	// refusing a delivery. Nil when there is none.
+	PreviousSecretSealed []byte
+	PreviousSecretUntil  *time.Time
+}
+
+// SigningSecrets are the sealed secrets a delivery at now is signed with:
+// the current one, and the previous one while it lasts.
+func (e WebhookEndpoint) SigningSecrets(now time.Time) [][]byte {
+	out := [][]byte{e.SecretSealed}
+	if len(e.PreviousSecretSealed) > 0 && e.PreviousSecretUntil != nil && now.Before(*e.PreviousSecretUntil) {
+		out = append(out, e.PreviousSecretSealed)
+	}
+	return out
 }
 
 // Statuses of a webhook delivery.
@@ -556,6 +572,11 @@ type Webhooks interface {
 	// events' order, and requeued counts them. Enabling an enabled
 	// endpoint changes nothing else. ErrNotFound for an unknown id.
 	EnableWebhookEndpoint(ctx context.Context, id string, redeliverFailed bool) (requeued int, err error)
+	// RotateWebhookSecret makes sealed the endpoint's secret. The one it
+	// replaces signs too until previousUntil; nil stops it at once (a
+	// leaked secret). An older previous secret is dropped either way.
+	// ErrNotFound for an unknown id.
+	RotateWebhookSecret(ctx context.Context, id string, sealed []byte, previousUntil *time.Time) (WebhookEndpoint, error)
 	// PendingWebhookDeliveries lists up to limit pending deliveries of the
 	// endpoint in the order their events were added.
 	PendingWebhookDeliveries(ctx context.Context, endpointID string, limit int) ([]WebhookDelivery, error)

@@ -110,14 +110,14 @@ func (c *Client) http() *http.Client {
 	return c.hc
 }
 
-// Send makes one attempt to deliver m to rawURL, signed with secret and
-// stamped now. It never retries: the Webhook workflow decides when to try
-// again, with the same message id.
-func (c *Client) Send(ctx context.Context, rawURL, secret string, m Message, now time.Time) Result {
+// Send makes one attempt to deliver m to rawURL, signed with each of
+// secrets (see NewRequest) and stamped now. It never retries: the Webhook
+// workflow decides when to try again, with the same message id.
+func (c *Client) Send(ctx context.Context, rawURL string, secrets []string, m Message, now time.Time) Result {
 	if _, err := c.Policy.parse(rawURL); err != nil {
 		return Result{Err: err}
 	}
-	req, err := NewRequest(ctx, rawURL, secret, m, now)
+	req, err := NewRequest(ctx, rawURL, secrets, m, now)
 	if err != nil {
 		return Result{Err: err}
 	}

@@ -67,7 +67,7 @@ func TestClient(t *testing.T) {
 	t.Run("case=a 2xx is delivered: one signed POST carrying the message", func(t *testing.T) {
 		r := newReceiver(t, false, nil)
 		now := time.Now()
-		res := webhooks.NewClient(open).Send(context.Background(), r.URL+"/hooks", secret, testMsg, now)
+		res := webhooks.NewClient(open).Send(context.Background(), r.URL+"/hooks", []string{secret}, testMsg, now)
 		if !res.Delivered() || res.StatusCode != 204 {
 			t.Fatalf("result %+v", res)
 		}
@@ -89,18 +89,18 @@ func TestClient(t *testing.T) {
 		roots := x509.NewCertPool()
 		roots.AddCert(r.Certificate())
 		c := &webhooks.Client{Policy: webhooks.Policy{AllowPrivate: true}, RootCAs: roots}
-		if res := c.Send(context.Background(), r.URL, secret, testMsg, time.Now()); !res.Delivered() {
+		if res := c.Send(context.Background(), r.URL, []string{secret}, testMsg, time.Now()); !res.Delivered() {
 			t.Fatalf("result %+v", res)
 		}
 		// The system's roots do not hold it: not delivered.
-		if res := webhooks.NewClient(webhooks.Policy{AllowPrivate: true}).Send(context.Background(), r.URL, secret, testMsg, time.Now()); res.Delivered() {
+		if res := webhooks.NewClient(webhooks.Policy{AllowPrivate: true}).Send(context.Background(), r.URL, []string{secret}, testMsg, time.Now()); res.Delivered() {
 			t.Fatal("delivered to an untrusted certificate")
 		}
 	})
 	t.Run("case=other statuses are failed attempts with their status", func(t *testing.T) {
 		for _, status := range []int{400, 410, 500, 503} {
 			r := newReceiver(t, false, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(status) })
-			res := webhooks.NewClient(open).Send(context.Background(), r.URL, secret, testMsg, time.Now())
+			res := webhooks.NewClient(open).Send(context.Background(), r.URL, []string{secret}, testMsg, time.Now())
 			if res.Delivered() || res.StatusCode != status || !strings.Contains(res.Err.Error(), "answered") {
 				t.Errorf("status %d: %+v", status, res)
 			}
@@ -109,7 +109,7 @@ func TestClient(t *testing.T) {
 	t.Run("case=loopback is refused when the dialer connects, even to a URL that looks allowed", func(t *testing.T) {
 		r := newReceiver(t, false, nil)
 		// http is allowed (dev) but private addresses are not.
-		res := webhooks.NewClient(webhooks.Policy{AllowHTTP: true}).Send(context.Background(), r.URL, secret, testMsg, time.Now())
+		res := webhooks.NewClient(webhooks.Policy{AllowHTTP: true}).Send(context.Background(), r.URL, []string{secret}, testMsg, time.Now())
 		if res.Delivered() || !errors.Is(res.Err, webhooks.ErrForbiddenAddress) {
 			t.Fatalf("result %+v, want ErrForbiddenAddress", res)
 		}
@@ -126,7 +126,7 @@ func TestClient(t *testing.T) {
 		if err := p.CheckURL(context.Background(), target); err != nil {
 			t.Fatalf("the first answer is public, the check passes: %v", err)
 		}
-		res := webhooks.NewClient(p).Send(context.Background(), target, secret, testMsg, time.Now())
+		res := webhooks.NewClient(p).Send(context.Background(), target, []string{secret}, testMsg, time.Now())
 		if res.Delivered() || !errors.Is(res.Err, webhooks.ErrForbiddenAddress) || !strings.Contains(res.Err.Error(), "127.0.0.1") {
 			t.Fatalf("result %+v, want the dialer's refusal of 127.0.0.1", res)
 		}
@@ -140,7 +140,7 @@ func TestClient(t *testing.T) {
 			r := newReceiver(t, false, func(w http.ResponseWriter, req *http.Request) {
 				http.Redirect(w, req, loc, http.StatusFound)
 			})
-			res := webhooks.NewClient(open).Send(context.Background(), r.URL, secret, testMsg, time.Now())
+			res := webhooks.NewClient(open).Send(context.Background(), r.URL, []string{secret}, testMsg, time.Now())
 			if res.Delivered() || res.StatusCode != 302 || !strings.Contains(res.Err.Error(), "redirects are not followed") {
 				t.Errorf("redirect to %s: %+v", loc, res)
 			}
@@ -160,7 +160,7 @@ func TestClient(t *testing.T) {
 		defer close(release)
 		c := &webhooks.Client{Policy: open, Timeout: 300 * time.Millisecond}
 		start := time.Now()
-		res := c.Send(context.Background(), r.URL, secret, testMsg, time.Now())
+		res := c.Send(context.Background(), r.URL, []string{secret}, testMsg, time.Now())
 		if res.Delivered() || time.Since(start) > 5*time.Second {
 			t.Fatalf("result %+v after %s", res, time.Since(start))
 		}
@@ -177,14 +177,14 @@ func TestClient(t *testing.T) {
 		})
 		c := &webhooks.Client{Policy: open, Timeout: 20 * time.Second, MaxResponse: 1 << 10}
 		start := time.Now()
-		res := c.Send(context.Background(), r.URL, secret, testMsg, time.Now())
+		res := c.Send(context.Background(), r.URL, []string{secret}, testMsg, time.Now())
 		if !res.Delivered() || time.Since(start) > 5*time.Second {
 			t.Fatalf("result %+v after %s: the answer was read past the cap", res, time.Since(start))
 		}
 	})
 	t.Run("case=the URL is checked again when sending", func(t *testing.T) {
 		for _, u := range []string{"http://hooks.example.com/", "https://user:pw@hooks.example.com/", "https://2130706433/"} {
-			if res := webhooks.NewClient(webhooks.Policy{}).Send(context.Background(), u, secret, testMsg, time.Now()); res.Delivered() {
+			if res := webhooks.NewClient(webhooks.Policy{}).Send(context.Background(), u, []string{secret}, testMsg, time.Now()); res.Delivered() {
 				t.Errorf("%s delivered", u)
 			} else if _, ok := errors.AsType[*webhooks.URLError](res.Err); !ok {
 				t.Errorf("%s: %v, want a URL refusal", u, res.Err)

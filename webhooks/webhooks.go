@@ -157,17 +157,27 @@ func (m Message) Body() ([]byte, error) {
 // UserAgent names authflow to receivers.
 const UserAgent = "authflow-webhooks/1"
 
-// NewRequest is the signed POST of m to url, stamped now.
-func NewRequest(ctx context.Context, url, secret string, m Message, now time.Time) (*http.Request, error) {
+// NewRequest is the POST of m to url, stamped now and signed with each of
+// secrets (at least one): webhook-signature carries a signature per
+// secret, space-separated, as the specification allows while a secret is
+// rotated — a receiver that knows either one verifies.
+func NewRequest(ctx context.Context, url string, secrets []string, m Message, now time.Time) (*http.Request, error) {
+	if len(secrets) == 0 {
+		// Nothing unsigned is ever sent.
+		return nil, ErrBadSecret
+	}
 	body, err := m.Body()
 	if err != nil {
 		return nil, fmt.Errorf("webhooks: encode message %s: %w", m.ID, err)
 	}
 	ts := now.Unix()
-	sig, err := Sign(secret, m.ID, ts, body)
-	if err != nil {
-		return nil, err
+	sigs := make([]string, len(secrets))
+	for i, secret := range secrets {
+		if sigs[i], err = Sign(secret, m.ID, ts, body); err != nil {
+			return nil, err
+		}
 	}
+	sig := strings.Join(sigs, " ")
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, err

@@ -80,7 +80,7 @@ func TestSignature(t *testing.T) {
 		Data: map[string]any{"reason": "wrong_password"}}
 	signed := func(t *testing.T) (http.Header, []byte) {
 		t.Helper()
-		req, err := webhooks.NewRequest(context.Background(), "https://hooks.example.com/x", secret, msg, now)
+		req, err := webhooks.NewRequest(context.Background(), "https://hooks.example.com/x", []string{secret}, msg, now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,6 +123,31 @@ func TestSignature(t *testing.T) {
 			if err := webhooks.Verify(tc.secret, tc.h, tc.body, now); err == nil {
 				t.Errorf("%s changed: Verify accepted it", name)
 			}
+		}
+	})
+	t.Run("case=signed with two secrets while one is rotated: either verifies, a third does not, none is refused", func(t *testing.T) {
+		next := webhooks.NewSecret()
+		req, err := webhooks.NewRequest(context.Background(), "https://hooks.example.com/x", []string{next, secret}, msg, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := readAll(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(strings.Fields(req.Header.Get("webhook-signature"))); n != 2 {
+			t.Fatalf("webhook-signature %q: %d signatures, want 2", req.Header.Get("webhook-signature"), n)
+		}
+		for _, s := range []string{next, secret} {
+			if err := specVerify(s, req.Header, body, now); err != nil {
+				t.Errorf("independent verification with one of the two: %v", err)
+			}
+		}
+		if err := specVerify(webhooks.NewSecret(), req.Header, body, now); err == nil {
+			t.Error("a third secret verified")
+		}
+		if _, err := webhooks.NewRequest(context.Background(), "https://hooks.example.com/x", nil, msg, now); !errors.Is(err, webhooks.ErrBadSecret) {
+			t.Errorf("no secret: %v, want ErrBadSecret (nothing unsigned is sent)", err)
 		}
 	})
 	t.Run("case=Verify takes one matching signature of several and refuses an old timestamp", func(t *testing.T) {

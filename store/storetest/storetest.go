@@ -135,6 +135,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"webhook attempts: counted, delivered once, retried by an admin", testWebhookAttempts},
 		{"disabling an endpoint fails its pending deliveries and queues nothing more", testWebhookDisable},
 		{"enabling a disabled endpoint queues again and, when asked, makes what failed pending in order", testWebhookEnable},
+		{"a secret rotation keeps the replaced secret until its end, or not at all; an older one is dropped", testWebhookRotate},
 		{"endpoints with pending deliveries: counted, changed by a new event, a delivery or a retry; disabled ones left out", testWebhookPendingEndpoints},
 
 		{"64 concurrent writers see no errors", func(t *testing.T, s store.Store) { MixedWrites(t, s, 64, 5) }},

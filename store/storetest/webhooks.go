@@ -295,6 +295,52 @@ func testWebhookEnable(t *testing.T, s store.Store) {
 	wantErr(t, "enable an unknown endpoint", err, store.ErrNotFound)
 }
 
+func testWebhookRotate(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	ep := newEndpoint(t, s, "*")
+	other := newEndpoint(t, s, "*")
+	if ep.PreviousSecretSealed != nil || ep.PreviousSecretUntil != nil {
+		t.Fatalf("a new endpoint has a previous secret: %+v", ep)
+	}
+	until := time.Now().Add(24 * time.Hour)
+	got, err := s.RotateWebhookSecret(ctx, ep.ID, []byte("second"), &until)
+	mustNil(t, err)
+	if string(got.SecretSealed) != "second" || !bytes.Equal(got.PreviousSecretSealed, ep.SecretSealed) || got.PreviousSecretUntil == nil {
+		t.Fatalf("after a rotation: %+v", got)
+	}
+	sameTime(t, "PreviousSecretUntil", *got.PreviousSecretUntil, until)
+	if read, err := s.WebhookEndpoint(ctx, ep.ID); err != nil || string(read.SecretSealed) != "second" || !bytes.Equal(read.PreviousSecretSealed, ep.SecretSealed) {
+		t.Fatalf("read back: %+v, %v", read, err)
+	}
+	if n := len(got.SigningSecrets(time.Now())); n != 2 {
+		t.Errorf("%d signing secrets while the previous lasts, want 2", n)
+	}
+	if n := len(got.SigningSecrets(until)); n != 1 {
+		t.Errorf("%d signing secrets at the previous one's end, want 1", n)
+	}
+
+	// Again within the window: the replaced one is kept, the oldest dropped.
+	got, err = s.RotateWebhookSecret(ctx, ep.ID, []byte("third"), &until)
+	mustNil(t, err)
+	if string(got.SecretSealed) != "third" || string(got.PreviousSecretSealed) != "second" {
+		t.Fatalf("after a second rotation: %+v", got)
+	}
+	// Without an end (a leaked secret): none kept.
+	got, err = s.RotateWebhookSecret(ctx, ep.ID, []byte("fourth"), nil)
+	mustNil(t, err)
+	if string(got.SecretSealed) != "fourth" || got.PreviousSecretSealed != nil || got.PreviousSecretUntil != nil {
+		t.Fatalf("after a rotation that keeps nothing: %+v", got)
+	}
+	if n := len(got.SigningSecrets(time.Now())); n != 1 {
+		t.Errorf("%d signing secrets, want 1", n)
+	}
+	if o, err := s.WebhookEndpoint(ctx, other.ID); err != nil || !bytes.Equal(o.SecretSealed, other.SecretSealed) || o.PreviousSecretSealed != nil {
+		t.Errorf("the other endpoint = %+v, %v: a rotation changed it", o, err)
+	}
+	_, err = s.RotateWebhookSecret(ctx, "no-such-endpoint", []byte("x"), nil)
+	wantErr(t, "rotate an unknown endpoint", err, store.ErrNotFound)
+}
+
 func testWebhookPendingEndpoints(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	u := newUser(t, s)

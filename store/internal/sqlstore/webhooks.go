@@ -39,13 +39,14 @@ func queueWebhookDeliveries(ctx context.Context, q Querier, eventID, typ string)
 	return err
 }
 
-const endpointCols = `id, url, events, description, secret_sealed, created_at, disabled_at, disabled_reason`
+const endpointCols = `id, url, events, description, secret_sealed, created_at, disabled_at, disabled_reason,
+	previous_secret_sealed, previous_secret_until`
 
 func scanEndpoint(r scanner) (store.WebhookEndpoint, error) {
 	var e store.WebhookEndpoint
 	var events string
 	err := r.Scan(&e.ID, &e.URL, &events, &e.Description, &e.SecretSealed, timeDest{&e.CreatedAt},
-		nullTimeDest{&e.DisabledAt}, &e.DisabledReason)
+		nullTimeDest{&e.DisabledAt}, &e.DisabledReason, &e.PreviousSecretSealed, nullTimeDest{&e.PreviousSecretUntil})
 	e.Events = decodeFilter(events)
 	return e, err
 }
@@ -176,6 +177,29 @@ func (s *Store) EnableWebhookEndpoint(ctx context.Context, id string, redeliverF
 		return 0, err
 	}
 	return int(requeued), nil
+}
+
+// RotateWebhookSecret replaces the endpoint's secret, keeping the one it
+// replaces (and dropping an older one) until previousUntil, or not at all
+// when previousUntil is nil; ErrNotFound for an unknown id. The statement
+// reads secret_sealed before it is set: SQL evaluates every right-hand
+// side on the row as it was.
+func (s *Store) RotateWebhookSecret(ctx context.Context, id string, sealed []byte, previousUntil *time.Time) (store.WebhookEndpoint, error) {
+	const op = "rotate webhook secret"
+	if len(sealed) == 0 {
+		return store.WebhookEndpoint{}, s.invalid(op, "no secret")
+	}
+	keep := `secret_sealed`
+	if previousUntil == nil {
+		keep = `NULL`
+	}
+	n, err := s.db.Writer().Exec(ctx,
+		`UPDATE webhook_endpoints SET previous_secret_sealed = `+keep+`, previous_secret_until = $3, secret_sealed = $2 WHERE id = $1`,
+		id, sealed, nullTime(previousUntil))
+	if err := s.notFoundIfNone(op, n, err); err != nil {
+		return store.WebhookEndpoint{}, err
+	}
+	return s.WebhookEndpoint(ctx, id)
 }
 
 const deliveryCols = `d.endpoint_id, d.status, d.attempts, d.last_status, d.last_error, d.created_at, d.last_attempt_at, d.delivered_at,
