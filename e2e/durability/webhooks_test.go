@@ -66,10 +66,14 @@ func standardVerify(secret string, h http.Header, body []byte, now time.Time) er
 }
 
 // hookReceiver fails its first failFirst requests with 503, then answers
-// 204, and keeps every request.
+// 204, and keeps every request. With hold set, it does not answer the
+// first request at all: it keeps it (status 0) until the sender goes away,
+// and closes held then.
 type hookReceiver struct {
 	*httptest.Server
 	failFirst int
+	hold      bool
+	held      chan struct{}
 	mu        sync.Mutex
 	got       []hookRequest
 }
@@ -80,8 +84,8 @@ type hookRequest struct {
 	verr    error // the independent verification's verdict
 }
 
-func newHookReceiver(t *testing.T, tls bool, failFirst int, secret func() string) *hookReceiver {
-	r := &hookReceiver{failFirst: failFirst}
+func newHookReceiver(t *testing.T, tls bool, failFirst int, hold bool, secret func() string) *hookReceiver {
+	r := &hookReceiver{failFirst: failFirst, hold: hold, held: make(chan struct{})}
 	h := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
 		var m struct {
@@ -94,6 +98,10 @@ func newHookReceiver(t *testing.T, tls bool, failFirst int, secret func() string
 		if len(r.got) < r.failFirst {
 			status = http.StatusServiceUnavailable
 		}
+		holding := r.hold && len(r.got) == 0
+		if holding {
+			status = 0
+		}
 		hr := hookRequest{id: req.Header.Get("webhook-id"), typ: m.Type, status: status,
 			verr: standardVerify(secret(), req.Header, body, time.Now())}
 		if hr.verr == nil && m.ID != hr.id {
@@ -101,6 +109,11 @@ func newHookReceiver(t *testing.T, tls bool, failFirst int, secret func() string
 		}
 		r.got = append(r.got, hr)
 		r.mu.Unlock()
+		if holding {
+			<-req.Context().Done()
+			close(r.held)
+			return
+		}
 		w.WriteHeader(status)
 	})
 	if tls {
@@ -191,7 +204,7 @@ func deliveriesOf(t *testing.T, endpoint string) map[string]map[string]any {
 // attempts and their outcomes.
 func TestWebhookReceiverDownForAWhile(t *testing.T) {
 	var secret atomic.Value
-	rcv := newHookReceiver(t, false, 2, func() string { s, _ := secret.Load().(string); return s })
+	rcv := newHookReceiver(t, false, 2, false, func() string { s, _ := secret.Load().(string); return s })
 	id, sec := createHook(t, rcv.URL+"/hooks", "login_failed", "password_changed", "account_unlocked")
 	secret.Store(sec)
 	events := addEvents(t, "login_failed", "password_changed", "sessions_ended", "account_unlocked")
@@ -223,6 +236,22 @@ func TestWebhookReceiverDownForAWhile(t *testing.T) {
 	}
 }
 
+// hookWorkerEnv is the environment of a worker process that delivers to
+// rcv: outside dev a webhook is https, so the process trusts the
+// receiver's certificate through SSL_CERT_FILE; the receiver is on
+// loopback.
+func hookWorkerEnv(t *testing.T, rcv *hookReceiver) map[string]string {
+	t.Helper()
+	certFile := filepath.Join(t.TempDir(), "receiver.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: rcv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return externalWorkerEnv(t, smtpsink.Start(t), map[string]string{
+		"AUTHFLOW_WEBHOOK_ALLOW_PRIVATE": "true",
+		"SSL_CERT_FILE":                  certFile,
+	})
+}
+
 // TestWebhookWorkerKilledBetweenAttempts kills the worker process with
 // SIGKILL after a failed attempt, while its workflow waits out the
 // back-off, keeps it down past the back-off, then starts another worker
@@ -233,17 +262,8 @@ func TestWebhookWorkerKilledBetweenAttempts(t *testing.T) {
 		t.Skip("builds authflow")
 	}
 	var secret atomic.Value
-	// Outside dev a webhook is https: the worker processes trust the
-	// receiver's certificate through SSL_CERT_FILE.
-	rcv := newHookReceiver(t, true, 2, func() string { s, _ := secret.Load().(string); return s })
-	certFile := filepath.Join(t.TempDir(), "receiver.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: rcv.Certificate().Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	workerEnv := externalWorkerEnv(t, smtpsink.Start(t), map[string]string{
-		"AUTHFLOW_WEBHOOK_ALLOW_PRIVATE": "true", // the receiver is on loopback
-		"SSL_CERT_FILE":                  certFile,
-	})
+	rcv := newHookReceiver(t, true, 2, false, func() string { s, _ := secret.Load().(string); return s })
+	workerEnv := hookWorkerEnv(t, rcv)
 	w1 := startAuthflow(t, workerEnv, "worker")
 	w1.waitOutput(t, "worker polling", time.Minute)
 
@@ -279,5 +299,51 @@ func TestWebhookWorkerKilledBetweenAttempts(t *testing.T) {
 	}
 	if n := len(ds[events[0]]["attempts"].([]any)); n < 3 {
 		t.Errorf("the first delivery has %d attempts recorded, want the 3 the receiver saw", n)
+	}
+}
+
+// TestWebhookWorkerKilledDuringAnAttempt kills the worker process with
+// SIGKILL while its request is at the receiver, unanswered: the attempt is
+// never recorded, so the activity's retry on the next worker (after its
+// start-to-close timeout, 40 s) sends the event again — the one duplicate
+// at-least-once allows, with the same webhook-id, signed — and the events
+// behind it follow in order, each delivered once.
+func TestWebhookWorkerKilledDuringAnAttempt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds authflow")
+	}
+	var secret atomic.Value
+	rcv := newHookReceiver(t, true, 0, true, func() string { s, _ := secret.Load().(string); return s })
+	workerEnv := hookWorkerEnv(t, rcv)
+	w1 := startAuthflow(t, workerEnv, "worker")
+	w1.waitOutput(t, "worker polling", time.Minute)
+
+	id, sec := createHook(t, rcv.URL+"/hooks", "*")
+	secret.Store(sec)
+	events := addEvents(t, "password_changed", "factor_disabled", "recovery_started")
+	eventually(t, time.Minute, "the first request at the receiver", func() bool { return len(rcv.requests()) == 1 })
+	w1.kill()
+	select {
+	case <-rcv.held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the held request did not end when its worker was killed")
+	}
+	if d := deliveriesOf(t, id)[events[0]]; d["status"] != "pending" || len(d["attempts"].([]any)) != 0 {
+		t.Fatalf("the interrupted delivery: %v, want pending with no attempt recorded", d)
+	}
+
+	w2 := startAuthflow(t, workerEnv, "worker")
+	w2.waitOutput(t, "worker polling", time.Minute)
+	eventually(t, 2*time.Minute, "every event delivered after the restart", func() bool { return len(rcv.delivered()) >= len(events) })
+	checkDeliveries(t, rcv, events)
+	got := rcv.requests()
+	if len(got) != len(events)+1 || got[0].id != events[0] || got[1].id != events[0] || got[0].status != 0 {
+		t.Fatalf("requests %+v: want the first event twice (held, then 204), then the others once", got)
+	}
+	ds := deliveriesOf(t, id)
+	for _, ev := range events {
+		if ds[ev]["status"] != "delivered" || len(ds[ev]["attempts"].([]any)) != 1 {
+			t.Errorf("delivery %s: %v, want delivered with the one attempt recorded", ev, ds[ev])
+		}
 	}
 }
