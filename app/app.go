@@ -168,7 +168,7 @@ func (a *App) NewWorker() (sdkworker.Worker, error) {
 	if a.Activities == nil {
 		return nil, errors.New("the app was built without activities (APIOnly): it runs no worker")
 	}
-	return worker.New(a.Temporal, a.Activities, worker.Options{}), nil
+	return worker.New(a.Temporal, a.Activities, worker.Options{WebhookRetention: a.Config.WebhookRetention}), nil
 }
 
 // Close releases the Temporal client, the store and the hashing children.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"go.temporal.io/sdk/client"
 
@@ -54,7 +55,7 @@ func build(t *testing.T, o app.Options, dialed *client.Options) (*app.App, error
 
 func TestNew(t *testing.T) {
 	t.Run("case=the worker and the API share the store, the hasher, the client and the limits", func(t *testing.T) {
-		cfg := loadConfig(t, config.Dev, map[string]string{"AUTHFLOW_PHONE_SENDS_PER_HOUR": "77"})
+		cfg := loadConfig(t, config.Dev, map[string]string{"AUTHFLOW_PHONE_SENDS_PER_HOUR": "77", "AUTHFLOW_WEBHOOK_RETENTION": "48h"})
 		var co client.Options
 		a, err := build(t, app.Options{Config: cfg, Outbox: channels.NewOutbox()}, &co)
 		if err != nil {
@@ -70,8 +71,12 @@ func TestNew(t *testing.T) {
 		if co.DataConverter == nil || a.API.Codec == nil {
 			t.Fatal("payloads are encrypted by default, and the codec is served")
 		}
-		if _, err := a.NewWorker(); err != nil {
+		w, err := a.NewWorker()
+		if err != nil {
 			t.Fatal(err)
+		}
+		if r, ok := w.(interface{ WebhookRetention() time.Duration }); !ok || r.WebhookRetention() != 48*time.Hour {
+			t.Fatalf("the worker's relay does not prune after AUTHFLOW_WEBHOOK_RETENTION (%T)", w)
 		}
 	})
 	t.Run("case=limits given replace the defaults for both", func(t *testing.T) {

@@ -2544,6 +2544,8 @@ type ClientInterface interface {
 
 	// AdminWebhookDeliveries The endpoint's deliveries, newest event first, with every attempt and its outcome
 	//
+	// A delivered delivery is listed for `AUTHFLOW_WEBHOOK_RETENTION` (30 days by default) after its delivery, then pruned with its attempts; pending and failed ones are never pruned.
+	//
 	// Corresponds with GET /v1/admin/webhooks/{id}/deliveries (the `AdminWebhookDeliveries` operationId).
 	AdminWebhookDeliveries(ctx context.Context, id IDParameter, params *AdminWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
@@ -3700,6 +3702,8 @@ func (c *Client) AdminGetWebhook(ctx context.Context, id IDParameter, reqEditors
 }
 
 // AdminWebhookDeliveries The endpoint's deliveries, newest event first, with every attempt and its outcome
+//
+// A delivered delivery is listed for `AUTHFLOW_WEBHOOK_RETENTION` (30 days by default) after its delivery, then pruned with its attempts; pending and failed ones are never pruned.
 //
 // Corresponds with GET /v1/admin/webhooks/{id}/deliveries (the `AdminWebhookDeliveries` operationId).
 func (c *Client) AdminWebhookDeliveries(ctx context.Context, id IDParameter, params *AdminWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -7543,6 +7547,8 @@ type ClientWithResponsesInterface interface {
 	AdminGetWebhookWithResponse(ctx context.Context, id IDParameter, reqEditors ...RequestEditorFn) (*AdminGetWebhookResponse, error)
 
 	// AdminWebhookDeliveriesWithResponse The endpoint's deliveries, newest event first, with every attempt and its outcome
+	//
+	// A delivered delivery is listed for `AUTHFLOW_WEBHOOK_RETENTION` (30 days by default) after its delivery, then pruned with its attempts; pending and failed ones are never pruned.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -12790,6 +12796,8 @@ func (c *ClientWithResponses) AdminGetWebhookWithResponse(ctx context.Context, i
 }
 
 // AdminWebhookDeliveriesWithResponse The endpoint's deliveries, newest event first, with every attempt and its outcome
+//
+// A delivered delivery is listed for `AUTHFLOW_WEBHOOK_RETENTION` (30 days by default) after its delivery, then pruned with its attempts; pending and failed ones are never pruned.
 //
 // Returns a wrapper object for the known response body format(s).
 //

@@ -81,6 +81,11 @@ type Config struct {
 	// inside authflow's own network, on purpose (docs/security.md
 	// "Webhooks").
 	WebhookAllowPrivate bool
+	// WebhookRetention is how long a delivered webhook delivery and its
+	// attempts are kept (AUTHFLOW_WEBHOOK_RETENTION; 720h, 30 days; 0
+	// keeps them all; else at least 1h). Pending and failed ones are kept
+	// until delivered or their endpoint is deleted.
+	WebhookRetention time.Duration
 
 	// CodecOrigins may call the codec server from a browser (CORS): the
 	// Temporal UI's origin (AUTHFLOW_CODEC_ORIGINS, comma-separated).
@@ -335,6 +340,12 @@ func LoadFrom(getenv Getenv, mode Mode, dataDir string) (Config, error) {
 	}
 	if c.DefaultLocale = get("AUTHFLOW_DEFAULT_LOCALE", i18n.English); !i18n.Valid(c.DefaultLocale) {
 		bad("AUTHFLOW_DEFAULT_LOCALE must be one of %s (got %q)", strings.Join(i18n.Supported, ", "), c.DefaultLocale)
+	}
+	retention := get("AUTHFLOW_WEBHOOK_RETENTION", "720h")
+	if d, err := time.ParseDuration(retention); retention != "0" && (err != nil || d < time.Hour) {
+		bad("AUTHFLOW_WEBHOOK_RETENTION must be a duration of at least 1h, such as 720h, or 0 to keep every delivery (got %q)", retention)
+	} else {
+		c.WebhookRetention = d
 	}
 	recoveryDelay := get("AUTHFLOW_RECOVERY_DELAY", "72h")
 	if d, err := time.ParseDuration(recoveryDelay); err != nil || d <= 0 {

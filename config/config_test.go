@@ -391,6 +391,29 @@ func TestRecoveryDelay(t *testing.T) {
 	})
 }
 
+func TestWebhookRetention(t *testing.T) {
+	t.Run("case=30 days by default, 0 keeps everything, a duration is read", func(t *testing.T) {
+		for v, want := range map[string]time.Duration{"": 720 * time.Hour, "0": 0, "48h": 48 * time.Hour, "1h": time.Hour} {
+			env := map[string]string{}
+			if v != "" {
+				env["AUTHFLOW_WEBHOOK_RETENTION"] = v
+			}
+			c, err := load(config.Dev, t.TempDir(), env)
+			if err != nil || c.WebhookRetention != want {
+				t.Errorf("%q: %v, %v; want %v", v, c.WebhookRetention, err, want)
+			}
+		}
+	})
+	t.Run("case=under an hour, negative or not a duration stops the start and names the variable", func(t *testing.T) {
+		for _, v := range []string{"30m", "-1h", "30", "forever"} {
+			if _, err := load(config.Dev, t.TempDir(), map[string]string{"AUTHFLOW_WEBHOOK_RETENTION": v}); err == nil ||
+				!strings.Contains(err.Error(), "AUTHFLOW_WEBHOOK_RETENTION") {
+				t.Errorf("%q: %v", v, err)
+			}
+		}
+	})
+}
+
 func TestWebhookAllowPrivate(t *testing.T) {
 	t.Run("case=off unless set to true", func(t *testing.T) {
 		c, err := load(config.Dev, t.TempDir(), nil)

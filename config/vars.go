@@ -57,6 +57,7 @@ var Vars = []Var{
 	{"SMTP_FROM", "", "the From of every email, with SMTP_URL", ForDev | ForWorker},
 	{"BILLING_WEBHOOK_URL", "", "told when bank cards are unlinked", ForDev | ForWorker},
 	{"AUTHFLOW_WEBHOOK_ALLOW_PRIVATE", "false", "true: webhook URLs may reach loopback, private, link-local and other internal addresses", forAll},
+	{"AUTHFLOW_WEBHOOK_RETENTION", "720h", "how long delivered webhook deliveries and their attempts are kept (0: all; at least 1h)", ForDev | ForWorker},
 	{"AUTHFLOW_CODEC_ORIGINS", "", "origins (a Temporal UI) allowed to call the payload codec (dev: the embedded UI)", ForDev | ForAPI},
 	{"AUTHFLOW_METRICS_ADDR", "", "where `authflow worker` serves /metrics", ForWorker},
 	{"AUTHFLOW_METRICS_TOKEN", "", "bearer token /metrics requires; required outside dev unless AUTHFLOW_METRICS=off", forAll},

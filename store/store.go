@@ -594,6 +594,11 @@ type Webhooks interface {
 	RecordWebhookAttempt(ctx context.Context, endpointID, eventID string, a WebhookAttempt) (WebhookDelivery, error)
 	// RetryWebhookDelivery makes a delivery pending again (any status).
 	RetryWebhookDelivery(ctx context.Context, endpointID, eventID string) error
+	// PruneWebhookDeliveries forgets up to about limit delivered
+	// deliveries (and their attempts) delivered before deliveredBefore,
+	// oldest first, and says how many it forgot. Pending and failed ones
+	// are never pruned.
+	PruneWebhookDeliveries(ctx context.Context, deliveredBefore time.Time, limit int) (int, error)
 	// PendingWebhookEndpoints lists the enabled endpoints that have
 	// pending deliveries, by id: what the worker's relay wakes a delivery
 	// workflow for.

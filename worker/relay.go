@@ -33,9 +33,16 @@ type Relay struct {
 	// EnsureEvery is how often a workflow whose outbox did not change is
 	// made sure to run; 0: 30 seconds.
 	EnsureEvery time.Duration
+	// Retention is how long a delivered delivery is kept, with its
+	// attempts, for GET …/deliveries (AUTHFLOW_WEBHOOK_RETENTION); 0 keeps
+	// them all. Pending and failed deliveries are never pruned.
+	Retention time.Duration
+	// PruneEvery is how often the relay prunes; 0: ten minutes.
+	PruneEvery time.Duration
 
 	seen      map[string]seenOutbox
 	lastError time.Time
+	prunedAt  time.Time
 }
 
 type seenOutbox struct {
@@ -54,6 +61,7 @@ func (r *Relay) Run(ctx context.Context) {
 	defer t.Stop()
 	for {
 		r.Tick(ctx)
+		r.pruneIfDue(ctx)
 		select {
 		case <-ctx.Done():
 			return
@@ -109,6 +117,52 @@ func (r *Relay) Tick(ctx context.Context) {
 	}
 }
 
+// pruneBatch and pruneBatches bound one pruning: a thousand rows a
+// transaction, ten transactions; what is left waits for the next one.
+const (
+	pruneBatch   = 1000
+	pruneBatches = 10
+)
+
+func (r *Relay) pruneIfDue(ctx context.Context) {
+	every := r.PruneEvery
+	if every <= 0 {
+		every = 10 * time.Minute
+	}
+	if r.Retention <= 0 || time.Since(r.prunedAt) < every {
+		return
+	}
+	r.prunedAt = time.Now()
+	r.Prune(ctx)
+}
+
+// Prune forgets the deliveries delivered more than Retention ago, in
+// bounded batches, and says how many it forgot. Every worker's relay
+// prunes; two at once delete the same rows once.
+func (r *Relay) Prune(ctx context.Context) int {
+	if r.Retention <= 0 {
+		return 0
+	}
+	before := time.Now().Add(-r.Retention)
+	total := 0
+	for range pruneBatches {
+		n, err := r.Store.PruneWebhookDeliveries(ctx, before, pruneBatch)
+		total += n
+		if err != nil {
+			r.warn(ctx, "webhook relay: pruning delivered deliveries failed; the next pruning tries again", err)
+			break
+		}
+		if n < pruneBatch {
+			break
+		}
+	}
+	if total > 0 && r.Log != nil {
+		r.Log.Info("webhook deliveries pruned", "count", total, "delivered_before", before.UTC().Format(time.RFC3339),
+			"retention", r.Retention.String())
+	}
+	return total
+}
+
 // warn logs a failure at most once a minute: the store or Temporal down
 // is said once, not every second.
 func (r *Relay) warn(ctx context.Context, msg string, err error, args ...any) {
@@ -130,6 +184,10 @@ type relayWorker struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 }
+
+// WebhookRetention is how long its relay keeps delivered deliveries (0:
+// all), as configured.
+func (w *relayWorker) WebhookRetention() time.Duration { return w.relay.Retention }
 
 func (w *relayWorker) Start() error {
 	if err := w.Worker.Start(); err != nil {

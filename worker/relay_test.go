@@ -145,4 +145,40 @@ func TestRelay(t *testing.T) {
 			t.Fatalf("woke %v", got)
 		}
 	})
+	t.Run("case=pruning forgets deliveries delivered before the retention, once per PruneEvery, and only with a retention", func(t *testing.T) {
+		c := endpoint("*")
+		ev := []string{event("login_failed"), event("login_failed"), event("login_failed")}
+		old := time.Now().Add(-31 * 24 * time.Hour)
+		for i, at := range []time.Time{old, old.Add(time.Second), time.Now()} {
+			if _, err := st.RecordWebhookAttempt(ctx, c, ev[i], store.WebhookAttempt{At: at, StatusCode: 204}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		keep := &Relay{Store: st, Temporal: tc}
+		if n := keep.Prune(ctx); n != 0 {
+			t.Fatalf("pruned %d without a retention", n)
+		}
+		r := &Relay{Store: st, Temporal: tc, Retention: 30 * 24 * time.Hour}
+		if n := r.Prune(ctx); n != 2 {
+			t.Fatalf("pruned %d, want the two delivered 31 days ago", n)
+		}
+		for i, want := range []bool{true, true, false} {
+			_, err := st.WebhookDelivery(ctx, c, ev[i])
+			if gone := errors.Is(err, store.ErrNotFound); gone != want {
+				t.Errorf("delivery %d gone: %v (%v), want %v", i, gone, err, want)
+			}
+		}
+		// Due once per PruneEvery.
+		event("login_failed")
+		r.pruneIfDue(ctx)
+		if r.prunedAt.IsZero() {
+			t.Fatal("a relay with a retention never pruned")
+		}
+		at := r.prunedAt
+		r.pruneIfDue(ctx)
+		if r.prunedAt != at {
+			t.Error("pruned again within PruneEvery")
+		}
+		tc.take()
+	})
 }

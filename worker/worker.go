@@ -5,6 +5,7 @@ package worker
 import (
 	"cmp"
 	"context"
+	"time"
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
@@ -22,6 +23,9 @@ type Options struct {
 	// WorkflowTaskPollers is how many workflow-task polls the worker keeps
 	// open. Default: DefaultWorkflowTaskPollers.
 	WorkflowTaskPollers int
+	// WebhookRetention is the relay's Retention (AUTHFLOW_WEBHOOK_RETENTION;
+	// 0 keeps every delivery).
+	WebhookRetention time.Duration
 }
 
 // DefaultWorkflowTaskPollers replaces the SDK's 2: every step of a login is
@@ -49,7 +53,8 @@ func New(c client.Client, acts *activities.Activities, o Options) worker.Worker 
 	Register(w, acts)
 	// The webhook relay runs while the worker runs (docs/design.md
 	// "Webhooks").
-	return &relayWorker{Worker: w, relay: &Relay{Store: acts.Store, Temporal: c, Log: acts.Log}}
+	return &relayWorker{Worker: w, relay: &Relay{Store: acts.Store, Temporal: c, Log: acts.Log,
+		Retention: o.WebhookRetention}}
 }
 
 // Register adds authflow's workflows and activities to any registry (a

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -339,6 +340,79 @@ func testWebhookRotate(t *testing.T, s store.Store) {
 	}
 	_, err = s.RotateWebhookSecret(ctx, "no-such-endpoint", []byte("x"), nil)
 	wantErr(t, "rotate an unknown endpoint", err, store.ErrNotFound)
+}
+
+func testWebhookPrune(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	u := newUser(t, s)
+	ep := newEndpoint(t, s, "*")
+	other := newEndpoint(t, s, "*")
+	now := time.Now().UTC().Truncate(time.Second)
+	var evs []store.Event
+	for range 6 {
+		ev := store.Event{ID: RandomString(), UserID: u.ID, Type: "login_failed"}
+		mustNil(t, s.AddEvent(ctx, ev))
+		evs = append(evs, ev)
+	}
+	// ep: 0-3 delivered 40, 39, 38 and 1 day(s) ago, 0 after a failed
+	// attempt; 4 failed once and pending; 5 pending. other: 0 delivered 40
+	// days ago.
+	day := 24 * time.Hour
+	_, err := s.RecordWebhookAttempt(ctx, ep.ID, evs[0].ID, store.WebhookAttempt{At: now.Add(-41 * day), Error: "503"})
+	mustNil(t, err)
+	for i, ago := range []time.Duration{40 * day, 39 * day, 38 * day, day} {
+		_, err := s.RecordWebhookAttempt(ctx, ep.ID, evs[i].ID, store.WebhookAttempt{At: now.Add(-ago), StatusCode: 204})
+		mustNil(t, err)
+	}
+	_, err = s.RecordWebhookAttempt(ctx, ep.ID, evs[4].ID, store.WebhookAttempt{At: now.Add(-50 * day), Error: "503"})
+	mustNil(t, err)
+	_, err = s.RecordWebhookAttempt(ctx, other.ID, evs[0].ID, store.WebhookAttempt{At: now.Add(-40 * day), StatusCode: 204})
+	mustNil(t, err)
+
+	// Bounded: the two oldest (ep's 0 and other's 0, both 40 days ago, tie
+	// included) go first.
+	n, err := s.PruneWebhookDeliveries(ctx, now.Add(-30*day), 1)
+	mustNil(t, err)
+	if n != 2 {
+		t.Errorf("pruned %d with a limit of 1 and a tie, want 2", n)
+	}
+	gone := func(endpoint, event string) bool {
+		_, err := s.WebhookDelivery(ctx, endpoint, event)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			t.Fatal(err)
+		}
+		as, aerr := s.WebhookAttempts(ctx, endpoint, event)
+		mustNil(t, aerr)
+		if errors.Is(err, store.ErrNotFound) && len(as) != 0 {
+			t.Errorf("the attempts of a pruned delivery stay: %+v", as)
+		}
+		return errors.Is(err, store.ErrNotFound)
+	}
+	if !gone(ep.ID, evs[0].ID) || !gone(other.ID, evs[0].ID) || gone(ep.ID, evs[1].ID) {
+		t.Error("the first batch is not the oldest deliveries")
+	}
+	n, err = s.PruneWebhookDeliveries(ctx, now.Add(-30*day), 100)
+	mustNil(t, err)
+	if n != 2 {
+		t.Errorf("pruned %d, want the other two older than 30 days", n)
+	}
+	for i, want := range []bool{true, true, true, false, false, false} {
+		if got := gone(ep.ID, evs[i].ID); got != want {
+			t.Errorf("delivery %d gone: %v, want %v", i, got, want)
+		}
+	}
+	sameIDsOrdered(t, "pending after pruning", pendingIDs(t, s, ep.ID), []string{evs[4].ID, evs[5].ID})
+	if as, err := s.WebhookAttempts(ctx, ep.ID, evs[4].ID); err != nil || len(as) != 1 {
+		t.Errorf("the attempts of a pending delivery: %+v, %v", as, err)
+	}
+
+	// A failed delivery (its endpoint disabled) is kept for a redelivery.
+	mustNil(t, s.DisableWebhookEndpoint(ctx, ep.ID, "failing", now))
+	n, err = s.PruneWebhookDeliveries(ctx, now.Add(time.Hour), 100)
+	mustNil(t, err)
+	if n != 1 || !gone(ep.ID, evs[3].ID) || gone(ep.ID, evs[4].ID) || gone(ep.ID, evs[5].ID) {
+		t.Errorf("pruned %d: want the delivered one alone, never the failed ones", n)
+	}
 }
 
 func testWebhookPendingEndpoints(t *testing.T, s store.Store) {

@@ -343,6 +343,45 @@ func (s *Store) RetryWebhookDelivery(ctx context.Context, endpointID, eventID st
 	return s.notFoundIfNone("retry webhook delivery", n, err)
 }
 
+// PruneWebhookDeliveries deletes, in one transaction, the oldest delivered
+// deliveries before deliveredBefore — the limit oldest and any delivered
+// at the same instant as the last of them — with their attempts first
+// (the cascade is the schema's, but SQLite applies it only with foreign
+// keys on). A delivery delivered meanwhile is delivered now, after the
+// bound, so both statements see the same rows.
+func (s *Store) PruneWebhookDeliveries(ctx context.Context, deliveredBefore time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	var n int64
+	err := s.db.Tx(ctx, func(q Querier) error {
+		bound, pred := ts(deliveredBefore), `status = $1 AND delivered_at < $2`
+		var last time.Time
+		err := q.QueryRow(ctx,
+			`SELECT delivered_at FROM webhook_deliveries WHERE `+pred+` ORDER BY delivered_at LIMIT 1 OFFSET $3`,
+			store.DeliveryDelivered, bound, limit-1).Scan(timeDest{&last})
+		switch {
+		case isNoRows(err): // fewer than limit: all of them
+		case err != nil:
+			return err
+		default:
+			bound, pred = last, `status = $1 AND delivered_at <= $2`
+		}
+		if _, err := q.Exec(ctx,
+			`DELETE FROM webhook_attempts WHERE (endpoint_id, event_seq) IN
+			   (SELECT endpoint_id, event_seq FROM webhook_deliveries WHERE `+pred+`)`,
+			store.DeliveryDelivered, bound); err != nil {
+			return err
+		}
+		n, err = q.Exec(ctx, `DELETE FROM webhook_deliveries WHERE `+pred, store.DeliveryDelivered, bound)
+		return err
+	})
+	if err != nil {
+		return 0, s.wrap("prune webhook deliveries", err)
+	}
+	return int(n), nil
+}
+
 // PendingWebhookEndpoints lists the enabled endpoints with pending
 // deliveries, by id (the partial index of migration 00010 keeps this to
 // the pending rows, however many were delivered before).
