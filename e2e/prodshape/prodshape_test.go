@@ -198,6 +198,9 @@ func TestProductionShapeUnderLoadWithKills(t *testing.T) {
 	killedc := make(chan killed, 1)
 	restarted := make(chan struct{})
 	go func() {
+		// The held-back logins start when a new api-1 answers /readyz, or
+		// when this ends in any other way.
+		defer close(restarted)
 		for done.Load() < killAfter {
 			time.Sleep(10 * time.Millisecond)
 		}
@@ -215,8 +218,6 @@ func TestProductionShapeUnderLoadWithKills(t *testing.T) {
 		t.Logf("killed worker-1 (pid %d) and api-1 (pid %d) with SIGKILL after %d logins, %d still to run",
 			k.worker, k.api, done.Load(), int64(len(users))-done.Load())
 		killedc <- k
-		// The held-back logins start when a new api-1 answers /readyz.
-		defer close(restarted)
 		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 			if s, err := readShape(statePath); err == nil {
 				if pid, _ := s.proc("api-1"); pid != k.api && pid != 0 && ready(sh.APIURLs[0]) {
