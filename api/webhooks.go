@@ -31,6 +31,7 @@ func (s *Server) webhookRoutes(admin *gin.RouterGroup) {
 	admin.POST("/webhooks/:id/rotate-secret", s.adminRotateWebhookSecret)
 	admin.GET("/webhooks/:id/deliveries", s.adminWebhookDeliveries)
 	admin.POST("/webhooks/:id/deliveries/:delivery_id/retry", s.adminRetryWebhookDelivery)
+	admin.POST("/webhooks/:id/deliveries/:delivery_id/cancel", s.adminCancelWebhookDelivery)
 }
 
 // webhookPolicy is the configuration's SSRF policy: https outside dev, no
@@ -412,4 +413,48 @@ func (s *Server) adminRetryWebhookDelivery(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusAccepted, out)
+}
+
+// adminCancelWebhookDelivery gives up a pending delivery — one the
+// receiver refuses for good holds back every event behind it until the
+// endpoint is disabled, 3 days later — and wakes the endpoint's workflow,
+// which ends its back-off and goes on with the next delivery. The delivery
+// stays listed as failed ("cancelled by an admin"); a retry sends it
+// again.
+func (s *Server) adminCancelWebhookDelivery(c *gin.Context) {
+	e, ok := s.endpoint(c)
+	if !ok {
+		return
+	}
+	eventID := c.Param("delivery_id")
+	d, err := s.Store.CancelWebhookDelivery(c.Request.Context(), e.ID, eventID, "cancelled by an admin")
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		fail(c, newErr(errkind.NotFound, "no such delivery of this endpoint"))
+		return
+	case errors.Is(err, store.ErrConflict):
+		fail(c, newErr(errkind.Conflict, "the delivery was delivered already"))
+		return
+	case err != nil:
+		fail(c, err)
+		return
+	}
+	logFrom(c).Info("webhook delivery cancelled", "endpoint_id", e.ID, "event_id", eventID)
+	if e.DisabledAt == nil {
+		// The retry signal ends a back-off; the attempt that follows finds
+		// the delivery failed and moves on. Temporal away: the back-off
+		// ends by itself, with the same outcome.
+		ctx, cancel := rpc(c, rpcTimeout)
+		defer cancel()
+		if err := s.Temporal.SignalWorkflow(ctx, workflows.WebhookWorkflowID(e.ID), "", workflows.SignalWebhookRetry,
+			workflows.WebhookRetry{EventID: eventID}); err != nil {
+			logFrom(c).Info("webhook cancel: the workflow was not signalled (not running, or Temporal away)", "endpoint_id", e.ID, "err", err)
+		}
+	}
+	out, err := s.deliveryOut(c.Request.Context(), d)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
 }

@@ -174,6 +174,7 @@ func TestAdminWebhooks(t *testing.T) {
 			{"POST", "/v1/admin/webhooks/" + id + "/rotate-secret"},
 			{"GET", "/v1/admin/webhooks/" + id + "/deliveries"},
 			{"POST", "/v1/admin/webhooks/" + id + "/deliveries/x/retry"},
+			{"POST", "/v1/admin/webhooks/" + id + "/deliveries/x/cancel"},
 		} {
 			for _, token := range []string{"", "not-the-admin-token-0123456789", session} {
 				apitest.ExpectError(t, env.Do(t, call.method, call.path, token, map[string]any{"url": hookURL, "events": []string{"*"}}), 401, "unauthorized")
@@ -279,6 +280,50 @@ func TestAdminWebhooks(t *testing.T) {
 		again := apitest.Expect(t, env.Admin(t, "POST", "/v1/admin/webhooks/"+id+"/enable", nil), 200)
 		if again.Get("enabled") != true || again.Get("redelivered") != float64(0) {
 			t.Fatalf("enabled again %s", again.Raw)
+		}
+	})
+	t.Run("case=cancelling the delivery that holds the others back lets the next one go; a retry brings it back", func(t *testing.T) {
+		id := newHook(t, "account_unlocked").Str("id")
+		user := env.NewUser(t, apitest.UniqueEmail("blocked"), pw)
+		apitest.Expect(t, env.Admin(t, "POST", "/v1/admin/users/"+user+"/unlock", nil), 204)
+		apitest.Expect(t, env.Admin(t, "POST", "/v1/admin/users/"+user+"/unlock", nil), 204)
+		deliveries := func() []map[string]any {
+			var out []map[string]any
+			for _, d := range apitest.Expect(t, env.Admin(t, "GET", "/v1/admin/webhooks/"+id+"/deliveries", nil), 200).Get("deliveries").([]any) {
+				out = append(out, d.(map[string]any))
+			}
+			return out // newest first
+		}
+		attempts := func(d map[string]any) int { return len(d["attempts"].([]any)) }
+		// hookURL never answers 2xx: the first event backs off, the second
+		// waits behind it with no attempt.
+		eventually(t, 40*time.Second, "a failed attempt of the first event", func() bool {
+			ds := deliveries()
+			return len(ds) == 2 && attempts(ds[1]) > 0
+		})
+		ds := deliveries()
+		first, second := ds[1], ds[0]
+		if attempts(second) != 0 {
+			t.Fatalf("the second event was attempted while the first failed: %v", second)
+		}
+		r := apitest.Expect(t, env.Admin(t, "POST", "/v1/admin/webhooks/"+id+"/deliveries/"+first["id"].(string)+"/cancel", nil), 200)
+		if r.Str("status") != "failed" || r.Str("id") != first["id"] {
+			t.Fatalf("cancelled %s", r.Raw)
+		}
+		eventually(t, 40*time.Second, "an attempt of the second event after the cancel", func() bool {
+			return attempts(deliveries()[0]) > 0
+		})
+		if ds := deliveries(); ds[1]["status"] != "failed" {
+			t.Fatalf("the cancelled delivery: %v", ds[1])
+		}
+		apitest.ExpectError(t, env.Admin(t, "POST", "/v1/admin/webhooks/"+id+"/deliveries/no-such-event/cancel", nil), 404, "not_found")
+		again := apitest.Expect(t, env.Admin(t, "POST", "/v1/admin/webhooks/"+id+"/deliveries/"+first["id"].(string)+"/cancel", nil), 200)
+		if again.Str("status") != "failed" {
+			t.Fatalf("cancelled twice %s", again.Raw)
+		}
+		apitest.Expect(t, env.Admin(t, "POST", "/v1/admin/webhooks/"+id+"/deliveries/"+first["id"].(string)+"/retry", nil), 202)
+		if d := deliveries()[1]; d["status"] != "pending" {
+			t.Fatalf("the cancelled delivery after a retry: %v", d)
 		}
 	})
 	t.Run("case=enabling checks the URL again: one the SSRF rules refuse now stays disabled", func(t *testing.T) {

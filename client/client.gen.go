@@ -1326,13 +1326,13 @@ type WebhookDelivery struct {
 	// QueuedAt RFC 3339, UTC.
 	QueuedAt Timestamp `json:"queued_at"`
 
-	// Status `pending` until an attempt is answered with a 2xx; `failed` when the endpoint was disabled first.
+	// Status `pending` until an attempt is answered with a 2xx; `failed` when the endpoint was disabled first or an admin cancelled it (`POST …/cancel`).
 	Status WebhookDeliveryStatus `json:"status"`
 	Type   string                `json:"type"`
 	UserId string                `json:"user_id"`
 }
 
-// WebhookDeliveryStatus `pending` until an attempt is answered with a 2xx; `failed` when the endpoint was disabled first.
+// WebhookDeliveryStatus `pending` until an attempt is answered with a 2xx; `failed` when the endpoint was disabled first or an admin cancelled it (`POST …/cancel`).
 type WebhookDeliveryStatus string
 
 // WebhookEndpoint defines model for WebhookEndpoint.
@@ -2549,6 +2549,19 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/admin/webhooks/{id}/deliveries (the `AdminWebhookDeliveries` operationId).
 	AdminWebhookDeliveries(ctx context.Context, id IDParameter, params *AdminWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// AdminCancelWebhookDelivery Give up a pending delivery, so that the events behind it go on
+	//
+	// Deliveries go one at a time, in their events' order: one the
+	// receiver refuses for good holds back the others until the endpoint
+	// is disabled, 3 days later. Cancelling it makes it `failed` (its
+	// last error "cancelled by an admin"), ends the endpoint's back-off
+	// and lets the next delivery go. An attempt in flight is not
+	// recorded. A failed delivery stays as it is; a delivered one is 409
+	// `conflict`. A retry sends a cancelled delivery again.
+	//
+	// Corresponds with POST /v1/admin/webhooks/{id}/deliveries/{delivery_id}/cancel (the `AdminCancelWebhookDelivery` operationId).
+	AdminCancelWebhookDelivery(ctx context.Context, id IDParameter, deliveryId ID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// AdminRetryWebhookDelivery Deliver an event again
 	//
 	// The delivery becomes pending again, whatever it was, and the
@@ -3708,6 +3721,29 @@ func (c *Client) AdminGetWebhook(ctx context.Context, id IDParameter, reqEditors
 // Corresponds with GET /v1/admin/webhooks/{id}/deliveries (the `AdminWebhookDeliveries` operationId).
 func (c *Client) AdminWebhookDeliveries(ctx context.Context, id IDParameter, params *AdminWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewAdminWebhookDeliveriesRequest(c.Server, id, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AdminCancelWebhookDelivery Give up a pending delivery, so that the events behind it go on
+//
+// Deliveries go one at a time, in their events' order: one the
+// receiver refuses for good holds back the others until the endpoint
+// is disabled, 3 days later. Cancelling it makes it `failed` (its
+// last error "cancelled by an admin"), ends the endpoint's back-off
+// and lets the next delivery go. An attempt in flight is not
+// recorded. A failed delivery stays as it is; a delivered one is 409
+// `conflict`. A retry sends a cancelled delivery again.
+//
+// Corresponds with POST /v1/admin/webhooks/{id}/deliveries/{delivery_id}/cancel (the `AdminCancelWebhookDelivery` operationId).
+func (c *Client) AdminCancelWebhookDelivery(ctx context.Context, id IDParameter, deliveryId ID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAdminCancelWebhookDeliveryRequest(c.Server, id, deliveryId)
 	if err != nil {
 		return nil, err
 	}
@@ -5845,6 +5881,47 @@ func NewAdminWebhookDeliveriesRequest(server string, id IDParameter, params *Adm
 	return req, nil
 }
 
+// NewAdminCancelWebhookDeliveryRequest constructs an http.Request for the AdminCancelWebhookDelivery method
+func NewAdminCancelWebhookDeliveryRequest(server string, id IDParameter, deliveryId ID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "delivery_id", deliveryId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/admin/webhooks/%s/deliveries/%s/cancel", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewAdminRetryWebhookDeliveryRequest constructs an http.Request for the AdminRetryWebhookDelivery method
 func NewAdminRetryWebhookDeliveryRequest(server string, id IDParameter, deliveryId ID) (*http.Request, error) {
 	var err error
@@ -7554,6 +7631,21 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/admin/webhooks/{id}/deliveries (the `AdminWebhookDeliveries` operationId).
 	AdminWebhookDeliveriesWithResponse(ctx context.Context, id IDParameter, params *AdminWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*AdminWebhookDeliveriesResponse, error)
+
+	// AdminCancelWebhookDeliveryWithResponse Give up a pending delivery, so that the events behind it go on
+	//
+	// Deliveries go one at a time, in their events' order: one the
+	// receiver refuses for good holds back the others until the endpoint
+	// is disabled, 3 days later. Cancelling it makes it `failed` (its
+	// last error "cancelled by an admin"), ends the endpoint's back-off
+	// and lets the next delivery go. An attempt in flight is not
+	// recorded. A failed delivery stays as it is; a delivered one is 409
+	// `conflict`. A retry sends a cancelled delivery again.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/admin/webhooks/{id}/deliveries/{delivery_id}/cancel (the `AdminCancelWebhookDelivery` operationId).
+	AdminCancelWebhookDeliveryWithResponse(ctx context.Context, id IDParameter, deliveryId ID, reqEditors ...RequestEditorFn) (*AdminCancelWebhookDeliveryResponse, error)
 
 	// AdminRetryWebhookDeliveryWithResponse Deliver an event again
 	//
@@ -9574,6 +9666,82 @@ func (r AdminWebhookDeliveriesResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r AdminWebhookDeliveriesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type AdminCancelWebhookDeliveryResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WebhookDelivery
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AdminCancelWebhookDeliveryResponse) GetJSON200() *WebhookDelivery {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AdminCancelWebhookDeliveryResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r AdminCancelWebhookDeliveryResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r AdminCancelWebhookDeliveryResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r AdminCancelWebhookDeliveryResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r AdminCancelWebhookDeliveryResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r AdminCancelWebhookDeliveryResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AdminCancelWebhookDeliveryResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AdminCancelWebhookDeliveryResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AdminCancelWebhookDeliveryResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -12810,6 +12978,27 @@ func (c *ClientWithResponses) AdminWebhookDeliveriesWithResponse(ctx context.Con
 	return ParseAdminWebhookDeliveriesResponse(rsp)
 }
 
+// AdminCancelWebhookDeliveryWithResponse Give up a pending delivery, so that the events behind it go on
+//
+// Deliveries go one at a time, in their events' order: one the
+// receiver refuses for good holds back the others until the endpoint
+// is disabled, 3 days later. Cancelling it makes it `failed` (its
+// last error "cancelled by an admin"), ends the endpoint's back-off
+// and lets the next delivery go. An attempt in flight is not
+// recorded. A failed delivery stays as it is; a delivered one is 409
+// `conflict`. A retry sends a cancelled delivery again.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/admin/webhooks/{id}/deliveries/{delivery_id}/cancel (the `AdminCancelWebhookDelivery` operationId).
+func (c *ClientWithResponses) AdminCancelWebhookDeliveryWithResponse(ctx context.Context, id IDParameter, deliveryId ID, reqEditors ...RequestEditorFn) (*AdminCancelWebhookDeliveryResponse, error) {
+	rsp, err := c.AdminCancelWebhookDelivery(ctx, id, deliveryId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAdminCancelWebhookDeliveryResponse(rsp)
+}
+
 // AdminRetryWebhookDeliveryWithResponse Deliver an event again
 //
 // The delivery becomes pending again, whatever it was, and the
@@ -14854,6 +15043,67 @@ func ParseAdminWebhookDeliveriesResponse(rsp *http.Response) (*AdminWebhookDeliv
 			return nil, err
 		}
 		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseAdminCancelWebhookDeliveryResponse parses an HTTP response from a AdminCancelWebhookDeliveryWithResponse call
+func ParseAdminCancelWebhookDeliveryResponse(rsp *http.Response) (*AdminCancelWebhookDeliveryResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AdminCancelWebhookDeliveryResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WebhookDelivery
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest Unavailable

@@ -594,6 +594,11 @@ type Webhooks interface {
 	RecordWebhookAttempt(ctx context.Context, endpointID, eventID string, a WebhookAttempt) (WebhookDelivery, error)
 	// RetryWebhookDelivery makes a delivery pending again (any status).
 	RetryWebhookDelivery(ctx context.Context, endpointID, eventID string) error
+	// CancelWebhookDelivery gives a pending delivery up: it becomes failed
+	// with reason as its last error, and the deliveries behind it go on.
+	// A failed one stays as it is; ErrConflict for a delivered one,
+	// ErrNotFound when there is no such delivery.
+	CancelWebhookDelivery(ctx context.Context, endpointID, eventID, reason string) (WebhookDelivery, error)
 	// PruneWebhookDeliveries forgets up to about limit delivered
 	// deliveries (and their attempts) delivered before deliveredBefore,
 	// oldest first, and says how many it forgot. Pending and failed ones

@@ -136,6 +136,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"disabling an endpoint fails its pending deliveries and queues nothing more", testWebhookDisable},
 		{"enabling a disabled endpoint queues again and, when asked, makes what failed pending in order", testWebhookEnable},
 		{"a secret rotation keeps the replaced secret until its end, or not at all; an older one is dropped", testWebhookRotate},
+		{"a cancelled delivery is failed with its reason and the next one is pending first; a delivered one cannot be cancelled", testWebhookCancel},
 		{"pruning forgets delivered deliveries older than the bound with their attempts, oldest first, never pending or failed ones", testWebhookPrune},
 		{"endpoints with pending deliveries: counted, changed by a new event, a delivery or a retry; disabled ones left out", testWebhookPendingEndpoints},
 

@@ -342,6 +342,49 @@ func testWebhookRotate(t *testing.T, s store.Store) {
 	wantErr(t, "rotate an unknown endpoint", err, store.ErrNotFound)
 }
 
+func testWebhookCancel(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	u := newUser(t, s)
+	ep := newEndpoint(t, s, "*")
+	var ids []string
+	for range 3 {
+		ev := store.Event{ID: RandomString(), UserID: u.ID, Type: "login_failed"}
+		mustNil(t, s.AddEvent(ctx, ev))
+		ids = append(ids, ev.ID)
+	}
+	_, err := s.RecordWebhookAttempt(ctx, ep.ID, ids[0], store.WebhookAttempt{StatusCode: 400, Error: "answered 400"})
+	mustNil(t, err)
+	d, err := s.CancelWebhookDelivery(ctx, ep.ID, ids[0], "cancelled by an admin")
+	mustNil(t, err)
+	if d.Status != store.DeliveryFailed || d.LastError != "cancelled by an admin" || d.Attempts != 1 {
+		t.Fatalf("cancelled = %+v", d)
+	}
+	sameIDsOrdered(t, "pending after a cancel", pendingIDs(t, s, ep.ID), ids[1:])
+	// An attempt in flight when it was cancelled is not recorded.
+	_, err = s.RecordWebhookAttempt(ctx, ep.ID, ids[0], store.WebhookAttempt{StatusCode: 204})
+	wantErr(t, "attempt of a cancelled delivery", err, store.ErrConflict)
+	// Cancelled again: as it was.
+	d, err = s.CancelWebhookDelivery(ctx, ep.ID, ids[0], "again")
+	mustNil(t, err)
+	if d.Status != store.DeliveryFailed || d.LastError != "cancelled by an admin" {
+		t.Errorf("cancelled twice = %+v", d)
+	}
+	_, err = s.RecordWebhookAttempt(ctx, ep.ID, ids[1], store.WebhookAttempt{StatusCode: 204})
+	mustNil(t, err)
+	_, err = s.CancelWebhookDelivery(ctx, ep.ID, ids[1], "too late")
+	wantErr(t, "cancel a delivered delivery", err, store.ErrConflict)
+	if d, err := s.WebhookDelivery(ctx, ep.ID, ids[1]); err != nil || d.Status != store.DeliveryDelivered {
+		t.Errorf("a delivered delivery after a refused cancel = %+v, %v", d, err)
+	}
+	_, err = s.CancelWebhookDelivery(ctx, ep.ID, "no-such-event", "x")
+	wantErr(t, "cancel an unknown delivery", err, store.ErrNotFound)
+	_, err = s.CancelWebhookDelivery(ctx, "no-such-endpoint", ids[2], "x")
+	wantErr(t, "cancel on an unknown endpoint", err, store.ErrNotFound)
+	// A retry makes it pending again, in its place.
+	mustNil(t, s.RetryWebhookDelivery(ctx, ep.ID, ids[0]))
+	sameIDsOrdered(t, "pending after a retry of the cancelled one", pendingIDs(t, s, ep.ID), []string{ids[0], ids[2]})
+}
+
 func testWebhookPrune(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	u := newUser(t, s)

@@ -382,6 +382,29 @@ func (s *Store) PruneWebhookDeliveries(ctx context.Context, deliveredBefore time
 	return int(n), nil
 }
 
+// CancelWebhookDelivery fails a pending delivery with reason (see
+// store.Webhooks): one statement changes it only while it is pending, so
+// an attempt recorded at the same moment either lands first (the delivery
+// is delivered: ErrConflict) or finds it failed and is not recorded.
+func (s *Store) CancelWebhookDelivery(ctx context.Context, endpointID, eventID, reason string) (store.WebhookDelivery, error) {
+	const op = "cancel webhook delivery"
+	_, err := s.db.Writer().Exec(ctx,
+		`UPDATE webhook_deliveries SET status = $3, last_error = $4
+		 WHERE endpoint_id = $1 AND event_seq = (SELECT seq FROM events WHERE id = $2) AND status = $5`,
+		endpointID, eventID, store.DeliveryFailed, reason, store.DeliveryPending)
+	if err != nil {
+		return store.WebhookDelivery{}, s.wrap(op, err)
+	}
+	d, err := s.WebhookDelivery(ctx, endpointID, eventID)
+	if err != nil {
+		return store.WebhookDelivery{}, err
+	}
+	if d.Status == store.DeliveryDelivered {
+		return d, s.wrap(op, fmt.Errorf("%w: delivered already", store.ErrConflict))
+	}
+	return d, nil
+}
+
 // PendingWebhookEndpoints lists the enabled endpoints with pending
 // deliveries, by id (the partial index of migration 00010 keeps this to
 // the pending rows, however many were delivered before).
