@@ -20,6 +20,15 @@ func newEndpoint(t *testing.T, s store.Store, events ...string) store.WebhookEnd
 	return e
 }
 
+// addFailedLogin records a login_failed event of the user: a delivery
+// for each endpoint its filter matches.
+func addFailedLogin(t *testing.T, s store.Store, userID string) store.Event {
+	t.Helper()
+	ev := store.Event{ID: RandomString(), UserID: userID, Type: "login_failed"}
+	mustNil(t, s.AddEvent(t.Context(), ev))
+	return ev
+}
+
 // pendingIDs lists the event ids pending for an endpoint, in order.
 func pendingIDs(t *testing.T, s store.Store, endpointID string) []string {
 	t.Helper()
@@ -118,9 +127,8 @@ func testWebhookAttempts(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	u := newUser(t, s)
 	ep := newEndpoint(t, s, "*")
-	e1 := store.Event{ID: RandomString(), UserID: u.ID, Type: "login_failed"}
+	e1 := addFailedLogin(t, s, u.ID)
 	e2 := store.Event{ID: RandomString(), UserID: u.ID, Type: "login_succeeded"}
-	mustNil(t, s.AddEvent(ctx, e1))
 	mustNil(t, s.AddEvent(ctx, e2))
 
 	t0 := time.Now().Add(-time.Hour)
@@ -184,10 +192,8 @@ func testWebhookDisable(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	u := newUser(t, s)
 	ep := newEndpoint(t, s, "*")
-	e1 := store.Event{ID: RandomString(), UserID: u.ID, Type: "login_failed"}
-	e2 := store.Event{ID: RandomString(), UserID: u.ID, Type: "login_failed"}
-	mustNil(t, s.AddEvent(ctx, e1))
-	mustNil(t, s.AddEvent(ctx, e2))
+	e1 := addFailedLogin(t, s, u.ID)
+	e2 := addFailedLogin(t, s, u.ID)
 	_, err := s.RecordWebhookAttempt(ctx, ep.ID, e1.ID, store.WebhookAttempt{Error: "connection refused"})
 	mustNil(t, err)
 
@@ -211,8 +217,7 @@ func testWebhookDisable(t *testing.T, s store.Store) {
 	wantErr(t, "attempt of a failed delivery", err, store.ErrConflict)
 
 	// Nothing more is queued, and disabling again keeps the first reason.
-	e3 := store.Event{ID: RandomString(), UserID: u.ID, Type: "login_failed"}
-	mustNil(t, s.AddEvent(ctx, e3))
+	e3 := addFailedLogin(t, s, u.ID)
 	_, err = s.WebhookDelivery(ctx, ep.ID, e3.ID)
 	wantErr(t, "event after disabling", err, store.ErrNotFound)
 	mustNil(t, s.DisableWebhookEndpoint(ctx, ep.ID, "again", time.Now()))
@@ -228,17 +233,14 @@ func testWebhookEnable(t *testing.T, s store.Store) {
 	u := newUser(t, s)
 	ep := newEndpoint(t, s, "*")
 	other := newEndpoint(t, s, "*")
-	e1 := store.Event{ID: RandomString(), UserID: u.ID, Type: "login_failed"}
-	e2 := store.Event{ID: RandomString(), UserID: u.ID, Type: "login_failed"}
-	mustNil(t, s.AddEvent(ctx, e1))
-	mustNil(t, s.AddEvent(ctx, e2))
+	e1 := addFailedLogin(t, s, u.ID)
+	e2 := addFailedLogin(t, s, u.ID)
 	_, err := s.RecordWebhookAttempt(ctx, ep.ID, e1.ID, store.WebhookAttempt{Error: "connection refused"})
 	mustNil(t, err)
 	mustNil(t, s.DisableWebhookEndpoint(ctx, ep.ID, "failing for 72h0m0s", time.Now()))
 	mustNil(t, s.DisableWebhookEndpoint(ctx, other.ID, "failing for 72h0m0s", time.Now()))
 	// Queued for no endpoint: both are disabled.
-	e3 := store.Event{ID: RandomString(), UserID: u.ID, Type: "login_failed"}
-	mustNil(t, s.AddEvent(ctx, e3))
+	e3 := addFailedLogin(t, s, u.ID)
 
 	n, err := s.EnableWebhookEndpoint(ctx, ep.ID, true)
 	mustNil(t, err)
@@ -266,8 +268,7 @@ func testWebhookEnable(t *testing.T, s store.Store) {
 		t.Errorf("redelivered = %+v", d)
 	}
 	// Queued again from now on; the other endpoint stays disabled.
-	e4 := store.Event{ID: RandomString(), UserID: u.ID, Type: "login_failed"}
-	mustNil(t, s.AddEvent(ctx, e4))
+	e4 := addFailedLogin(t, s, u.ID)
 	sameIDsOrdered(t, "pending after a new event", pendingIDs(t, s, ep.ID), []string{e2.ID, e4.ID})
 	sameIDsOrdered(t, "pending of the endpoint still disabled", pendingIDs(t, s, other.ID), []string{})
 	if o, err := s.WebhookEndpoint(ctx, other.ID); err != nil || o.DisabledAt == nil {
@@ -348,8 +349,7 @@ func testWebhookCancel(t *testing.T, s store.Store) {
 	ep := newEndpoint(t, s, "*")
 	var ids []string
 	for range 3 {
-		ev := store.Event{ID: RandomString(), UserID: u.ID, Type: "login_failed"}
-		mustNil(t, s.AddEvent(ctx, ev))
+		ev := addFailedLogin(t, s, u.ID)
 		ids = append(ids, ev.ID)
 	}
 	_, err := s.RecordWebhookAttempt(ctx, ep.ID, ids[0], store.WebhookAttempt{StatusCode: 400, Error: "answered 400"})
@@ -393,8 +393,7 @@ func testWebhookPrune(t *testing.T, s store.Store) {
 	now := time.Now().UTC().Truncate(time.Second)
 	var evs []store.Event
 	for range 6 {
-		ev := store.Event{ID: RandomString(), UserID: u.ID, Type: "login_failed"}
-		mustNil(t, s.AddEvent(ctx, ev))
+		ev := addFailedLogin(t, s, u.ID)
 		evs = append(evs, ev)
 	}
 	// ep: 0-3 delivered 40, 39, 38 and 1 day(s) ago, 0 after a failed
@@ -478,9 +477,8 @@ func testWebhookPendingEndpoints(t *testing.T, s store.Store) {
 		t.Fatalf("pending with no endpoint: %+v", got)
 	}
 	a, b, quiet := newEndpoint(t, s, "*"), newEndpoint(t, s, "password_changed"), newEndpoint(t, s, "recovery_started")
-	e1 := store.Event{ID: RandomString(), UserID: u.ID, Type: "login_failed"}
+	e1 := addFailedLogin(t, s, u.ID)
 	e2 := store.Event{ID: RandomString(), UserID: u.ID, Type: "password_changed"}
-	mustNil(t, s.AddEvent(ctx, e1))
 	mustNil(t, s.AddEvent(ctx, e2))
 	got := pending()
 	if len(got) != 2 || got[a.ID].Pending != 2 || got[b.ID].Pending != 1 || got[a.ID].Newest != got[b.ID].Newest {
@@ -492,8 +490,7 @@ func testWebhookPendingEndpoints(t *testing.T, s store.Store) {
 	before := got[a.ID]
 
 	// A new event moves Newest; a delivery lowers Pending; a retry raises it.
-	e3 := store.Event{ID: RandomString(), UserID: u.ID, Type: "login_failed"}
-	mustNil(t, s.AddEvent(ctx, e3))
+	addFailedLogin(t, s, u.ID)
 	if p := pending()[a.ID]; p.Pending != 3 || p.Newest <= before.Newest {
 		t.Errorf("after a new event: %+v, before %+v", p, before)
 	}
