@@ -104,31 +104,74 @@ func (s *Server) adminCreateWebhook(c *gin.Context) {
 		fail(c, badRequest(fmt.Sprintf("description: at most %d bytes of UTF-8", maxWebhookDescription)))
 		return
 	}
-	ctx, cancel := context.WithTimeout(c.Request.Context(), 5*time.Second)
-	defer cancel()
-	if err := s.webhookPolicy().CheckURL(ctx, req.URL); err != nil {
-		var ue *webhooks.URLError
-		if errors.As(err, &ue) {
-			fail(c, badRequest("url: "+ue.Reason))
-			return
-		}
-		fail(c, err)
+	if !s.webhookURLAccepted(c, req.URL, func(why string) string { return "url: " + why }) {
 		return
 	}
-	secret := webhooks.NewSecret()
+	secret, sealed := s.newWebhookSecret()
 	e, err := s.Store.CreateWebhookEndpoint(c.Request.Context(), store.WebhookEndpoint{URL: req.URL, Events: events,
-		Description: req.Description, SecretSealed: s.Sealer.Seal(webhooks.PurposeSecret, []byte(secret))})
+		Description: req.Description, SecretSealed: sealed})
 	if err != nil {
 		fail(c, err)
 		return
 	}
 	logFrom(c).Info("webhook endpoint created", "endpoint_id", e.ID, "events", strings.Join(events, ","))
-	// The secret is in this answer only: no cache may keep it.
+	s.answerWithSecret(c, http.StatusCreated, e, secret)
+}
+
+// webhookURLAccepted checks u against the SSRF policy, its DNS lookups
+// included (5 s at most); a refused URL is 400 bad_request, refused(why)
+// saying why.
+func (s *Server) webhookURLAccepted(c *gin.Context, u string, refused func(why string) string) bool {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 5*time.Second)
+	defer cancel()
+	err := s.webhookPolicy().CheckURL(ctx, u)
+	var ue *webhooks.URLError
+	switch {
+	case errors.As(err, &ue):
+		fail(c, badRequest(refused(ue.Reason)))
+		return false
+	case err != nil:
+		fail(c, err)
+		return false
+	}
+	return true
+}
+
+// newWebhookSecret is a new whsec_ secret and the sealed form the store
+// keeps of it.
+func (s *Server) newWebhookSecret() (secret string, sealed []byte) {
+	secret = webhooks.NewSecret()
+	return secret, s.Sealer.Seal(webhooks.PurposeSecret, []byte(secret))
+}
+
+// answerWithSecret answers e with its secret: the only answers that show
+// one (creation, rotation), which no cache may keep.
+func (s *Server) answerWithSecret(c *gin.Context, status int, e store.WebhookEndpoint, secret string) {
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusCreated, struct {
+	c.JSON(status, struct {
 		webhookJSON
 		Secret string `json:"secret"`
 	}{s.webhookOut(e), secret})
+}
+
+// failEndpoint answers a store error about the path's endpoint: 404
+// not_found when there is no such endpoint.
+func failEndpoint(c *gin.Context, err error) {
+	if errors.Is(err, store.ErrNotFound) {
+		err = newErr(errkind.NotFound, "no such webhook endpoint")
+	}
+	fail(c, err)
+}
+
+// wakeWebhook signals the endpoint's workflow, starting it when it is not
+// running. The outbox is the truth: if Temporal does not answer, the relay
+// wakes the workflow within seconds, so a failure is only logged.
+func (s *Server) wakeWebhook(c *gin.Context, endpointID, signal string, arg any) {
+	ctx, cancel := rpc(c, rpcTimeout)
+	defer cancel()
+	if err := workflows.WakeWebhook(ctx, s.Temporal, endpointID, signal, arg, s.now()); err != nil {
+		logFrom(c).Warn("webhook: the workflow was not woken; the relay will", "endpoint_id", endpointID, "signal", signal, "err", err)
+	}
 }
 
 func (s *Server) adminListWebhooks(c *gin.Context) {
@@ -147,12 +190,8 @@ func (s *Server) adminListWebhooks(c *gin.Context) {
 // endpoint reads the path's endpoint; an unknown one is 404 not_found.
 func (s *Server) endpoint(c *gin.Context) (store.WebhookEndpoint, bool) {
 	e, err := s.Store.WebhookEndpoint(c.Request.Context(), c.Param("id"))
-	if errors.Is(err, store.ErrNotFound) {
-		fail(c, newErr(errkind.NotFound, "no such webhook endpoint"))
-		return e, false
-	}
 	if err != nil {
-		fail(c, err)
+		failEndpoint(c, err)
 		return e, false
 	}
 	return e, true
@@ -166,13 +205,8 @@ func (s *Server) adminGetWebhook(c *gin.Context) {
 
 func (s *Server) adminDeleteWebhook(c *gin.Context) {
 	id := c.Param("id")
-	err := s.Store.DeleteWebhookEndpoint(c.Request.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		fail(c, newErr(errkind.NotFound, "no such webhook endpoint"))
-		return
-	}
-	if err != nil {
-		fail(c, err)
+	if err := s.Store.DeleteWebhookEndpoint(c.Request.Context(), id); err != nil {
+		failEndpoint(c, err)
 		return
 	}
 	// Its workflow would end at its next step by itself; one waiting out a
@@ -201,41 +235,21 @@ func (s *Server) adminEnableWebhook(c *gin.Context) {
 	if !ok {
 		return
 	}
-	ctx, cancel := context.WithTimeout(c.Request.Context(), 5*time.Second)
-	defer cancel()
-	if err := s.webhookPolicy().CheckURL(ctx, e.URL); err != nil {
-		var ue *webhooks.URLError
-		if errors.As(err, &ue) {
-			fail(c, badRequest("url is refused now: "+ue.Reason+"; create an endpoint with another URL"))
-			return
-		}
-		fail(c, err)
+	if !s.webhookURLAccepted(c, e.URL, func(why string) string {
+		return "url is refused now: " + why + "; create an endpoint with another URL"
+	}) {
 		return
 	}
 	requeued, err := s.Store.EnableWebhookEndpoint(c.Request.Context(), e.ID, req.RedeliverFailed)
-	if errors.Is(err, store.ErrNotFound) {
-		fail(c, newErr(errkind.NotFound, "no such webhook endpoint"))
-		return
-	}
 	if err != nil {
-		fail(c, err)
+		failEndpoint(c, err)
 		return
 	}
 	logFrom(c).Info("webhook endpoint enabled", "endpoint_id", e.ID, "was_disabled", e.DisabledAt != nil, "redelivered", requeued)
 	if requeued > 0 {
-		// The outbox is the truth: if Temporal does not answer, the relay
-		// starts the endpoint's workflow within seconds.
-		rctx, rcancel := rpc(c, rpcTimeout)
-		defer rcancel()
-		if _, err := s.Temporal.SignalWithStartWorkflow(rctx, workflows.WebhookWorkflowID(e.ID), workflows.SignalWebhookPending,
-			nil, workflows.WebhookStartOptions(e.ID, s.now()),
-			workflows.WebhookWorkflowName, workflows.WebhookInput{EndpointID: e.ID}); err != nil {
-			logFrom(c).Warn("webhook enable: the workflow was not woken; the relay will", "endpoint_id", e.ID, "err", err)
-		}
+		s.wakeWebhook(c, e.ID, workflows.SignalWebhookPending, nil)
 	}
-	if e, ok = s.endpoint(c); !ok {
-		return
-	}
+	e.DisabledAt, e.DisabledReason = nil, ""
 	c.JSON(http.StatusOK, struct {
 		webhookJSON
 		Redelivered int `json:"redelivered"`
@@ -275,22 +289,14 @@ func (s *Server) adminRotateWebhookSecret(c *gin.Context) {
 		t := s.now().Add(keep)
 		until = &t
 	}
-	secret := webhooks.NewSecret()
-	e, err := s.Store.RotateWebhookSecret(c.Request.Context(), c.Param("id"), s.Sealer.Seal(webhooks.PurposeSecret, []byte(secret)), until)
-	if errors.Is(err, store.ErrNotFound) {
-		fail(c, newErr(errkind.NotFound, "no such webhook endpoint"))
-		return
-	}
+	secret, sealed := s.newWebhookSecret()
+	e, err := s.Store.RotateWebhookSecret(c.Request.Context(), c.Param("id"), sealed, until)
 	if err != nil {
-		fail(c, err)
+		failEndpoint(c, err)
 		return
 	}
 	logFrom(c).Info("webhook secret rotated", "endpoint_id", e.ID, "previous_signs_for", keep.String())
-	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, struct {
-		webhookJSON
-		Secret string `json:"secret"`
-	}{s.webhookOut(e), secret})
+	s.answerWithSecret(c, http.StatusOK, e, secret)
 }
 
 // deliveryJSON is one event queued for an endpoint, with its attempts.
@@ -395,13 +401,7 @@ func (s *Server) adminRetryWebhookDelivery(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	ctx, cancel := rpc(c, rpcTimeout)
-	defer cancel()
-	if _, err := s.Temporal.SignalWithStartWorkflow(ctx, workflows.WebhookWorkflowID(e.ID), workflows.SignalWebhookRetry,
-		workflows.WebhookRetry{EventID: eventID}, workflows.WebhookStartOptions(e.ID, s.now()),
-		workflows.WebhookWorkflowName, workflows.WebhookInput{EndpointID: e.ID}); err != nil {
-		logFrom(c).Warn("webhook retry: the workflow was not woken; the relay will", "endpoint_id", e.ID, "err", err)
-	}
+	s.wakeWebhook(c, e.ID, workflows.SignalWebhookRetry, workflows.WebhookRetry{EventID: eventID})
 	d, err := s.Store.WebhookDelivery(c.Request.Context(), e.ID, eventID)
 	if err != nil {
 		fail(c, err)

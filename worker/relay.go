@@ -93,9 +93,7 @@ func (r *Relay) Tick(ctx context.Context) {
 		var err error
 		switch {
 		case !known || p.Newest > last.newest || p.Pending > last.pending:
-			_, err = r.Temporal.SignalWithStartWorkflow(ctx, workflows.WebhookWorkflowID(p.EndpointID),
-				workflows.SignalWebhookPending, nil, workflows.WebhookStartOptions(p.EndpointID, now),
-				workflows.WebhookWorkflowName, workflows.WebhookInput{EndpointID: p.EndpointID})
+			err = workflows.WakeWebhook(ctx, r.Temporal, p.EndpointID, workflows.SignalWebhookPending, nil, now)
 			next.ensuredAt = now
 		case now.Sub(last.ensuredAt) >= ensureEvery:
 			_, err = r.Temporal.ExecuteWorkflow(ctx, workflows.WebhookStartOptions(p.EndpointID, now),

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -255,6 +256,16 @@ func webhookAttemptCtx(ctx workflow.Context) workflow.Context {
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2,
 			MaximumInterval: time.Minute},
 	})
+}
+
+// WakeWebhook signals the endpoint's delivery workflow, starting it when
+// it is not running (Signal-With-Start): what the relay does when the
+// outbox changed and the admin API when it retried or re-enabled a
+// delivery. The id makes any number of callers harmless.
+func WakeWebhook(ctx context.Context, c client.Client, endpointID, signal string, arg any, now time.Time) error {
+	_, err := c.SignalWithStartWorkflow(ctx, WebhookWorkflowID(endpointID), signal, arg, WebhookStartOptions(endpointID, now),
+		WebhookWorkflowName, WebhookInput{EndpointID: endpointID})
+	return err
 }
 
 // WebhookStartOptions start an endpoint's delivery workflow (by the relay's
