@@ -74,6 +74,7 @@ type hookReceiver struct {
 	failFirst int
 	hold      bool
 	held      chan struct{}
+	secret    atomic.Value // the endpoint's, once subscribe made it
 	mu        sync.Mutex
 	got       []hookRequest
 }
@@ -84,7 +85,7 @@ type hookRequest struct {
 	verr    error // the independent verification's verdict
 }
 
-func newHookReceiver(t *testing.T, tls bool, failFirst int, hold bool, secret func() string) *hookReceiver {
+func newHookReceiver(t *testing.T, tls bool, failFirst int, hold bool) *hookReceiver {
 	r := &hookReceiver{failFirst: failFirst, hold: hold, held: make(chan struct{})}
 	h := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
@@ -103,7 +104,7 @@ func newHookReceiver(t *testing.T, tls bool, failFirst int, hold bool, secret fu
 			status = 0
 		}
 		hr := hookRequest{id: req.Header.Get("webhook-id"), typ: m.Type, status: status,
-			verr: standardVerify(secret(), req.Header, body, time.Now())}
+			verr: standardVerify(r.secretNow(), req.Header, body, time.Now())}
 		if hr.verr == nil && m.ID != hr.id {
 			hr.verr = errors.New("the body's id is not the webhook-id")
 		}
@@ -140,6 +141,21 @@ func (r *hookReceiver) delivered() []string {
 		}
 	}
 	return out
+}
+
+// secretNow is the secret of the endpoint subscribe made ("" before).
+func (r *hookReceiver) secretNow() string {
+	s, _ := r.secret.Load().(string)
+	return s
+}
+
+// subscribe makes an endpoint for events that delivers to the receiver
+// and returns its id; the receiver verifies with its secret.
+func (r *hookReceiver) subscribe(t *testing.T, events ...string) string {
+	t.Helper()
+	id, secret := createHook(t, r.URL+"/hooks", events...)
+	r.secret.Store(secret)
+	return id
 }
 
 // createHook makes an endpoint through the admin API and returns its id
@@ -203,10 +219,8 @@ func deliveriesOf(t *testing.T, endpoint string) map[string]map[string]any {
 // the same webhook-id, every request signed; the admin API lists the
 // attempts and their outcomes.
 func TestWebhookReceiverDownForAWhile(t *testing.T) {
-	var secret atomic.Value
-	rcv := newHookReceiver(t, false, 2, false, func() string { s, _ := secret.Load().(string); return s })
-	id, sec := createHook(t, rcv.URL+"/hooks", "login_failed", "password_changed", "account_unlocked")
-	secret.Store(sec)
+	rcv := newHookReceiver(t, false, 2, false)
+	id := rcv.subscribe(t, "login_failed", "password_changed", "account_unlocked")
 	events := addEvents(t, "login_failed", "password_changed", "sessions_ended", "account_unlocked")
 	want := []string{events[0], events[1], events[3]} // sessions_ended is not in the filter
 	eventually(t, 90*time.Second, "every event delivered", func() bool { return len(rcv.delivered()) >= len(want) })
@@ -236,6 +250,16 @@ func TestWebhookReceiverDownForAWhile(t *testing.T) {
 	}
 }
 
+// startHookWorker starts a worker process that delivers to rcv and waits
+// until it polls; its environment starts the next one.
+func startHookWorker(t *testing.T, rcv *hookReceiver) (map[string]string, *proc) {
+	t.Helper()
+	env := hookWorkerEnv(t, rcv)
+	w := startAuthflow(t, env, "worker")
+	w.waitOutput(t, "worker polling", time.Minute)
+	return env, w
+}
+
 // hookWorkerEnv is the environment of a worker process that delivers to
 // rcv: outside dev a webhook is https, so the process trusts the
 // receiver's certificate through SSL_CERT_FILE; the receiver is on
@@ -261,14 +285,9 @@ func TestWebhookWorkerKilledBetweenAttempts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds authflow")
 	}
-	var secret atomic.Value
-	rcv := newHookReceiver(t, true, 2, false, func() string { s, _ := secret.Load().(string); return s })
-	workerEnv := hookWorkerEnv(t, rcv)
-	w1 := startAuthflow(t, workerEnv, "worker")
-	w1.waitOutput(t, "worker polling", time.Minute)
-
-	id, sec := createHook(t, rcv.URL+"/hooks", "*")
-	secret.Store(sec)
+	rcv := newHookReceiver(t, true, 2, false)
+	workerEnv, w1 := startHookWorker(t, rcv)
+	id := rcv.subscribe(t, "*")
 	events := addEvents(t, "password_changed", "factor_disabled", "recovery_started")
 	eventually(t, time.Minute, "the first attempt", func() bool {
 		d := deliveriesOf(t, id)[events[0]]
@@ -312,14 +331,9 @@ func TestWebhookWorkerKilledDuringAnAttempt(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds authflow")
 	}
-	var secret atomic.Value
-	rcv := newHookReceiver(t, true, 0, true, func() string { s, _ := secret.Load().(string); return s })
-	workerEnv := hookWorkerEnv(t, rcv)
-	w1 := startAuthflow(t, workerEnv, "worker")
-	w1.waitOutput(t, "worker polling", time.Minute)
-
-	id, sec := createHook(t, rcv.URL+"/hooks", "*")
-	secret.Store(sec)
+	rcv := newHookReceiver(t, true, 0, true)
+	workerEnv, w1 := startHookWorker(t, rcv)
+	id := rcv.subscribe(t, "*")
 	events := addEvents(t, "password_changed", "factor_disabled", "recovery_started")
 	eventually(t, time.Minute, "the first request at the receiver", func() bool { return len(rcv.requests()) == 1 })
 	w1.kill()
