@@ -302,11 +302,15 @@ func (s *Server) adminRotateWebhookSecret(c *gin.Context) {
 // deliveryJSON is one event queued for an endpoint, with its attempts.
 type deliveryJSON struct {
 	// ID is the event's id: the webhook-id every attempt carries.
-	ID            string        `json:"id"`
-	Type          string        `json:"type"`
-	UserID        string        `json:"user_id"`
-	OccurredAt    time.Time     `json:"occurred_at"`
-	Status        string        `json:"status"`
+	ID         string    `json:"id"`
+	Type       string    `json:"type"`
+	UserID     string    `json:"user_id"`
+	OccurredAt time.Time `json:"occurred_at"`
+	Status     string    `json:"status"`
+	// LastError is why the last attempt failed, or why the delivery was
+	// given up ("endpoint disabled", "cancelled by an admin"); "" when
+	// none failed or the last one was delivered.
+	LastError     string        `json:"last_error"`
 	QueuedAt      time.Time     `json:"queued_at"`
 	LastAttemptAt *time.Time    `json:"last_attempt_at,omitempty"`
 	DeliveredAt   *time.Time    `json:"delivered_at,omitempty"`
@@ -327,7 +331,7 @@ func (s *Server) deliveryOut(ctx context.Context, d store.WebhookDelivery) (deli
 		return deliveryJSON{}, err
 	}
 	out := deliveryJSON{ID: d.Event.ID, Type: d.Event.Type, UserID: d.Event.UserID, OccurredAt: d.Event.At.UTC(),
-		Status: d.Status, QueuedAt: d.CreatedAt.UTC(), Attempts: make([]attemptJSON, len(as))}
+		Status: d.Status, LastError: d.LastError, QueuedAt: d.CreatedAt.UTC(), Attempts: make([]attemptJSON, len(as))}
 	if d.LastAttemptAt != nil {
 		t := d.LastAttemptAt.UTC()
 		out.LastAttemptAt = &t

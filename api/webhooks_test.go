@@ -199,7 +199,7 @@ func TestAdminWebhooks(t *testing.T) {
 			return len(d["attempts"].([]any)) > 0
 		})
 		first := d["attempts"].([]any)[0].(map[string]any)
-		if d["type"] != "account_unlocked" || d["user_id"] != user || d["status"] != "pending" ||
+		if d["type"] != "account_unlocked" || d["user_id"] != user || d["status"] != "pending" || d["last_error"] == "" ||
 			first["outcome"] != "failed" || first["number"] != float64(1) || first["error"] == "" {
 			t.Fatalf("delivery %v", d)
 		}
@@ -307,7 +307,7 @@ func TestAdminWebhooks(t *testing.T) {
 			t.Fatalf("the second event was attempted while the first failed: %v", second)
 		}
 		r := apitest.Expect(t, env.Admin(t, "POST", "/v1/admin/webhooks/"+id+"/deliveries/"+first["id"].(string)+"/cancel", nil), 200)
-		if r.Str("status") != "failed" || r.Str("id") != first["id"] {
+		if r.Str("status") != "failed" || r.Str("id") != first["id"] || r.Str("last_error") != "cancelled by an admin" {
 			t.Fatalf("cancelled %s", r.Raw)
 		}
 		eventually(t, 40*time.Second, "an attempt of the second event after the cancel", func() bool {

@@ -1320,6 +1320,9 @@ type WebhookDelivery struct {
 	// LastAttemptAt RFC 3339, UTC.
 	LastAttemptAt *Timestamp `json:"last_attempt_at,omitempty"`
 
+	// LastError Why the last attempt failed, or why the delivery was given up (`endpoint disabled`, `cancelled by an admin`); empty when none failed or the last one was delivered.
+	LastError string `json:"last_error"`
+
 	// OccurredAt RFC 3339, UTC.
 	OccurredAt Timestamp `json:"occurred_at"`
 
