@@ -63,7 +63,7 @@ func OpenConfig(ctx context.Context, cfg *pgxpool.Config) (*Store, error) {
 // New returns a store on an open pool; Close closes the pool.
 func New(pool *pgxpool.Pool) *Store {
 	return &Store{
-		Store: sqlstore.New(db{pool}, sqlstore.Dialect{Name: "postgres", ForUpdate: " FOR UPDATE"}),
+		Store: sqlstore.New(db{pool}, sqlstore.Dialect{Name: "postgres", ForUpdate: " FOR UPDATE", WritableCTE: true}),
 		pool:  pool,
 	}
 }

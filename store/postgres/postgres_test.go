@@ -3,9 +3,11 @@ package postgres_test
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/authflow/authflow/store"
@@ -91,6 +93,49 @@ func TestMigrationsDownUp(t *testing.T) {
 	}
 	if err := migrations.Up(ctx, db, migrations.Postgres); err != nil {
 		t.Fatalf("up again: %v", err)
+	}
+}
+
+// statementCounter counts the statements a pool sends, each one round
+// trip (BEGIN and COMMIT included; pgx prepares a statement once per
+// connection, outside this count).
+type statementCounter struct{ n atomic.Int64 }
+
+func (c *statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+
+func (*statementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// TestTOTPLoginIsOneStatementPerStoreCall: a TOTP login's store calls
+// (storetest.TOTPLogin) are one statement each on PostgreSQL. The
+// reservations that set no lock and the event with its webhook outbox
+// were transactions of four statements each: 25 round trips, now 13
+// (docs/performance.md "One statement a reservation").
+func TestTOTPLoginIsOneStatementPerStoreCall(t *testing.T) {
+	var c statementCounter
+	s := pgtest.OpenWith(t, func(cfg *pgxpool.Config) { cfg.ConnConfig.Tracer = &c })
+	ep, err := s.CreateWebhookEndpoint(t.Context(), store.WebhookEndpoint{URL: "https://hooks.example.com/a",
+		Events: []string{"*"}, SecretSealed: []byte("sealed")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	login := storetest.TOTPLogin(t, s)
+	for i := range 3 {
+		before := c.n.Load()
+		login(i)
+		if n := c.n.Load() - before; n != storetest.TOTPLoginCalls {
+			t.Errorf("login %d sent %d statements for its %d store calls", i, n, storetest.TOTPLoginCalls)
+		}
+	}
+	// Each login's event was queued for the endpoint in its one statement.
+	ds, err := s.PendingWebhookDeliveries(t.Context(), ep.ID, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 3 {
+		t.Errorf("the endpoint has %d pending deliveries after 3 logins, want 3", len(ds))
 	}
 }
 

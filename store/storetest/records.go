@@ -484,6 +484,61 @@ func testReserveAttempt(t *testing.T, s store.Store) {
 	sameTime(t, "LockedUntil", r.State.LockedUntil, later.Add(4*time.Minute))
 }
 
+// testReserveAroundLocks covers the reservations that set no lock (one
+// statement) beside those that do: a lock that has passed, the instant it
+// ends, a lockFor that locks from the first attempt, and none at all.
+func testReserveAroundLocks(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	now := time.Now()
+	const key = "b@example.com"
+	// One failure with a lock of its own: the count is far below the
+	// threshold, the key locked all the same.
+	_, err := s.AddFailure(ctx, "password", key, now, func(int) time.Duration { return time.Minute })
+	mustNil(t, err)
+	r, err := s.ReserveAttempt(ctx, "password", key, now.Add(59*time.Second), lockAfter(10))
+	mustNil(t, err)
+	if r.Granted {
+		t.Fatalf("reservation while locked below the threshold was granted: %+v", r)
+	}
+	if r.State.Failures != 1 {
+		t.Errorf("refused reservation's state = %+v, want the 1 failure stored", r.State)
+	}
+	sameTime(t, "refused reservation's LockedUntil", r.State.LockedUntil, now.Add(time.Minute))
+	// The instant the lock ends, the key is free.
+	r, err = s.ReserveAttempt(ctx, "password", key, now.Add(time.Minute), lockAfter(10))
+	mustNil(t, err)
+	if !r.Granted || r.State.Failures != 2 || r.LockSet {
+		t.Fatalf("reservation as the lock ends = %+v, want granted with 2 failures, no lock", r)
+	}
+	sameTime(t, "PrevLockedUntil", r.PrevLockedUntil, now.Add(time.Minute))
+	// Releasing it restores the count and keeps the passed lock.
+	mustNil(t, s.ReleaseAttempt(ctx, "password", key, r))
+	a, err := s.GetAttempts(ctx, "password", key)
+	mustNil(t, err)
+	if a.Failures != 1 {
+		t.Errorf("Failures after the release = %d, want 1", a.Failures)
+	}
+	sameTime(t, "LockedUntil after the release", a.LockedUntil, now.Add(time.Minute))
+
+	// A lockFor that locks from the first attempt: the first reservation
+	// of a new key sets it.
+	r, err = s.ReserveAttempt(ctx, "password_ip", "192.0.2.9", now, lockAfter(1))
+	mustNil(t, err)
+	if !r.Granted || r.State.Failures != 1 || !r.LockSet {
+		t.Fatalf("first reservation with lockAfter(1) = %+v, want granted, 1 failure, a lock", r)
+	}
+	sameTime(t, "lockAfter(1)'s lock", r.State.LockedUntil, now.Add(time.Minute))
+
+	// No lockFor: every attempt is counted, none locks.
+	for i := 1; i <= 3; i++ {
+		r, err = s.ReserveAttempt(ctx, "2fa", "user-without-limit", now, nil)
+		mustNil(t, err)
+		if !r.Granted || r.State.Failures != i || r.LockSet || !r.State.LockedUntil.IsZero() {
+			t.Fatalf("reservation %d without lockFor = %+v, want granted with %d failures, no lock", i, r, i)
+		}
+	}
+}
+
 func testReserveConcurrent(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	const n, limit = 40, 10

@@ -105,6 +105,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"concurrent failures are each counted once", testFailuresConcurrent},
 		{"reserve attempt counts before the check and refuses while locked", testReserveAttempt},
 		{"40 concurrent reservations grant exactly the limit", testReserveConcurrent},
+		{"reservations around locks: passed, ending, from the first attempt, none", testReserveAroundLocks},
 		{"recovery codes: stored, used once, replaced as a set", testRecoveryCodes},
 		{"concurrent uses of one recovery code: one passes", testRecoveryCodeConcurrentUse},
 		{"a downgrade suspends recovery codes, a restore brings them back, a finish destroys them", testRecoveryCodesInDowngrade},
@@ -249,36 +250,52 @@ func CreateSessionsParallel(b *testing.B, s store.Store) {
 	})
 }
 
-// LoginQueries runs, per iteration, the store calls of one TOTP login in
-// the order the activities make them (activities.TestTOTPLoginStoreCalls
-// lists them and fails when they change): the password step's throttle,
-// user and second-step options, the TOTP answer, and the session with its
-// event and the waiting recoveries it cancels.
+// LoginQueries runs, per iteration, the store calls of one TOTP login
+// (TOTPLogin).
 func LoginQueries(b *testing.B, s store.Store) {
+	login := TOTPLogin(b, s)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		login(i)
+	}
+}
+
+// TOTPLoginCalls is how many store calls TOTPLogin's login makes.
+const TOTPLoginCalls = 13
+
+// TOTPLogin sets up an account with a TOTP secret and returns a function
+// that makes the store calls of one TOTP login of it in the order the
+// activities make them (activities.TestTOTPLoginStoreCalls lists them and
+// fails when they change), with the default limits' lock rules: the
+// password step's throttle, user and second-step options, the TOTP answer
+// (i picks a fresh step), and the session with its event and the waiting
+// recoveries it cancels.
+func TOTPLogin(tb testing.TB, s store.Store) func(i int) {
 	ctx := context.Background()
 	email := RandomString() + "@example.com"
 	u, err := s.CreateUser(ctx, email, "$argon2id$hash")
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	if err := s.SetTOTPSecret(ctx, u.ID, RandomBytes(48), 0); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	const ip = "203.0.113.9"
 	now := time.Now()
 	step := now.Unix() / 30
 	must := func(err error) {
 		if err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
+	// rules.DefaultLimits' thresholds: the IP, the password, the second step.
+	lockIP, lockPassword, lockSecond := lockAfter(100), lockAfter(10), lockAfter(10)
+	return func(i int) {
 		// The password step.
-		ipr, err := s.ReserveAttempt(ctx, "password_ip", ip, now, nil)
+		ipr, err := s.ReserveAttempt(ctx, "password_ip", ip, now, lockIP)
 		must(err)
-		_, err = s.ReserveAttempt(ctx, "password", email, now, nil)
+		_, err = s.ReserveAttempt(ctx, "password", email, now, lockPassword)
 		must(err)
 		_, err = s.UserByEmail(ctx, email)
 		must(err)
@@ -289,9 +306,9 @@ func LoginQueries(b *testing.B, s store.Store) {
 		// The TOTP answer.
 		_, err = s.TwoFactorSettings(ctx, u.ID)
 		must(err)
-		_, err = s.ReserveAttempt(ctx, "2fa", u.ID, now, nil)
+		_, err = s.ReserveAttempt(ctx, "2fa", u.ID, now, lockSecond)
 		must(err)
-		_, err = s.UseTOTPStep(ctx, u.ID, step+int64(i), fmt.Sprintf("bench-%d", i))
+		_, err = s.UseTOTPStep(ctx, u.ID, step+int64(i), fmt.Sprintf("login-%d", i))
 		must(err)
 		must(s.ResetAttempts(ctx, "2fa", u.ID))
 		// The session.

@@ -121,6 +121,12 @@ func testWebhookQueueing(t *testing.T, s store.Store) {
 	list, err := s.ListWebhookDeliveries(ctx, all.ID, 2)
 	mustNil(t, err)
 	sameIDsOrdered(t, "listed newest first", ids(list, func(d store.WebhookDelivery) string { return d.Event.ID }), []string{evs[2].ID, evs[1].ID})
+
+	// An event replayed after an endpoint was added is not queued for it:
+	// the replay adds nothing, and only what it adds is queued.
+	later := newEndpoint(t, s, "*")
+	mustNil(t, s.AddEvent(ctx, evs[1]))
+	sameIDsOrdered(t, "pending of an endpoint added before a replay", pendingIDs(t, s, later.ID), []string{})
 }
 
 func testWebhookAttempts(t *testing.T, s store.Store) {

@@ -74,6 +74,11 @@ type Dialect struct {
 	// its write transactions are serialized whole (BEGIN IMMEDIATE on one
 	// write connection).
 	ForUpdate string
+	// WritableCTE says a WITH may hold an INSERT whose RETURNING rows the
+	// statement reads (PostgreSQL): two dependent writes are then one
+	// statement, one round trip, where SQLite (which has none, and no round
+	// trips to save) runs a transaction.
+	WritableCTE bool
 }
 
 // Classified reports whether err carries one of the errors above already, so

@@ -61,11 +61,33 @@ func (s *Store) AddFailure(ctx context.Context, scope, key string, now time.Time
 }
 
 // ReserveAttempt counts an attempt before it is checked (see
-// store.Attempts). The first statement takes the row lock, so concurrent
-// reservations of one key are decided one after the other: the limit can
-// never be overshot.
+// store.Attempts). Concurrent reservations of one key are decided one after
+// the other under its row lock, so the limit can never be overshot.
+//
+// An attempt that sets no lock (the key is not locked and lockFor of its
+// new count is 0: every attempt of a login that succeeds) is one statement,
+// which counts it only under those two conditions. Any other attempt is a
+// transaction that reads the counter, asks lockFor and writes the lock: a
+// Go function cannot run inside the statement (docs/performance.md "One
+// statement a reservation").
 func (s *Store) ReserveAttempt(ctx context.Context, scope, key string, now time.Time, lockFor func(failures int) time.Duration) (store.Reservation, error) {
 	now = ts(now)
+	if below := firstLock(lockFor); below > 1 {
+		var a store.AttemptState
+		err := s.db.Writer().QueryRow(ctx,
+			`INSERT INTO attempts (scope, key, failures, updated_at) VALUES ($1, $2, 1, $3)
+			 ON CONFLICT (scope, key) DO UPDATE SET failures = attempts.failures + 1, updated_at = excluded.updated_at
+			 WHERE (attempts.locked_until IS NULL OR attempts.locked_until <= $3) AND attempts.failures + 1 < $4
+			 RETURNING failures, locked_until`, scope, key, now, below).
+			Scan(&a.Failures, timeDest{&a.LockedUntil})
+		switch {
+		case err == nil:
+			return store.Reservation{State: a, Granted: true, PrevLockedUntil: a.LockedUntil}, nil
+		case !isNoRows(err):
+			return store.Reservation{}, s.wrap("reserve attempt", err)
+		}
+		// Locked, or this attempt sets a lock: decided below.
+	}
 	var r store.Reservation
 	err := s.db.Tx(ctx, func(q Querier) error {
 		r = store.Reservation{}
@@ -100,6 +122,24 @@ func (s *Store) ReserveAttempt(ctx context.Context, scope, key string, now time.
 		return store.Reservation{}, s.wrap("reserve attempt", err)
 	}
 	return r, nil
+}
+
+// firstLockSearch bounds firstLock's search: past it, every attempt takes
+// ReserveAttempt's transaction, which is right for any lockFor.
+const firstLockSearch = 1000
+
+// firstLock is the smallest count n for which lockFor(n) sets a lock
+// (firstLockSearch+1 when none up to it does): an attempt whose new count
+// is below it sets none.
+func firstLock(lockFor func(failures int) time.Duration) int {
+	if lockFor == nil {
+		return firstLockSearch + 1
+	}
+	n := 1
+	for n <= firstLockSearch && lockFor(n) <= 0 {
+		n++
+	}
+	return n
 }
 
 // ReleaseAttempt gives a granted reservation back (see store.Attempts).
@@ -239,18 +279,31 @@ func (s *Store) AddEvent(ctx context.Context, e store.Event) error {
 			return s.wrap(op, fmt.Errorf("encode detail: %w", err))
 		}
 	}
+	// The webhook outbox is written with the event, atomically: an event
+	// stored is an event delivered, whatever fails after the commit
+	// (docs/design.md "Webhooks"). A replayed id (ON CONFLICT) queues
+	// nothing again.
+	const insertEvent = `INSERT INTO events (id, user_id, type, at, ip, detail) VALUES ($1, $2, $3, $4, $5, $6)
+		 ON CONFLICT (id) DO NOTHING`
+	args := []any{e.ID, e.UserID, e.Type, s.stamp(e.At), e.IP, string(detail)}
+	if s.d.WritableCTE {
+		// One statement, one round trip: the deliveries read the event
+		// from the rows its insert returns.
+		_, err := s.db.Writer().Exec(ctx,
+			`WITH ev AS (`+insertEvent+` RETURNING id, seq, at) `+queueDeliveries("ev", "$7", "$8"),
+			append(args, store.DeliveryPending, typePattern(e.Type))...)
+		if err != nil {
+			return s.wrap(op, err)
+		}
+		return nil
+	}
 	err := s.db.Tx(ctx, func(q Querier) error {
-		n, err := q.Exec(ctx,
-			`INSERT INTO events (id, user_id, type, at, ip, detail) VALUES ($1, $2, $3, $4, $5, $6)
-			 ON CONFLICT (id) DO NOTHING`,
-			e.ID, e.UserID, e.Type, s.stamp(e.At), e.IP, string(detail))
+		n, err := q.Exec(ctx, insertEvent, args...)
 		if err != nil || n == 0 {
 			return err
 		}
-		// The webhook outbox is written in the event's transaction: an event
-		// stored is an event delivered, whatever fails after the commit
-		// (docs/design.md "Webhooks").
-		return queueWebhookDeliveries(ctx, q, e.ID, e.Type)
+		_, err = q.Exec(ctx, queueDeliveries("events", "$2", "$3"), e.ID, store.DeliveryPending, typePattern(e.Type))
+		return err
 	})
 	if err != nil {
 		return s.wrap(op, err)

@@ -24,20 +24,23 @@ func decodeFilter(s string) []string {
 	return strings.Split(s, ",")
 }
 
-// queueWebhookDeliveries adds a pending delivery of the event eventID for
-// every enabled endpoint whose filter holds "*" or typ (escaped: event
-// types hold underscores, LIKE's one-character wildcard). It runs in
-// AddEvent's transaction.
-func queueWebhookDeliveries(ctx context.Context, q Querier, eventID, typ string) error {
-	_, err := q.Exec(ctx,
-		`INSERT INTO webhook_deliveries (endpoint_id, event_seq, status, created_at)
-		 SELECT w.id, ev.seq, $2, ev.at FROM events ev, webhook_endpoints w
+// queueDeliveries is the statement that adds a pending delivery of the
+// event $1 for every enabled endpoint whose filter holds "*" or the event's
+// type (typePattern), with status and pattern the placeholders given. from
+// names where the event is read: the events table in AddEvent's
+// transaction, or the rows its insert returned where one statement does
+// both (Dialect.WritableCTE).
+func queueDeliveries(from, status, pattern string) string {
+	return `INSERT INTO webhook_deliveries (endpoint_id, event_seq, status, created_at)
+		 SELECT w.id, ev.seq, ` + status + `, ev.at FROM ` + from + ` ev, webhook_endpoints w
 		 WHERE ev.id = $1 AND w.disabled_at IS NULL
-		   AND (w.events LIKE '%,*,%' OR w.events LIKE $3 ESCAPE '\')
-		 ON CONFLICT (endpoint_id, event_seq) DO NOTHING`,
-		eventID, store.DeliveryPending, "%,"+likeEscaper.Replace(typ)+",%")
-	return err
+		   AND (w.events LIKE '%,*,%' OR w.events LIKE ` + pattern + ` ESCAPE '\')
+		 ON CONFLICT (endpoint_id, event_seq) DO NOTHING`
 }
+
+// typePattern is the LIKE pattern that finds typ in an endpoint's filter
+// (escaped: event types hold underscores, LIKE's one-character wildcard).
+func typePattern(typ string) string { return "%," + likeEscaper.Replace(typ) + ",%" }
 
 const endpointCols = `id, url, events, description, secret_sealed, created_at, disabled_at, disabled_reason,
 	previous_secret_sealed, previous_secret_until`

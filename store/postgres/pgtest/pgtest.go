@@ -61,6 +61,13 @@ func NewSchema(t testing.TB, url string) string {
 // Open returns a migrated store in a fresh schema of its own.
 func Open(t testing.TB) *postgres.Store {
 	t.Helper()
+	return OpenWith(t, nil)
+}
+
+// OpenWith is Open with the pool's configuration changed by tweak first (a
+// test adds a tracer).
+func OpenWith(t testing.TB, tweak func(*pgxpool.Config)) *postgres.Store {
+	t.Helper()
 	ctx := context.Background()
 	url := DatabaseURL(t)
 	schema := NewSchema(t, url)
@@ -69,6 +76,9 @@ func Open(t testing.TB) *postgres.Store {
 		t.Fatal(err)
 	}
 	cfg.ConnConfig.RuntimeParams["search_path"] = schema
+	if tweak != nil {
+		tweak(cfg)
+	}
 	s, err := postgres.OpenConfig(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
