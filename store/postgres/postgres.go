@@ -2,10 +2,11 @@
 // pgx/v5 connection pool. It is what production runs.
 //
 // Operations that must be atomic are single statements (UseTOTPStep,
-// LinkTelegram) or read-committed transactions that lock the rows they
-// decide on (AddFailure, UnlinkBankCards, the downgrade steps), always in the
-// same order; a transaction the server aborts as a deadlock or serialization
-// failure is retried.
+// LinkTelegram, a reservation that sets no lock, an event with its webhook
+// outbox) or read-committed transactions that lock the rows they decide on
+// (AddFailure, a reservation that locks, UnlinkBankCards, the downgrade
+// steps), always in the same order; a transaction the server aborts as a
+// deadlock or serialization failure is retried.
 package postgres
 
 import (
