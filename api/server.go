@@ -300,10 +300,13 @@ func (s *Server) requireAdmin(c *gin.Context) {
 }
 
 // adminBearer says whether the request carries the admin token as its
-// bearer token (compared in constant time).
+// bearer token (compared in constant time). A server without a token
+// refuses every admin call: config.Load never leaves it empty, but a
+// Server built by hand could, and "Bearer " would then match it.
 func (s *Server) adminBearer(c *gin.Context) bool {
 	t, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(t)), []byte(s.Cfg.AdminToken)) == 1
+	return ok && s.Cfg.AdminToken != "" &&
+		subtle.ConstantTimeCompare([]byte(strings.TrimSpace(t)), []byte(s.Cfg.AdminToken)) == 1
 }
 
 // setSessionCookies gives a browser its session and a CSRF token.
