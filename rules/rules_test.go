@@ -2,6 +2,8 @@ package rules_test
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -126,14 +128,66 @@ func TestTOTP(t *testing.T) {
 	if err != nil || opened.Secret() != key.Secret() || len(key.Secret()) != 32 || opened.Issuer() != rules.TOTPIssuer {
 		t.Fatalf("opened %v %v: a 160-bit secret, sealed and opened", opened, err)
 	}
-	now := time.Unix(1_700_000_015, 0)
-	for d, want := range map[time.Duration]bool{-30 * time.Second: true, 0: true, 30 * time.Second: true, 90 * time.Second: false} {
-		code, _ := totp.GenerateCodeCustom(key.Secret(), now.Add(d), rules.TOTPValidateOpts)
+	now := time.Unix(1_700_000_025, 0) // 15 s into its step (steps start at multiples of 30 s)
+	// matches checks the code of the instant d away from now: accepted at
+	// that instant's step, or refused (-1).
+	matches := func(t *testing.T, d time.Duration, want bool) {
+		t.Helper()
+		code, err := totp.GenerateCodeCustom(key.Secret(), now.Add(d), rules.TOTPValidateOpts)
+		if err != nil {
+			t.Fatal(err)
+		}
 		step := rules.MatchTOTPStep(key.Secret(), code, now)
 		if (step >= 0) != want || (want && step != now.Add(d).Unix()/30) {
-			t.Errorf("a code %s away: step %d", d, step)
+			t.Errorf("the code of %s away: step %d, accepted want %v", d, step, want)
 		}
 	}
+	t.Run("case=the current step is accepted", func(t *testing.T) {
+		matches(t, 0, true)
+		matches(t, 14*time.Second, true)
+		matches(t, -15*time.Second, true)
+	})
+	t.Run("case=the previous and the next step are accepted", func(t *testing.T) {
+		matches(t, -30*time.Second, true)
+		matches(t, -16*time.Second, true)
+		matches(t, 30*time.Second, true)
+		matches(t, 15*time.Second, true)
+	})
+	t.Run("case=a code two or more steps away is refused", func(t *testing.T) {
+		for _, d := range []time.Duration{-60 * time.Second, -46 * time.Second, 45 * time.Second, 60 * time.Second,
+			-90 * time.Second, 90 * time.Second, -10 * time.Minute, 10 * time.Minute} {
+			matches(t, d, false)
+		}
+	})
+	t.Run("case=a wrong code and a malformed one are refused", func(t *testing.T) {
+		valid := map[string]bool{}
+		for _, d := range []time.Duration{-30 * time.Second, 0, 30 * time.Second} {
+			c, err := totp.GenerateCodeCustom(key.Secret(), now.Add(d), rules.TOTPValidateOpts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			valid[c] = true
+		}
+		code, _ := totp.GenerateCodeCustom(key.Secret(), now, rules.TOTPValidateOpts)
+		wrong := code
+		for n := atoi(t, code); valid[wrong]; n++ {
+			wrong = fmt.Sprintf("%06d", (n+1)%1_000_000) // the nearest code none of the three steps has
+		}
+		for _, c := range []string{wrong, "", code[:5], code + "0", " " + code} {
+			if step := rules.MatchTOTPStep(key.Secret(), c, now); step != -1 {
+				t.Errorf("code %q: step %d, want -1", c, step)
+			}
+		}
+	})
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func TestTelegramCallbackData(t *testing.T) {
