@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -310,6 +311,70 @@ func TestUnverifiedNumberBudgets(t *testing.T) {
 		}
 		if err := f.send(activities.SendCodeInput{Channel: activities.ChannelSMS, UserID: f.newUser().ID, Number: "+380671234539", IP: "203.0.113.10"}); err != nil {
 			t.Fatalf("another IP: %v", err)
+		}
+	})
+}
+
+func TestPerAccountSendBudget(t *testing.T) {
+	t.Run("case=10 codes an hour to an account's recipients together, then 429 on a fresh one; another account is not held back", func(t *testing.T) {
+		f := newEnrollFixture(t)
+		now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+		f.acts.Now = func() time.Time { return now }
+		phoneA := f.phone(f.user.ID, "+48501234567")
+		phoneB := f.phone(f.user.ID, "+48501234568")
+		// Five to the email and five to one phone: each recipient within
+		// its own budget of 5, the account at its 10.
+		for i := range 5 {
+			if err := f.send(activities.SendCodeInput{Channel: activities.ChannelEmail, UserID: f.user.ID}); err != nil {
+				t.Fatalf("email code %d: %v", i+1, err)
+			}
+			if err := f.send(activities.SendCodeInput{Channel: activities.ChannelSMS, UserID: f.user.ID, PhoneID: phoneA}); err != nil {
+				t.Fatalf("SMS code %d: %v", i+1, err)
+			}
+		}
+		// The second phone has had nothing: only the account's budget
+		// refuses it.
+		if got := errType(t, f.send(activities.SendCodeInput{Channel: activities.ChannelSMS, UserID: f.user.ID, PhoneID: phoneB})); got != errkind.RateLimited {
+			t.Fatalf("11th code of the hour, to a fresh number: %q, want %s", got, errkind.RateLimited)
+		}
+		if n := f.outboxCount("sms", "+48501234568"); n != 0 {
+			t.Fatalf("the refused code went out: %d SMS to the second phone", n)
+		}
+		other := f.newUser()
+		if err := f.send(activities.SendCodeInput{Channel: activities.ChannelEmail, UserID: other.ID}); err != nil {
+			t.Fatalf("another account's code: %v", err)
+		}
+		// An hour after the first sends the budget is back.
+		now = now.Add(time.Hour + time.Second)
+		if err := f.send(activities.SendCodeInput{Channel: activities.ChannelSMS, UserID: f.user.ID, PhoneID: phoneB}); err != nil {
+			t.Fatalf("a code an hour later: %v", err)
+		}
+	})
+}
+
+func TestSentCodesLiveTenMinutes(t *testing.T) {
+	t.Run("case=email, SMS and dictated-call codes expire 10 minutes after the send", func(t *testing.T) {
+		f := newEnrollFixture(t)
+		now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+		f.acts.Now = func() time.Time { return now }
+		phoneID := f.phone(f.user.ID, "+380501234567")
+		for _, in := range []activities.SendCodeInput{
+			{Channel: activities.ChannelEmail, UserID: f.user.ID},
+			{Channel: activities.ChannelSMS, UserID: f.user.ID, PhoneID: phoneID},
+			{Channel: activities.ChannelCallDictate, UserID: f.user.ID, PhoneID: phoneID},
+		} {
+			in.FlowID, in.Purpose = "flow-"+security.RandomToken()[:8], "login"
+			v, err := f.env.ExecuteActivity(f.acts.SendCode, in)
+			if err != nil {
+				t.Fatalf("%s: %v", in.Channel, err)
+			}
+			var sent activities.SentCode
+			if err := v.Get(&sent); err != nil {
+				t.Fatal(err)
+			}
+			if !sent.ExpiresAt.Equal(now.Add(10 * time.Minute)) {
+				t.Errorf("%s code expires at %s, want 10 minutes after %s", in.Channel, sent.ExpiresAt, now)
+			}
 		}
 	})
 }

@@ -516,6 +516,62 @@ func TestLoginCodes(t *testing.T) {
 			t.Fatalf("err %v final %+v", vr.err, v)
 		}
 	})
+	t.Run("case=a code past its own expiry is FlowExpired and not checked; a new code in the open flow signs in", func(t *testing.T) {
+		s := newScenario(t)
+		s.passwordOK(allOpts)
+		s.sessionIssued()
+		// Each code lives 2 minutes from its send, well inside the flow's 10.
+		s.env.OnActivity(a.SendCode, mock.Anything, mock.Anything).Return(
+			func(context.Context, activities.SendCodeInput) (activities.SentCode, error) {
+				return activities.SentCode{MAC: []byte("mac"), Digits: 6, ExpiresAt: s.env.Now().Add(2 * time.Minute)}, nil
+			})
+		s.env.OnActivity(a.CheckCode, mock.Anything, mock.Anything).Return(activities.Answer{OK: true, Counted: true}, nil)
+		var pw, ch, late, ch2, vr answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodEmail}, &ch)
+		s.update(2*time.Minute+time.Second, workflows.UpdateVerify, code6, &late)
+		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodEmail}, &ch2)
+		s.update(time.Minute, workflows.UpdateVerify, code6, &vr)
+		v := s.run(loginIn)
+		if errType(late.err) != workflows.ErrFlowExpired {
+			t.Fatalf("an answer 2 minutes after its code's send: %v, want FlowExpired", late.err)
+		}
+		if ch2.err != nil || vr.err != nil || v.State != workflows.StateDone {
+			t.Fatalf("new challenge %v, its answer %v, final %+v", ch2.err, vr.err, v)
+		}
+		s.env.AssertNumberOfCalls(t, "CheckCode", 1) // the late answer was never checked
+	})
+	t.Run("case=a new challenge in the same flow keeps the flow's count of wrong answers", func(t *testing.T) {
+		s := newScenario(t)
+		s.passwordOK(allOpts)
+		s.failuresCounted()
+		s.env.OnActivity(a.SendCode, mock.Anything, mock.Anything).Return(sent, nil)
+		s.env.OnActivity(a.CheckCode, mock.Anything, mock.Anything).Return(counted, nil)
+		var pw, ch, ch2 answer
+		s.update(time.Second, workflows.UpdateSubmitPassword, password, &pw)
+		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodEmail}, &ch)
+		first := make([]answer, 3)
+		for i := range first {
+			s.update(time.Second, workflows.UpdateVerify, code6, &first[i])
+		}
+		s.update(time.Second, workflows.UpdateChallenge, workflows.ChallengeInput{Method: workflows.MethodEmail}, &ch2)
+		second := make([]answer, 2)
+		for i := range second {
+			s.update(time.Second, workflows.UpdateVerify, code6, &second[i])
+		}
+		v := s.run(loginIn)
+		if ch2.err != nil || ch2.view.AttemptsLeft != 2 {
+			t.Fatalf("new challenge after 3 wrong answers: %v, attempts_left %d, want 2", ch2.err, ch2.view.AttemptsLeft)
+		}
+		for i, w := range append(first, second...) {
+			if errType(w.err) != workflows.ErrInvalidCode || attemptsLeft(t, w.err) != 4-i {
+				t.Fatalf("wrong answer %d: %v, want InvalidCode with %d left", i+1, w.err, 4-i)
+			}
+		}
+		if v.State != workflows.StateFailed || v.Reason != "attempts" {
+			t.Fatalf("final %+v, want failed for attempts after 5 wrong answers over two codes", v)
+		}
+	})
 	t.Run("case=expired flash-call code is FlowExpired and not checked", func(t *testing.T) {
 		s := newScenario(t)
 		s.passwordOK(allOpts)
