@@ -11,17 +11,18 @@ import (
 
 	"github.com/descope/virtualwebauthn"
 	"github.com/go-webauthn/webauthn/protocol"
-	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/pquerna/otp/totp"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/authflow/authflow/activities"
 	"github.com/authflow/authflow/channels"
+	"github.com/authflow/authflow/config"
 	"github.com/authflow/authflow/internal/webauthntest"
 	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/security"
 	"github.com/authflow/authflow/store"
 	"github.com/authflow/authflow/store/opener"
+	"github.com/authflow/authflow/worker"
 )
 
 // enrollFixture is a user in a fresh SQLite store with activities wired to
@@ -53,7 +54,8 @@ func newEnrollFixture(t *testing.T) *enrollFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wa, err := webauthn.New(&webauthn.Config{RPID: testRPID, RPDisplayName: "authflow", RPOrigins: []string{testOrigin}})
+	// The worker's configuration: challenges expire after 5 minutes.
+	wa, err := worker.NewWebAuthn(config.Config{RPID: testRPID, PublicURL: testOrigin})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,43 +289,49 @@ func TestFinishEnrollmentTelegram(t *testing.T) {
 	})
 }
 
-func TestWebAuthnRegistration(t *testing.T) {
-	rp := virtualwebauthn.RelyingParty{Name: "authflow", ID: testRPID, Origin: testOrigin}
-	begin := func(f *enrollFixture) (activities.WebAuthnChallenge, *virtualwebauthn.AttestationOptions) {
-		t.Helper()
-		v, err := f.env.ExecuteActivity(f.acts.BeginWebAuthnRegistration, f.user.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ch activities.WebAuthnChallenge
-		if err := v.Get(&ch); err != nil {
-			t.Fatal(err)
-		}
-		opts, err := virtualwebauthn.ParseAttestationOptions(string(ch.Options))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ch, opts
-	}
-	verify := func(f *enrollFixture, ch activities.WebAuthnChallenge, cred string) activities.WebAuthnRegistration {
-		t.Helper()
-		v, err := f.env.ExecuteActivity(f.acts.VerifyWebAuthnRegistration, activities.VerifyWebAuthnRegistrationInput{
-			UserID: f.user.ID, Session: ch.Session, Credential: json.RawMessage(cred)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var reg activities.WebAuthnRegistration
-		if err := v.Get(&reg); err != nil {
-			t.Fatal(err)
-		}
-		return reg
-	}
+// testRP is the relying party the virtual authenticator answers.
+var testRP = virtualwebauthn.RelyingParty{Name: "authflow", ID: testRPID, Origin: testOrigin}
 
+// beginRegistration asks for a passkey registration of the fixture's user.
+func (f *enrollFixture) beginRegistration() (activities.WebAuthnChallenge, *virtualwebauthn.AttestationOptions) {
+	f.t.Helper()
+	v, err := f.env.ExecuteActivity(f.acts.BeginWebAuthnRegistration, f.user.ID)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var ch activities.WebAuthnChallenge
+	if err := v.Get(&ch); err != nil {
+		f.t.Fatal(err)
+	}
+	opts, err := virtualwebauthn.ParseAttestationOptions(string(ch.Options))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return ch, opts
+}
+
+// verifyRegistration checks an attestation against a registration's
+// challenge.
+func (f *enrollFixture) verifyRegistration(ch activities.WebAuthnChallenge, cred string) activities.WebAuthnRegistration {
+	f.t.Helper()
+	v, err := f.env.ExecuteActivity(f.acts.VerifyWebAuthnRegistration, activities.VerifyWebAuthnRegistrationInput{
+		UserID: f.user.ID, Session: ch.Session, Credential: json.RawMessage(cred)})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var reg activities.WebAuthnRegistration
+	if err := v.Get(&reg); err != nil {
+		f.t.Fatal(err)
+	}
+	return reg
+}
+
+func TestWebAuthnRegistration(t *testing.T) {
 	t.Run("case=an attestation registers the named passkey, which later registrations exclude", func(t *testing.T) {
 		f := newEnrollFixture(t)
 		auth := virtualwebauthn.NewAuthenticator()
 		cred := webauthntest.Credential()
-		ch, opts := begin(f)
+		ch, opts := f.beginRegistration()
 		var sel struct {
 			PublicKey protocol.PublicKeyCredentialCreationOptions `json:"publicKey"`
 		}
@@ -333,7 +341,7 @@ func TestWebAuthnRegistration(t *testing.T) {
 		if sel.PublicKey.AuthenticatorSelection.ResidentKey != protocol.ResidentKeyRequirementPreferred {
 			t.Fatalf("resident key %q", sel.PublicKey.AuthenticatorSelection.ResidentKey)
 		}
-		reg := verify(f, ch, virtualwebauthn.CreateAttestationResponse(rp, auth, cred, *opts))
+		reg := f.verifyRegistration(ch, virtualwebauthn.CreateAttestationResponse(testRP, auth, cred, *opts))
 		if !reg.OK {
 			t.Fatal("the attestation was rejected")
 		}
@@ -351,7 +359,7 @@ func TestWebAuthnRegistration(t *testing.T) {
 		if again.Device == nil || again.Device.ID != res.Device.ID {
 			t.Fatalf("retry %+v", again.Device)
 		}
-		_, opts2 := begin(f)
+		_, opts2 := f.beginRegistration()
 		if !cred.IsExcludedForAttestation(*opts2) {
 			t.Fatal("the registered passkey is not excluded")
 		}
@@ -363,12 +371,12 @@ func TestWebAuthnRegistration(t *testing.T) {
 		f := newEnrollFixture(t)
 		auth := virtualwebauthn.NewAuthenticator()
 		cred := webauthntest.Credential()
-		_, stale := begin(f)
-		ch, _ := begin(f)
-		if reg := verify(f, ch, virtualwebauthn.CreateAttestationResponse(rp, auth, cred, *stale)); reg.OK {
+		_, stale := f.beginRegistration()
+		ch, _ := f.beginRegistration()
+		if reg := f.verifyRegistration(ch, virtualwebauthn.CreateAttestationResponse(testRP, auth, cred, *stale)); reg.OK {
 			t.Fatal("an attestation over another challenge was accepted")
 		}
-		if reg := verify(f, ch, `{"id":"garbage"}`); reg.OK {
+		if reg := f.verifyRegistration(ch, `{"id":"garbage"}`); reg.OK {
 			t.Fatal("garbage was accepted")
 		}
 	})
