@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -180,6 +181,44 @@ func TestSecondFactorCountersAreExact(t *testing.T) {
 			wg.Wait()
 			if checked != 10 || refused != 30 {
 				t.Fatalf("checked %d, refused %d; want 10 and 30", checked, refused)
+			}
+		})
+		// Passkey assertions and Telegram buttons take their reservation
+		// before the check with ReserveSecondFactorAttempt, in the workflow
+		// (workflows/method_webauthn.go, method_telegram.go).
+		t.Run("store="+name+"/case=40 parallel passkey or Telegram answers for one account: 10 reserved, 30 refused", func(t *testing.T) {
+			st := open(t)
+			u, err := st.CreateUser(context.Background(), "target@example.com", "hash")
+			if err != nil {
+				t.Fatal(err)
+			}
+			acts := &activities.Activities{Store: st, Limits: rules.DefaultLimits, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			var granted []int
+			refused := 0
+			for range 40 {
+				wg.Go(func() {
+					ans, err := acts.ReserveSecondFactorAttempt(context.Background(), u.ID)
+					mu.Lock()
+					defer mu.Unlock()
+					switch {
+					case err != nil:
+						t.Error(err)
+					case ans.Refused:
+						refused++
+					case ans.Counted:
+						granted = append(granted, ans.Failures)
+					}
+				})
+			}
+			wg.Wait()
+			slices.Sort(granted)
+			if want := []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}; !slices.Equal(granted, want) || refused != 30 {
+				t.Fatalf("reserved with counts %v, refused %d; want each of 1..10 once and 30 refused", granted, refused)
+			}
+			if a, err := st.GetAttempts(context.Background(), rules.ScopeSecondFactor, u.ID); err != nil || a.Failures != 10 || a.LockedUntil.IsZero() {
+				t.Fatalf("the account's counter after the race: %+v %v, want 10 failures and a lock", a, err)
 			}
 		})
 	}
