@@ -824,3 +824,36 @@ func TestEnrollKeepsSecretsOutOfHistory(t *testing.T) {
 		}
 	})
 }
+
+// TestEnrollSurvivesWorkerRestart: an enrollment whose worker stops after
+// the code went out is finished by the next worker, with nothing sent or
+// recorded twice (docs/security.md "Durability").
+func TestEnrollSurvivesWorkerRestart(t *testing.T) {
+	t.Run("case=a worker stopped after the enrollment's code was sent; a new worker enables the factor once and sends nothing twice", func(t *testing.T) {
+		u := newUser(t, "enrestart")
+		flow := started(t, u.enroll(t, map[string]any{"method": "email"}), "email").Str("flow_id")
+		code := u.emailCode(t, flow)
+		env.StopWorker()
+		if err := env.StartWorker(); err != nil {
+			t.Fatal(err)
+		}
+		if d := apitest.Expect(t, u.confirm(t, flow, map[string]any{"code": code}), 200); d.Str("state") != "done" {
+			t.Fatalf("confirm after the restart %s", d.Raw)
+		}
+		if me := u.me(t); me.Get("two_factor.email.enabled") != true {
+			t.Fatalf("me %s", me.Raw)
+		}
+		codes := 0
+		for _, e := range env.Outbox.Entries() {
+			if e.Channel == "email" && e.To == u.email && strings.HasPrefix(e.Subject, "Your authflow code") {
+				codes++
+			}
+		}
+		if codes != 1 {
+			t.Fatalf("%d code emails for one enrollment across the restart, want 1", codes)
+		}
+		if ev := u.eventTypes(t); ev["factor_enabled"] != 1 {
+			t.Fatalf("events %v, want factor_enabled once", ev)
+		}
+	})
+}
