@@ -79,7 +79,7 @@ func TestRecoveryNotice(t *testing.T) {
 		if err := f.st.StartRecoveryWait(context.Background(), "rf-wait", f.user.ID, now.Add(time.Hour), now); err != nil {
 			t.Fatal(err)
 		}
-		if err := f.run(f.acts.IssueSession, activities.IssueSessionInput{UserID: f.user.ID, FlowID: "login-flow"}); err != nil {
+		if err := f.run(f.acts.IssueSession, activities.IssueSessionInput{UserID: f.user.ID, FlowID: "login-flow", TokenHash: sessionHash("login-flow")}); err != nil {
 			t.Fatal(err)
 		}
 		if !slices.Equal(cancelled, []string{"rf-wait:login"}) {

@@ -2,9 +2,11 @@ package activities
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"time"
 
+	"github.com/authflow/authflow/errkind"
 	"github.com/authflow/authflow/phone"
 	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/security"
@@ -155,8 +157,11 @@ func (a *Activities) loginOptions(ctx context.Context, userID string) (LoginOpti
 
 // IssueSessionInput asks for the session of a finished login flow.
 type IssueSessionInput struct {
-	UserID    string
-	FlowID    string
+	UserID string
+	FlowID string
+	// TokenHash is the hash of the session's token, from the flow's input
+	// (security.SessionTokenHash): the API answers the token itself.
+	TokenHash []byte
 	IP        string
 	UserAgent string
 	Method    string // "" for password only
@@ -166,21 +171,28 @@ type IssueSessionInput struct {
 	SecondStepReset bool `json:",omitempty"`
 }
 
-// IssuedSession says which session the flow got; the token is derived from
-// the flow id by the API (security.SessionToken), never returned here.
+// IssuedSession says which session the flow got; the token is computed by
+// the API from the flow id and the caller's flow secret
+// (security.SessionToken), never returned here.
 type IssuedSession struct {
 	ID        string
 	ExpiresAt time.Time
 }
 
-// IssueSession creates the flow's session (idempotent: the token is derived
-// from the flow id, so a retry finds the session the first try made), resets
+// IssueSession creates the flow's session under the token hash the flow
+// was started with (idempotent: a retry finds the session the first try
+// made under the same hash), resets
 // the second-step counter unless the right answer's check did
 // (SecondStepReset: a passkey or a Telegram button leaves it to the
 // session) and records login_succeeded.
 func (a *Activities) IssueSession(ctx context.Context, in IssueSessionInput) (IssuedSession, error) {
 	now := a.now()
-	hash := security.HashToken(security.SessionToken(a.SecretKey, in.FlowID))
+	hash := in.TokenHash
+	if len(hash) != sha256.Size {
+		// A flow started without one answers no session token: refuse
+		// rather than store a session nobody can use.
+		return IssuedSession{}, errkind.New(errkind.Internal, "the flow has no session token hash")
+	}
 	// Created first: a retry, whose first try made the session, is the
 	// rare case and pays the read.
 	s, err := a.Store.CreateSession(ctx, store.Session{

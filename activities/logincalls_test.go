@@ -193,7 +193,7 @@ func TestTOTPLoginStoreCalls(t *testing.T) {
 			}
 			answer := counting.taken()
 			var s activities.IssuedSession
-			run(acts.IssueSession, activities.IssueSessionInput{UserID: u.ID, FlowID: "flow-totp-calls", IP: "203.0.113.9",
+			run(acts.IssueSession, activities.IssueSessionInput{UserID: u.ID, FlowID: "flow-totp-calls", TokenHash: sessionHash("flow-totp-calls"), IP: "203.0.113.9",
 				Method: "totp", SecondStepReset: ans.Reset}, &s)
 			session := counting.taken()
 
@@ -253,21 +253,21 @@ func TestIssueSession(t *testing.T) {
 	}
 	t.Run("case=after a passkey or a Telegram button the session resets the counter", func(t *testing.T) {
 		f, _ := setup(t)
-		issue(f, activities.IssueSessionInput{UserID: f.user.ID, FlowID: "flow-tg", Method: "telegram"})
+		issue(f, activities.IssueSessionInput{UserID: f.user.ID, FlowID: "flow-tg", TokenHash: sessionHash("flow-tg"), Method: "telegram"})
 		if n := failures(f); n != 0 {
 			t.Fatalf("%d failures after the session, want 0", n)
 		}
 	})
 	t.Run("case=after an answer that reset it the session writes no reset", func(t *testing.T) {
 		f, c := setup(t)
-		issue(f, activities.IssueSessionInput{UserID: f.user.ID, FlowID: "flow-totp", Method: "totp", SecondStepReset: true})
+		issue(f, activities.IssueSessionInput{UserID: f.user.ID, FlowID: "flow-totp", TokenHash: sessionHash("flow-totp"), Method: "totp", SecondStepReset: true})
 		if got := c.taken(); slices.Contains(got, "ResetAttempts 2fa") {
 			t.Fatalf("store calls %v: the counter was reset again", got)
 		}
 	})
 	t.Run("case=a retry finds the first try's session and records the login once", func(t *testing.T) {
 		f, c := setup(t)
-		in := activities.IssueSessionInput{UserID: f.user.ID, FlowID: "flow-retry", Method: "totp", SecondStepReset: true}
+		in := activities.IssueSessionInput{UserID: f.user.ID, FlowID: "flow-retry", TokenHash: sessionHash("flow-retry"), Method: "totp", SecondStepReset: true}
 		first := issue(f, in)
 		c.taken()
 		again := issue(f, in)
@@ -278,4 +278,28 @@ func TestIssueSession(t *testing.T) {
 			t.Fatalf("the retry's store calls %v, want CreateSession (taken) then SessionByTokenHash", got)
 		}
 	})
+	t.Run("case=the session is stored under the hash the flow was started with", func(t *testing.T) {
+		f, _ := setup(t)
+		s := issue(f, activities.IssueSessionInput{UserID: f.user.ID, FlowID: "flow-hash", TokenHash: sessionHash("flow-hash")})
+		got, err := f.st.SessionByTokenHash(context.Background(), sessionHash("flow-hash"), time.Now())
+		if err != nil || got.ID != s.ID {
+			t.Fatalf("session under the flow's hash: %+v %v, want %s", got, err, s.ID)
+		}
+	})
+	t.Run("case=a flow without a session token hash gets no session", func(t *testing.T) {
+		f, c := setup(t)
+		for _, hash := range [][]byte{nil, []byte("short")} {
+			_, err := f.env.ExecuteActivity(f.acts.IssueSession, activities.IssueSessionInput{UserID: f.user.ID, FlowID: "flow-nohash", TokenHash: hash})
+			if err == nil {
+				t.Fatalf("token hash %q: a session was issued", hash)
+			}
+		}
+		if got := c.taken(); slices.Contains(got, "CreateSession") {
+			t.Fatalf("store calls %v: a session was written", got)
+		}
+	})
 }
+
+// sessionHash stands for the session token hash the API puts in a login's
+// input (security.SessionTokenHash).
+func sessionHash(flow string) []byte { return security.HashToken("token-of-" + flow) }

@@ -31,8 +31,10 @@ type recoveryJSON struct {
 	ReminderAt *time.Time `json:"reminder_at,omitempty"`
 }
 
-func (s *Server) recoveryAnswer(v workflows.RecoveryView) recoveryJSON {
-	out := recoveryJSON{flowJSON: s.flowAnswer(v.View)}
+// recoveryAnswer renders a recovery; a done one carries the session its
+// new password gave, whose token the caller's flow secret makes.
+func (s *Server) recoveryAnswer(v workflows.RecoveryView, flowSecret string) recoveryJSON {
+	out := recoveryJSON{flowJSON: s.flowAnswer(v.View, flowSecret)}
 	switch v.State {
 	case workflows.StateSecondFactor:
 		out.Methods = v.Methods
@@ -60,7 +62,7 @@ func utcPtr(t *time.Time) *time.Time {
 }
 
 func (s *Server) respondRecovery(c *gin.Context, v workflows.RecoveryView) {
-	out := s.recoveryAnswer(v)
+	out := s.recoveryAnswer(v, callerFlowSecret(c))
 	if out.Session != nil {
 		s.setSessionCookies(c, out.Session.Token, out.Session.ExpiresAt)
 	}
@@ -87,7 +89,8 @@ func (s *Server) startRecovery(c *gin.Context) {
 	secret, mac := s.newFlowSecret(flowID)
 	expires := s.now().Add(workflows.RecoveryTTL).UTC().Truncate(time.Second)
 	in := workflows.RecoveryInput{FlowID: flowID, Email: email, IP: clientIP(c), UserAgent: c.Request.UserAgent(), Locale: acceptLocale(c),
-		FlowSecretMAC: mac, ExpiresAt: expires, Delay: s.Cfg.RecoveryDelay}
+		FlowSecretMAC: mac, SessionTokenHash: security.SessionTokenHash(s.Cfg.SecretKey, flowID, secret),
+		ExpiresAt: expires, Delay: s.Cfg.RecoveryDelay}
 	ctx, cancel := rpc(c, rpcTimeout)
 	defer cancel()
 	_, err = s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
@@ -146,7 +149,7 @@ func (s *Server) recoveryState(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, s.recoveryAnswer(v))
+	c.JSON(http.StatusOK, s.recoveryAnswer(v, callerFlowSecret(c)))
 }
 
 // updateRecovery sends an update to a running recovery; one that has

@@ -63,8 +63,9 @@ func passkeyOptions(raw json.RawMessage) json.RawMessage {
 }
 
 // flowAnswer renders a View; a done flow carries its session while the flow
-// is retained (until its expires_at).
-func (s *Server) flowAnswer(v workflows.View) flowJSON {
+// is retained (until its expires_at), whose token is computed from the
+// caller's flow secret ("" answers no token: a flow that is not a login).
+func (s *Server) flowAnswer(v workflows.View, flowSecret string) flowJSON {
 	out := flowJSON{FlowID: v.FlowID, State: v.State, Method: v.Method, ExpiresAt: v.ExpiresAt.UTC(),
 		AttemptsLeft: v.AttemptsLeft, Downgrade: v.Downgrade}
 	if out.State == workflows.StatePassword {
@@ -82,15 +83,15 @@ func (s *Server) flowAnswer(v workflows.View) flowJSON {
 		}
 		out.WebAuthn = passkeyOptions(v.WebAuthnOptions)
 	case workflows.StateDone:
-		if v.Session != nil && s.now().Before(v.ExpiresAt) {
-			out.Session = &sessionJSON{Token: security.SessionToken(s.Cfg.SecretKey, v.FlowID), ExpiresAt: v.Session.ExpiresAt.UTC()}
+		if v.Session != nil && flowSecret != "" && s.now().Before(v.ExpiresAt) {
+			out.Session = &sessionJSON{Token: security.SessionToken(s.Cfg.SecretKey, v.FlowID, flowSecret), ExpiresAt: v.Session.ExpiresAt.UTC()}
 		}
 	}
 	return out
 }
 
 func (s *Server) respondFlow(c *gin.Context, v workflows.View) {
-	out := s.flowAnswer(v)
+	out := s.flowAnswer(v, callerFlowSecret(c))
 	if out.Session != nil {
 		s.setSessionCookies(c, out.Session.Token, out.Session.ExpiresAt)
 	}
@@ -160,7 +161,7 @@ func (s *Server) newFlowSecret(flowID string) (secret string, mac []byte) {
 // respondStarted answers the call that started a flow: the flow, its
 // secret, and the secret as a cookie scoped to the flow.
 func (s *Server) respondStarted(c *gin.Context, v workflows.View, secret string) {
-	out := s.flowAnswer(v)
+	out := s.flowAnswer(v, secret)
 	out.FlowSecret = secret
 	http.SetCookie(c.Writer, &http.Cookie{Name: flowSecretCookie, Value: secret, Path: "/v1/login/" + v.FlowID,
 		MaxAge: int(workflows.FlowTTL / time.Second), HttpOnly: true, Secure: s.Cfg.Secure(), SameSite: http.SameSiteStrictMode})
@@ -174,15 +175,25 @@ func (s *Server) respondStarted(c *gin.Context, v workflows.View, secret string)
 // cookie) and returns its MAC for the flow to compare. Without one the
 // answer is the unknown flow's 404: a flow id alone opens nothing.
 func (s *Server) flowSecretMAC(c *gin.Context, flowID string) ([]byte, bool) {
-	secret := c.GetHeader(flowSecretHeader)
+	secret := callerFlowSecret(c)
 	if secret == "" {
-		secret, _ = c.Cookie(flowSecretCookie)
-	}
-	if secret == "" || len(secret) > 128 {
 		fail(c, newErr(errkind.FlowNotFound, "no such flow"))
 		return nil, false
 	}
 	return security.FlowSecretMAC(s.Cfg.SecretKey, flowID, secret), true
+}
+
+// callerFlowSecret is the flow secret the call carries (header, else the
+// flow's cookie), "" when none or an overlong one.
+func callerFlowSecret(c *gin.Context) string {
+	secret := c.GetHeader(flowSecretHeader)
+	if secret == "" {
+		secret, _ = c.Cookie(flowSecretCookie)
+	}
+	if len(secret) > 128 {
+		return ""
+	}
+	return secret
 }
 
 type loginRequest struct {
@@ -208,7 +219,7 @@ func (s *Server) login(c *gin.Context) {
 	flowID := security.RandomToken()
 	secret, mac := s.newFlowSecret(flowID)
 	in := workflows.LoginInput{FlowID: flowID, IP: clientIP(c), UserAgent: c.Request.UserAgent(), FlowSecretMAC: mac,
-		Locale: acceptLocale(c)}
+		SessionTokenHash: security.SessionTokenHash(s.Cfg.SecretKey, flowID, secret), Locale: acceptLocale(c)}
 	v, err := s.updateWithStart(c, in, "Login (password)", workflows.UpdateSubmitPassword, workflows.SubmitPasswordInput{
 		Email: email, PasswordSealed: s.Sealer.Seal(security.PurposePassword, []byte(req.Password)),
 	})
@@ -228,7 +239,7 @@ func (s *Server) loginPasskey(c *gin.Context) {
 	flowID := security.RandomToken()
 	secret, mac := s.newFlowSecret(flowID)
 	in := workflows.LoginInput{FlowID: flowID, IP: clientIP(c), UserAgent: c.Request.UserAgent(), Passwordless: true, Locale: acceptLocale(c),
-		FlowSecretMAC: mac}
+		FlowSecretMAC: mac, SessionTokenHash: security.SessionTokenHash(s.Cfg.SecretKey, flowID, secret)}
 	v, err := s.updateWithStart(c, in, "Login (passkey)", workflows.UpdateChallenge,
 		workflows.ChallengeInput{FlowSecretMAC: mac, Method: workflows.MethodWebAuthn})
 	if err != nil {
@@ -285,7 +296,7 @@ func (s *Server) loginState(c *gin.Context) {
 		s.respondFlow(c, v)
 		return
 	}
-	c.JSON(http.StatusOK, s.flowAnswer(v))
+	c.JSON(http.StatusOK, s.flowAnswer(v, callerFlowSecret(c)))
 }
 
 // updateLogin sends an update to a running flow. A flow that has already

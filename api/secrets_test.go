@@ -127,3 +127,33 @@ func TestSessionCookiesBehindHTTPS(t *testing.T) {
 		}
 	})
 }
+
+// TestSessionTokenIsBoundToTheFlowSecret: the secret key and the flow id,
+// which shows in logs and the Temporal UI, do not make a session token;
+// the flow's secret, which only its client holds, does (docs/security.md
+// "Sessions").
+func TestSessionTokenIsBoundToTheFlowSecret(t *testing.T) {
+	email := apitest.UniqueEmail("bound")
+	env.NewUser(t, email, pw)
+	start := apitest.Expect(t, env.Login(t, email, pw), 200)
+	flow, secret, token := start.Str("flow_id"), start.Str("flow_secret"), start.Str("session.token")
+	if start.Str("state") != "done" || token == "" || secret == "" {
+		t.Fatalf("login %s", start.Raw)
+	}
+	key := env.Config.SecretKey
+	t.Run("case=the token is the one the flow secret makes, and the flow answers it again to its secret", func(t *testing.T) {
+		if token != security.SessionToken(key, flow, secret) {
+			t.Fatal("the answered token is not HMAC(key, flow id, flow secret)")
+		}
+		again := apitest.Expect(t, env.DoHeaders(t, "GET", "/v1/login/"+flow, "", nil, http.Header{"X-Flow-Secret": {secret}}), 200)
+		if again.Str("session.token") != token {
+			t.Fatalf("the done flow answered %s", again.Raw)
+		}
+		apitest.Expect(t, env.Do(t, "GET", "/v1/me", token, nil), 200)
+	})
+	t.Run("case=the key and the flow id without the flow secret make no token that works", func(t *testing.T) {
+		for _, forged := range []string{security.SessionToken(key, flow, ""), security.SessionToken(key, flow, security.RandomToken())} {
+			apitest.ExpectError(t, env.Do(t, "GET", "/v1/me", forged, nil), 401, "unauthorized")
+		}
+	})
+}

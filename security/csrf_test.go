@@ -15,7 +15,7 @@ func TestCSRFToken(t *testing.T) {
 			t.Fatalf("token %q", a)
 		}
 		if a == security.CSRFToken(key, "session-b") || a == security.CSRFToken(bytes.Repeat([]byte{2}, 32), "session-a") ||
-			a == security.SessionToken(key, "session-a") {
+			a == security.SessionToken(key, "session-a", "") {
 			t.Fatal("the CSRF token does not depend on the session, the key and its purpose")
 		}
 	})

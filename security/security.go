@@ -300,10 +300,20 @@ func mac(key []byte, purpose string, parts ...string) []byte {
 }
 
 // SessionToken is the bearer token of the session a login flow issues:
-// HMAC(key, flowID). Only a holder of the key can compute it, and the API and
-// the worker agree on it without passing it through Temporal.
-func SessionToken(key []byte, flowID string) string {
-	return strings.ToLower(b32.EncodeToString(mac(key, "session-token", flowID)))
+// HMAC(key, flowID, flowSecret). The flow secret is random and only its
+// client holds it (the flow keeps a MAC of it), so the token has the flow
+// secret's 128 random bits: the flow id, which shows in logs and the
+// Temporal UI, and the key together do not make it. The API computes it
+// from the caller's flow secret; the worker stores only its hash, which the
+// API put in the flow's input (SessionTokenHash), so the token never
+// passes through Temporal (docs/security.md "Sessions").
+func SessionToken(key []byte, flowID, flowSecret string) string {
+	return strings.ToLower(b32.EncodeToString(mac(key, "session-token", flowID, flowSecret)))
+}
+
+// SessionTokenHash is what the store and the flow keep of SessionToken.
+func SessionTokenHash(key []byte, flowID, flowSecret string) []byte {
+	return HashToken(SessionToken(key, flowID, flowSecret))
 }
 
 // FlowSecretMAC is what a login flow keeps of its flow secret: a keyed hash

@@ -100,13 +100,23 @@ func TestSealer(t *testing.T) {
 
 func TestDerivations(t *testing.T) {
 	key := bytes.Repeat([]byte{1}, 32)
-	t.Run("case=session tokens have at least 128 bits and depend on key and flow", func(t *testing.T) {
-		a := security.SessionToken(key, "flow-a")
-		if len(a)*5 < 128 || a != security.SessionToken(key, "flow-a") {
+	t.Run("case=session tokens have at least 128 bits and depend on key, flow and flow secret", func(t *testing.T) {
+		secret := security.RandomToken()
+		a := security.SessionToken(key, "flow-a", secret)
+		if len(a)*5 < 128 || a != security.SessionToken(key, "flow-a", secret) {
 			t.Fatalf("token %q", a)
 		}
-		if a == security.SessionToken(key, "flow-b") || a == security.SessionToken(bytes.Repeat([]byte{2}, 32), "flow-a") {
+		if a == security.SessionToken(key, "flow-b", secret) || a == security.SessionToken(bytes.Repeat([]byte{2}, 32), "flow-a", secret) {
 			t.Fatal("token does not depend on the flow or the key")
+		}
+		// The key and the flow id (which shows in logs and the Temporal
+		// UI) do not make the token: the flow secret, which only the
+		// client holds, does.
+		if a == security.SessionToken(key, "flow-a", "") || a == security.SessionToken(key, "flow-a", security.RandomToken()) {
+			t.Fatal("token does not depend on the flow secret")
+		}
+		if h := security.SessionTokenHash(key, "flow-a", secret); !bytes.Equal(h, security.HashToken(a)) {
+			t.Fatal("SessionTokenHash is not the hash of SessionToken")
 		}
 	})
 	t.Run("case=derived codes are digits, stable per key, different per send", func(t *testing.T) {

@@ -158,6 +158,11 @@ type LoginInput struct {
 	// handed to the client that started the flow; every later call must
 	// carry the same MAC. The secret itself never enters history.
 	FlowSecretMAC []byte
+	// SessionTokenHash is the hash of the session token the API answers
+	// once the flow is done (security.SessionTokenHash, bound to the flow
+	// secret): the session is stored under it. The token never enters
+	// history.
+	SessionTokenHash []byte `json:",omitempty"`
 	// Locale is the language the starting browser asked for
 	// (Accept-Language, matched to i18n.Supported; "" for none): what the
 	// flow's messages are written in when the user chose no language.
@@ -222,8 +227,9 @@ type Downgrade struct {
 }
 
 // View is what a flow shows: the answer of every update and of QueryState.
-// It carries nothing secret: the session token is derived by the API from the
-// flow id and AUTHFLOW_SECRET_KEY, never stored in history.
+// It carries nothing secret: the session token is computed by the API from
+// the flow id, the caller's flow secret and AUTHFLOW_SECRET_KEY, never
+// stored in history.
 type View struct {
 	FlowStatus
 	Methods []MethodOption
@@ -429,8 +435,10 @@ type RecoveryInput struct {
 	Email     string
 	IP        string
 	UserAgent string
-	// FlowSecretMAC is as LoginInput's.
-	FlowSecretMAC []byte
+	// FlowSecretMAC and SessionTokenHash are as LoginInput's: a recovery
+	// ends in a session.
+	FlowSecretMAC    []byte
+	SessionTokenHash []byte `json:",omitempty"`
 	// ExpiresAt is the expiry the API answered with.
 	ExpiresAt time.Time
 	// Delay is AUTHFLOW_RECOVERY_DELAY: how long a person who lost every

@@ -440,8 +440,8 @@ func (l *login) downgrade(ctx workflow.Context, method Method) error {
 // ---- The end ----
 
 func (l *login) issueSession(ctx workflow.Context, method Method) error {
-	in := activities.IssueSessionInput{UserID: l.view.UserID, FlowID: l.in.FlowID, IP: l.in.IP, UserAgent: l.in.UserAgent,
-		Method: string(method), SecondStepReset: l.reset}
+	in := activities.IssueSessionInput{UserID: l.view.UserID, FlowID: l.in.FlowID, TokenHash: l.in.SessionTokenHash,
+		IP: l.in.IP, UserAgent: l.in.UserAgent, Method: string(method), SecondStepReset: l.reset}
 	// A few small writes: as a local activity it saves the activity task's
 	// two round trips through Temporal (idempotent either way).
 	var s activities.IssuedSession

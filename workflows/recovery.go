@@ -24,7 +24,7 @@ func Recovery(ctx workflow.Context, in RecoveryInput) (RecoveryView, error) {
 	// on this flow's view and skeleton; a right answer leads to a new
 	// password instead of a session.
 	r.second = &login{in: LoginInput{FlowID: in.FlowID, IP: in.IP, UserAgent: in.UserAgent, FlowSecretMAC: in.FlowSecretMAC,
-		Locale: in.Locale},
+		SessionTokenHash: in.SessionTokenHash, Locale: in.Locale},
 		f: r.f, view: &r.view.View, chooseState: StateSecondFactor, challengeState: StateSecondFactor}
 	r.second.done = r.secondFactorDone
 	return r.run(ctx)

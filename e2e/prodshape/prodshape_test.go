@@ -646,7 +646,7 @@ func checkEmails(t *testing.T, sink *smtpsink.Sink, users []*loginUser, killedAt
 }
 
 // checkSessions: the store holds exactly one session per login, and each
-// is the one its flow issued (its token is derived from the flow id).
+// is the one its flow issued (its token is bound to the flow id and secret).
 func checkSessions(t *testing.T, storeURL string, key []byte, users []*loginUser) {
 	t.Helper()
 	ctx := context.Background()
@@ -657,7 +657,7 @@ func checkSessions(t *testing.T, storeURL string, key []byte, users []*loginUser
 	defer pg.Close(ctx)
 	byHash := map[string]*loginUser{}
 	for _, u := range users {
-		token := security.SessionToken(key, u.flow)
+		token := security.SessionToken(key, u.flow, u.flowSecret)
 		if subtle.ConstantTimeCompare([]byte(token), []byte(u.token)) != 1 {
 			t.Errorf("%s: the API answered a session token that is not its flow's", u.email)
 		}
@@ -754,9 +754,10 @@ func eventually(t *testing.T, d time.Duration, what string, ok func() bool) {
 type loginUser struct {
 	id, email, secret string
 	viaEmail          bool
-	// flow is the login's flow (the one that answered its password step),
-	// token the session token the API answered, code the emailed code used.
-	flow, token, code string
+	// flow is the login's flow (the one that answered its password step)
+	// and flowSecret its secret, token the session token the API answered,
+	// code the emailed code used.
+	flow, flowSecret, token, code string
 	// errs are the clean errors a retry fixed ("step: error").
 	errs []string
 	// err ends the login: an unclean error, or clean ones that did not stop.
@@ -894,6 +895,7 @@ func (d *driver) login(u *loginUser, api int) {
 	}
 	u.flow, _ = start["flow_id"].(string)
 	secret, _ := start["flow_secret"].(string)
+	u.flowSecret = secret
 	want := "totp"
 	if u.viaEmail {
 		want = "email"
