@@ -86,11 +86,10 @@ func (s *Server) startRecovery(c *gin.Context) {
 		return
 	}
 	flowID := security.RandomToken()
-	secret, mac := s.newFlowSecret(flowID)
+	secret, mac, tokenHash := s.newFlowSecret(flowID)
 	expires := s.now().Add(workflows.RecoveryTTL).UTC().Truncate(time.Second)
 	in := workflows.RecoveryInput{FlowID: flowID, Email: email, IP: clientIP(c), UserAgent: c.Request.UserAgent(), Locale: acceptLocale(c),
-		FlowSecretMAC: mac, SessionTokenHash: security.SessionTokenHash(s.Cfg.SecretKey, flowID, secret),
-		ExpiresAt: expires, Delay: s.Cfg.RecoveryDelay}
+		FlowSecretMAC: mac, SessionTokenHash: tokenHash, ExpiresAt: expires, Delay: s.Cfg.RecoveryDelay}
 	ctx, cancel := rpc(c, rpcTimeout)
 	defer cancel()
 	_, err = s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{

@@ -151,11 +151,13 @@ const (
 	flowSecretHeader = "X-Flow-Secret"
 )
 
-// newFlowSecret makes the secret of a flow the caller is starting and the
-// MAC the flow keeps of it.
-func (s *Server) newFlowSecret(flowID string) (secret string, mac []byte) {
+// newFlowSecret makes the secret of a flow the caller is starting, the
+// MAC the flow keeps of it, and the hash of the session token the secret
+// makes (security.SessionTokenHash), under which the flow's session is
+// stored.
+func (s *Server) newFlowSecret(flowID string) (secret string, mac, sessionTokenHash []byte) {
 	secret = security.RandomToken()
-	return secret, security.FlowSecretMAC(s.Cfg.SecretKey, flowID, secret)
+	return secret, security.FlowSecretMAC(s.Cfg.SecretKey, flowID, secret), security.SessionTokenHash(s.Cfg.SecretKey, flowID, secret)
 }
 
 // respondStarted answers the call that started a flow: the flow, its
@@ -217,9 +219,9 @@ func (s *Server) login(c *gin.Context) {
 		return
 	}
 	flowID := security.RandomToken()
-	secret, mac := s.newFlowSecret(flowID)
+	secret, mac, tokenHash := s.newFlowSecret(flowID)
 	in := workflows.LoginInput{FlowID: flowID, IP: clientIP(c), UserAgent: c.Request.UserAgent(), FlowSecretMAC: mac,
-		SessionTokenHash: security.SessionTokenHash(s.Cfg.SecretKey, flowID, secret), Locale: acceptLocale(c)}
+		SessionTokenHash: tokenHash, Locale: acceptLocale(c)}
 	v, err := s.updateWithStart(c, in, "Login (password)", workflows.UpdateSubmitPassword, workflows.SubmitPasswordInput{
 		Email: email, PasswordSealed: s.Sealer.Seal(security.PurposePassword, []byte(req.Password)),
 	})
@@ -237,9 +239,9 @@ func (s *Server) loginPasskey(c *gin.Context) {
 		return
 	}
 	flowID := security.RandomToken()
-	secret, mac := s.newFlowSecret(flowID)
+	secret, mac, tokenHash := s.newFlowSecret(flowID)
 	in := workflows.LoginInput{FlowID: flowID, IP: clientIP(c), UserAgent: c.Request.UserAgent(), Passwordless: true, Locale: acceptLocale(c),
-		FlowSecretMAC: mac, SessionTokenHash: security.SessionTokenHash(s.Cfg.SecretKey, flowID, secret)}
+		FlowSecretMAC: mac, SessionTokenHash: tokenHash}
 	v, err := s.updateWithStart(c, in, "Login (passkey)", workflows.UpdateChallenge,
 		workflows.ChallengeInput{FlowSecretMAC: mac, Method: workflows.MethodWebAuthn})
 	if err != nil {
