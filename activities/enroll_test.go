@@ -84,18 +84,25 @@ func (f *enrollFixture) session() store.Session {
 	return s
 }
 
+// execute runs an activity in the fixture's environment and returns its
+// result; an error fails the test.
+func execute[T any](f *enrollFixture, activity, in any) T {
+	f.t.Helper()
+	var out T
+	v, err := f.env.ExecuteActivity(activity, in)
+	if err != nil {
+		f.t.Fatalf("%T: %v", in, err)
+	}
+	if err := v.Get(&out); err != nil {
+		f.t.Fatal(err)
+	}
+	return out
+}
+
 func (f *enrollFixture) finish(activity any, in activities.FinishEnrollmentInput) activities.EnrollmentResult {
 	f.t.Helper()
 	in.UserID, in.FlowID = f.user.ID, "flow-"+security.RandomToken()[:8]
-	v, err := f.env.ExecuteActivity(activity, in)
-	if err != nil {
-		f.t.Fatalf("finish: %v", err)
-	}
-	var res activities.EnrollmentResult
-	if err := v.Get(&res); err != nil {
-		f.t.Fatal(err)
-	}
-	return res
+	return execute[activities.EnrollmentResult](f, activity, in)
 }
 
 func (f *enrollFixture) events() map[string]int {
@@ -123,14 +130,7 @@ func (f *enrollFixture) liveSessions() int {
 func TestTOTPEnrollment(t *testing.T) {
 	t.Run("case=the key has 160 bits, is sealed, and its code's step is used up on confirm", func(t *testing.T) {
 		f := newEnrollFixture(t)
-		v, err := f.env.ExecuteActivity(f.acts.BeginTOTPEnrollment, f.user.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var k activities.TOTPEnrollment
-		if err := v.Get(&k); err != nil {
-			t.Fatal(err)
-		}
+		k := execute[activities.TOTPEnrollment](f, f.acts.BeginTOTPEnrollment, f.user.ID)
 		key, err := rules.OpenTOTPKey(f.acts.Sealer, k.KeySealed)
 		if err != nil {
 			t.Fatal(err)
@@ -176,14 +176,10 @@ func TestTOTPEnrollment(t *testing.T) {
 			t.Fatalf("settings %+v secret ok %v", tf, string(secret) == key.Secret())
 		}
 		// The confirming code cannot sign in (RFC 6238 §5.2).
-		v, err = f.env.ExecuteActivity(f.acts.VerifyTOTP, activities.VerifyTOTPInput{UserID: f.user.ID,
+		res := execute[activities.Answer](f, f.acts.VerifyTOTP, activities.VerifyTOTPInput{UserID: f.user.ID,
 			CodeSealed: f.acts.Sealer.Seal(security.PurposeCode, []byte(code))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var res activities.Answer
-		if err := v.Get(&res); err != nil || res.OK || !res.Replay {
-			t.Fatalf("login with the confirming code: %+v %v", res, err)
+		if res.OK || !res.Replay {
+			t.Fatalf("login with the confirming code: %+v", res)
 		}
 		if f.events()["factor_enabled"] != 1 {
 			t.Fatalf("events %v", f.events())
@@ -295,14 +291,7 @@ var testRP = virtualwebauthn.RelyingParty{Name: "authflow", ID: testRPID, Origin
 // beginRegistration asks for a passkey registration of the fixture's user.
 func (f *enrollFixture) beginRegistration() (activities.WebAuthnChallenge, *virtualwebauthn.AttestationOptions) {
 	f.t.Helper()
-	v, err := f.env.ExecuteActivity(f.acts.BeginWebAuthnRegistration, f.user.ID)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	var ch activities.WebAuthnChallenge
-	if err := v.Get(&ch); err != nil {
-		f.t.Fatal(err)
-	}
+	ch := execute[activities.WebAuthnChallenge](f, f.acts.BeginWebAuthnRegistration, f.user.ID)
 	opts, err := virtualwebauthn.ParseAttestationOptions(string(ch.Options))
 	if err != nil {
 		f.t.Fatal(err)
@@ -314,16 +303,8 @@ func (f *enrollFixture) beginRegistration() (activities.WebAuthnChallenge, *virt
 // challenge.
 func (f *enrollFixture) verifyRegistration(ch activities.WebAuthnChallenge, cred string) activities.WebAuthnRegistration {
 	f.t.Helper()
-	v, err := f.env.ExecuteActivity(f.acts.VerifyWebAuthnRegistration, activities.VerifyWebAuthnRegistrationInput{
+	return execute[activities.WebAuthnRegistration](f, f.acts.VerifyWebAuthnRegistration, activities.VerifyWebAuthnRegistrationInput{
 		UserID: f.user.ID, Session: ch.Session, Credential: json.RawMessage(cred)})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	var reg activities.WebAuthnRegistration
-	if err := v.Get(&reg); err != nil {
-		f.t.Fatal(err)
-	}
-	return reg
 }
 
 func TestWebAuthnRegistration(t *testing.T) {

@@ -27,16 +27,8 @@ func TestFlashCallSend(t *testing.T) {
 	}
 	send := func(f *enrollFixture, phoneID, flowID string) activities.SentCode {
 		f.t.Helper()
-		v, err := f.env.ExecuteActivity(f.acts.SendCode, activities.SendCodeInput{FlowID: flowID, UserID: f.user.ID,
+		return execute[activities.SentCode](f, f.acts.SendCode, activities.SendCodeInput{FlowID: flowID, UserID: f.user.ID,
 			Channel: activities.ChannelCallFlash, PhoneID: phoneID, Purpose: "login"})
-		if err != nil {
-			f.t.Fatal(err)
-		}
-		var sent activities.SentCode
-		if err := v.Get(&sent); err != nil {
-			f.t.Fatal(err)
-		}
-		return sent
 	}
 	t.Run("case=the caller's last 4 digits are the code, for 3 minutes and one answer", func(t *testing.T) {
 		f, phoneID := setup(t)

@@ -39,16 +39,8 @@ func (f *enrollFixture) withPassword(pw string) {
 
 func (f *enrollFixture) verifyPassword(pw string) activities.VerifyPasswordResult {
 	f.t.Helper()
-	v, err := f.env.ExecuteActivity(f.acts.VerifyPassword, activities.VerifyPasswordInput{Email: f.user.Email,
+	return execute[activities.VerifyPasswordResult](f, f.acts.VerifyPassword, activities.VerifyPasswordInput{Email: f.user.Email,
 		PasswordSealed: f.acts.Sealer.Seal(security.PurposePassword, []byte(pw)), IP: "203.0.113.9"})
-	if err != nil {
-		f.t.Fatalf("verify password: %v", err)
-	}
-	var res activities.VerifyPasswordResult
-	if err := v.Get(&res); err != nil {
-		f.t.Fatal(err)
-	}
-	return res
 }
 
 func TestVerifyPassword(t *testing.T) {
@@ -286,16 +278,8 @@ func TestVerifyTOTP(t *testing.T) {
 	}
 	verify := func(f *enrollFixture, code string) activities.Answer {
 		f.t.Helper()
-		v, err := f.env.ExecuteActivity(f.acts.VerifyTOTP, activities.VerifyTOTPInput{UserID: f.user.ID,
+		return execute[activities.Answer](f, f.acts.VerifyTOTP, activities.VerifyTOTPInput{UserID: f.user.ID,
 			CodeSealed: f.acts.Sealer.Seal(security.PurposeCode, []byte(code))})
-		if err != nil {
-			f.t.Fatal(err)
-		}
-		var res activities.Answer
-		if err := v.Get(&res); err != nil {
-			f.t.Fatal(err)
-		}
-		return res
 	}
 	failures := func(f *enrollFixture) int {
 		st, err := f.st.GetAttempts(context.Background(), "2fa", f.user.ID)
@@ -390,14 +374,7 @@ func TestSecondFactorBackoffAndHardCap(t *testing.T) {
 	want := map[int]time.Duration{10: time.Minute, 11: 2 * time.Minute, 12: 4 * time.Minute, 13: 8 * time.Minute,
 		14: 16 * time.Minute, 15: 32 * time.Minute, 16: time.Hour, 19: time.Hour}
 	for n := 1; n <= 20; n++ {
-		v, err := f.env.ExecuteActivity(f.acts.ReserveSecondFactorAttempt, f.user.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ans activities.Answer
-		if err := v.Get(&ans); err != nil {
-			t.Fatal(err)
-		}
+		ans := execute[activities.Answer](f, f.acts.ReserveSecondFactorAttempt, f.user.ID)
 		if ans.Refused || ans.Failures != n {
 			t.Fatalf("answer %d: %+v, want granted as the %dth failure", n, ans, n)
 		}

@@ -234,15 +234,7 @@ func TestIssueSession(t *testing.T) {
 	}
 	issue := func(f *enrollFixture, in activities.IssueSessionInput) activities.IssuedSession {
 		f.t.Helper()
-		v, err := f.env.ExecuteActivity(f.acts.IssueSession, in)
-		if err != nil {
-			f.t.Fatal(err)
-		}
-		var s activities.IssuedSession
-		if err := v.Get(&s); err != nil {
-			f.t.Fatal(err)
-		}
-		return s
+		return execute[activities.IssuedSession](f, f.acts.IssueSession, in)
 	}
 	failures := func(f *enrollFixture) int {
 		a, err := f.st.GetAttempts(context.Background(), rules.ScopeSecondFactor, f.user.ID)

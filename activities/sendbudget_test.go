@@ -364,14 +364,7 @@ func TestSentCodesLiveTenMinutes(t *testing.T) {
 			{Channel: activities.ChannelCallDictate, UserID: f.user.ID, PhoneID: phoneID},
 		} {
 			in.FlowID, in.Purpose = "flow-"+security.RandomToken()[:8], "login"
-			v, err := f.env.ExecuteActivity(f.acts.SendCode, in)
-			if err != nil {
-				t.Fatalf("%s: %v", in.Channel, err)
-			}
-			var sent activities.SentCode
-			if err := v.Get(&sent); err != nil {
-				t.Fatal(err)
-			}
+			sent := execute[activities.SentCode](f, f.acts.SendCode, in)
 			if !sent.ExpiresAt.Equal(now.Add(10 * time.Minute)) {
 				t.Errorf("%s code expires at %s, want 10 minutes after %s", in.Channel, sent.ExpiresAt, now)
 			}

@@ -51,14 +51,7 @@ func (f *enrollFixture) passkey(id string) store.Credential {
 // (the second step of a login).
 func (f *enrollFixture) beginPasskeyLogin() (activities.WebAuthnChallenge, virtualwebauthn.AssertionOptions) {
 	f.t.Helper()
-	v, err := f.env.ExecuteActivity(f.acts.BeginWebAuthnLogin, activities.BeginWebAuthnLoginInput{UserID: f.user.ID})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	var ch activities.WebAuthnChallenge
-	if err := v.Get(&ch); err != nil {
-		f.t.Fatal(err)
-	}
+	ch := execute[activities.WebAuthnChallenge](f, f.acts.BeginWebAuthnLogin, activities.BeginWebAuthnLoginInput{UserID: f.user.ID})
 	opts, err := virtualwebauthn.ParseAssertionOptions(string(ch.Options))
 	if err != nil {
 		f.t.Fatal(err)
@@ -70,16 +63,8 @@ func (f *enrollFixture) beginPasskeyLogin() (activities.WebAuthnChallenge, virtu
 // session.
 func (f *enrollFixture) finishPasskeyLogin(session json.RawMessage, assertion string) activities.WebAuthnLoginResult {
 	f.t.Helper()
-	v, err := f.env.ExecuteActivity(f.acts.FinishWebAuthnLogin, activities.FinishWebAuthnLoginInput{UserID: f.user.ID,
+	return execute[activities.WebAuthnLoginResult](f, f.acts.FinishWebAuthnLogin, activities.FinishWebAuthnLoginInput{UserID: f.user.ID,
 		Session: session, Credential: json.RawMessage(assertion)})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	var res activities.WebAuthnLoginResult
-	if err := v.Get(&res); err != nil {
-		f.t.Fatal(err)
-	}
-	return res
 }
 
 // authenticatorOf decodes what the store keeps of go-webauthn's credential.
