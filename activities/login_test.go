@@ -135,6 +135,31 @@ var bothStores = map[string]func(t *testing.T) store.Store{
 // account, as an attacker with the password would from 40 flows: each
 // answer is reserved on the account before it is checked, so exactly
 // FailuresBeforeLock are checked and the rest refused, on both stores.
+// answersInParallel runs answer(0) … answer(n-1) at once and returns the
+// answers of those that did not fail; a failure is a test error.
+func answersInParallel(t *testing.T, n int, answer func(i int) (activities.Answer, error)) []activities.Answer {
+	t.Helper()
+	var (
+		wg  sync.WaitGroup
+		mu  sync.Mutex
+		out []activities.Answer
+	)
+	for i := range n {
+		wg.Go(func() {
+			ans, err := answer(i)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			out = append(out, ans)
+		})
+	}
+	wg.Wait()
+	return out
+}
+
 func TestSecondFactorCountersAreExact(t *testing.T) {
 	for name, open := range bothStores {
 		t.Run("store="+name+"/case=40 parallel wrong codes for one account: 10 checked, 30 refused", func(t *testing.T) {
@@ -150,27 +175,19 @@ func TestSecondFactorCountersAreExact(t *testing.T) {
 			}
 			acts := &activities.Activities{Store: st, Sealer: sealer, SecretKey: key, Limits: rules.DefaultLimits,
 				Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-			var wg sync.WaitGroup
-			var mu sync.Mutex
 			checked, refused := 0, 0
-			for i := range 40 {
-				wg.Go(func() {
-					flow := "flow-" + strconv.Itoa(i)
-					ans, err := acts.CheckCode(context.Background(), activities.CheckCodeInput{FlowID: flow, UserID: u.ID,
-						CodeSealed: sealer.Seal(security.PurposeCode, []byte("000000")), MAC: security.CodeMAC(key, flow, "123456")})
-					mu.Lock()
-					defer mu.Unlock()
-					switch {
-					case err != nil:
-						t.Error(err)
-					case ans.Refused:
-						refused++
-					case ans.Counted && !ans.OK:
-						checked++
-					}
-				})
+			for _, ans := range answersInParallel(t, 40, func(i int) (activities.Answer, error) {
+				flow := "flow-" + strconv.Itoa(i)
+				return acts.CheckCode(context.Background(), activities.CheckCodeInput{FlowID: flow, UserID: u.ID,
+					CodeSealed: sealer.Seal(security.PurposeCode, []byte("000000")), MAC: security.CodeMAC(key, flow, "123456")})
+			}) {
+				switch {
+				case ans.Refused:
+					refused++
+				case ans.Counted && !ans.OK:
+					checked++
+				}
 			}
-			wg.Wait()
 			if checked != 10 || refused != 30 {
 				t.Fatalf("checked %d, refused %d; want 10 and 30", checked, refused)
 			}
@@ -185,26 +202,18 @@ func TestSecondFactorCountersAreExact(t *testing.T) {
 				t.Fatal(err)
 			}
 			acts := &activities.Activities{Store: st, Limits: rules.DefaultLimits, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-			var wg sync.WaitGroup
-			var mu sync.Mutex
 			var granted []int
 			refused := 0
-			for range 40 {
-				wg.Go(func() {
-					ans, err := acts.ReserveSecondFactorAttempt(context.Background(), u.ID)
-					mu.Lock()
-					defer mu.Unlock()
-					switch {
-					case err != nil:
-						t.Error(err)
-					case ans.Refused:
-						refused++
-					case ans.Counted:
-						granted = append(granted, ans.Failures)
-					}
-				})
+			for _, ans := range answersInParallel(t, 40, func(int) (activities.Answer, error) {
+				return acts.ReserveSecondFactorAttempt(context.Background(), u.ID)
+			}) {
+				switch {
+				case ans.Refused:
+					refused++
+				case ans.Counted:
+					granted = append(granted, ans.Failures)
+				}
 			}
-			wg.Wait()
 			slices.Sort(granted)
 			if want := []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}; !slices.Equal(granted, want) || refused != 30 {
 				t.Fatalf("reserved with counts %v, refused %d; want each of 1..10 once and 30 refused", granted, refused)
