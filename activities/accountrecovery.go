@@ -104,9 +104,11 @@ type RecoveryNoticeInput struct {
 
 // RecoveryNotice tells every channel of the account (email, Telegram
 // chats, verified phones by SMS) that a recovery waits and what happens at
-// ReadyAt, with a single-use cancel link of its own. The first notice
-// records the wait, so that a login of the account can cancel it. Each
-// channel is told once per notice (keyed sends).
+// ReadyAt, with a single-use cancel link of its own (derived from the
+// notice's idempotency key, so a retried notice is an identical copy and
+// its link is the first's). The first notice records the wait, so that a
+// login of the account can cancel it. Each channel is told once per notice
+// (keyed sends).
 func (a *Activities) RecoveryNotice(ctx context.Context, in RecoveryNoticeInput) error {
 	key := idemKey(ctx)
 	if !in.Reminder {
@@ -118,7 +120,9 @@ func (a *Activities) RecoveryNotice(ctx context.Context, in RecoveryNoticeInput)
 			return err
 		}
 	}
-	token := security.RandomToken()
+	// Derived from the send's key: a retry after a kill that straddled a
+	// send repeats the same link, so the copy is identical.
+	token := security.RecoveryCancelToken(a.SecretKey, key)
 	if err := a.Store.CreateRecoveryCancelToken(ctx, security.HashToken(token), in.FlowID, in.UserID, in.TokenExpiresAt); err != nil {
 		return storeErr("recovery cancel token", err)
 	}

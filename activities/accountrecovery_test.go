@@ -2,16 +2,23 @@ package activities_test
 
 import (
 	"context"
+	"errors"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/authflow/authflow/activities"
 	"github.com/authflow/authflow/channels"
 	"github.com/authflow/authflow/errkind"
 	"github.com/authflow/authflow/rules"
 	"github.com/authflow/authflow/security"
+	"github.com/authflow/authflow/store"
 )
 
 func (f *enrollFixture) run(activity any, in any) error {
@@ -68,6 +75,37 @@ func TestRecoveryNotice(t *testing.T) {
 			t.Fatalf("events %v", ev)
 		}
 	})
+	t.Run("case=a notice sent again by the retry of a kill between send and record is an identical copy whose link works", func(t *testing.T) {
+		f := newEnrollFixture(t)
+		f.acts.Store = &noticeRecordFailsOnce{Store: f.st}
+		var s testsuite.WorkflowTestSuite
+		env := s.NewTestWorkflowEnvironment()
+		env.RegisterActivity(f.acts)
+		env.RegisterWorkflow(noticeWithRetries)
+		in := activities.RecoveryNoticeInput{FlowID: "rf-retry", UserID: f.user.ID, ReadyAt: time.Now().Add(72 * time.Hour),
+			TokenExpiresAt: time.Now().Add(96 * time.Hour)}
+		env.ExecuteWorkflow(noticeWithRetries, in)
+		if err := env.GetWorkflowError(); err != nil {
+			t.Fatal(err)
+		}
+		var texts []string
+		for _, e := range f.outbox.Entries() {
+			if e.Channel == "email" && e.To == f.user.Email {
+				texts = append(texts, e.Text)
+			}
+		}
+		if len(texts) != 2 || texts[0] != texts[1] {
+			t.Fatalf("want the notice and one identical copy, got %q", texts)
+		}
+		token := regexp.MustCompile(`/recover/cancel\?token=([a-z2-7]+)`).FindStringSubmatch(texts[0])
+		if token == nil {
+			t.Fatalf("no cancel link in %q", texts[0])
+		}
+		flow, err := f.st.UseRecoveryCancelToken(context.Background(), security.HashToken(token[1]), time.Now())
+		if err != nil || flow != "rf-retry" {
+			t.Fatalf("the copy's link: %q %v", flow, err)
+		}
+	})
 	t.Run("case=a login of the account cancels its waiting recoveries", func(t *testing.T) {
 		f := newEnrollFixture(t)
 		var cancelled []string
@@ -86,6 +124,31 @@ func TestRecoveryNotice(t *testing.T) {
 			t.Fatalf("cancelled %v", cancelled)
 		}
 	})
+}
+
+// noticeRecordFailsOnce fails the first write of an email notice's send
+// record, as a worker killed after the provider took the email would.
+type noticeRecordFailsOnce struct {
+	store.Store
+	failed bool
+}
+
+func (s *noticeRecordFailsOnce) RecordSentMessage(ctx context.Context, m store.SentMessage) error {
+	if !s.failed && m.Channel == activities.ChannelEmailNotice {
+		s.failed = true
+		return errors.New("the worker died before the record")
+	}
+	return s.Store.RecordSentMessage(ctx, m)
+}
+
+// noticeWithRetries runs RecoveryNotice the way the recovery workflow
+// does: a failed attempt is retried under the same activity id, hence the
+// same idempotency key.
+func noticeWithRetries(ctx workflow.Context, in activities.RecoveryNoticeInput) error {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Millisecond, MaximumAttempts: 3}})
+	var a *activities.Activities
+	return workflow.ExecuteActivity(ctx, a.RecoveryNotice, in).Get(ctx, nil)
 }
 
 func TestCompleteRecovery(t *testing.T) {

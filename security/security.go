@@ -347,6 +347,16 @@ func CSRFTokenMatches(key []byte, sessionToken, got string) bool {
 	return got != "" && ConstantTimeEqual(got, CSRFToken(key, sessionToken))
 }
 
+// RecoveryCancelToken is the cancel link's token of one recovery notice,
+// derived from the notice send's idempotency key: a notice sent again by
+// the activity's retry (the worker killed after the provider took it,
+// before its record) carries the same link, so the copy is identical and
+// one token is stored (docs/security.md "Durability"). Like derived codes
+// it cannot be made without the key; 256 bits.
+func RecoveryCancelToken(key []byte, idemKey string) string {
+	return strings.ToLower(b32.EncodeToString(mac(key, "recovery-cancel-token", idemKey)))
+}
+
 // DerivedDigits returns n decimal digits derived from key and the send's
 // idempotency key: a retried send produces the same code.
 func DerivedDigits(key []byte, idemKey string, n int) string {

@@ -132,6 +132,15 @@ func TestDerivations(t *testing.T) {
 			t.Fatalf("only %d distinct codes in 50 sends", len(seen))
 		}
 	})
+	t.Run("case=a recovery cancel token is stable per send, different per send and per key", func(t *testing.T) {
+		a := security.RecoveryCancelToken(key, "notice-1")
+		if len(a)*5 < 128 || a != security.RecoveryCancelToken(key, "notice-1") {
+			t.Fatalf("token %q", a)
+		}
+		if a == security.RecoveryCancelToken(key, "notice-2") || a == security.RecoveryCancelToken(bytes.Repeat([]byte{2}, 32), "notice-1") {
+			t.Fatal("token does not depend on the send or the key")
+		}
+	})
 	t.Run("case=a code MAC binds the code to its flow", func(t *testing.T) {
 		m := security.CodeMAC(key, "flow-a", "123456")
 		if !security.CodeMACMatches(key, "flow-a", "123456", m) || security.CodeMACMatches(key, "flow-b", "123456", m) || security.CodeMACMatches(key, "flow-a", "123457", m) {

@@ -469,7 +469,9 @@ type AccountRecoveries interface {
 	// WaitingRecoveries lists the flow ids of the user's recoveries that
 	// wait.
 	WaitingRecoveries(ctx context.Context, userID string) ([]string, error)
-	// CreateRecoveryCancelToken stores a cancel token's hash for a flow.
+	// CreateRecoveryCancelToken stores a cancel token's hash for a flow;
+	// storing it again for the same flow changes nothing (not even a spent
+	// token), for another flow is ErrConflict.
 	CreateRecoveryCancelToken(ctx context.Context, tokenHash []byte, flowID, userID string, expiresAt time.Time) error
 	// UseRecoveryCancelToken spends a token, once, and names its flow;
 	// ErrNotFound for an unknown, expired or spent token.

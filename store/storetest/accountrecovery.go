@@ -127,6 +127,23 @@ func testRecoveryCancelToken(t *testing.T, s store.Store) {
 	if err := s.CreateRecoveryCancelToken(ctx, []byte("h1"), "f2", u.ID, now.Add(time.Hour)); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("hash taken: %v", err)
 	}
+	// A notice's retry stores its token again for the same flow: no error,
+	// and a token spent meanwhile stays spent.
+	if err := s.CreateRecoveryCancelToken(ctx, []byte("h1"), "f1", u.ID, now.Add(time.Hour)); err != nil {
+		t.Fatalf("the same token for the same flow again: %v", err)
+	}
+	if _, err := s.UseRecoveryCancelToken(ctx, []byte("h1"), now); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a spent token stored again works again: %v", err)
+	}
+	if err := s.CreateRecoveryCancelToken(ctx, []byte("h3"), "f1", u.ID, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateRecoveryCancelToken(ctx, []byte("h3"), "f1", u.ID, now.Add(time.Hour)); err != nil {
+		t.Fatalf("an unspent token stored twice: %v", err)
+	}
+	if flow, err := s.UseRecoveryCancelToken(ctx, []byte("h3"), now); err != nil || flow != "f1" {
+		t.Fatalf("a token stored twice: %q %v", flow, err)
+	}
 }
 
 func testRecoveryCancelTokenConcurrent(t *testing.T, s store.Store) {

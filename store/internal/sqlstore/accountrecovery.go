@@ -89,17 +89,26 @@ func (s *Store) WaitingRecoveries(ctx context.Context, userID string) ([]string,
 	return out, nil
 }
 
-// CreateRecoveryCancelToken stores a cancel token's hash.
+// CreateRecoveryCancelToken stores a cancel token's hash. The same hash for
+// the same flow again (a notice's retry) leaves the row as it is, spent or
+// not; the hash of another flow's token is ErrConflict.
 func (s *Store) CreateRecoveryCancelToken(ctx context.Context, tokenHash []byte, flowID, userID string, expiresAt time.Time) error {
 	const op = "create recovery cancel token"
 	if len(tokenHash) == 0 || flowID == "" {
 		return s.invalid(op, "empty token hash or flow id")
 	}
-	_, err := s.db.Writer().Exec(ctx,
-		`INSERT INTO recovery_cancel_tokens (token_hash, flow_id, user_id, expires_at) VALUES ($1, $2, $3, $4)`,
+	// The no-op update makes the retry count one row; a WHERE that fails
+	// (another flow) counts none.
+	n, err := s.db.Writer().Exec(ctx,
+		`INSERT INTO recovery_cancel_tokens (token_hash, flow_id, user_id, expires_at) VALUES ($1, $2, $3, $4)
+		 ON CONFLICT (token_hash) DO UPDATE SET flow_id = recovery_cancel_tokens.flow_id
+		 WHERE recovery_cancel_tokens.flow_id = excluded.flow_id`,
 		tokenHash, flowID, userID, ts(expiresAt))
 	if err != nil {
 		return s.wrap(op, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: %s: the token is another flow's: %w", s.d.Name, op, store.ErrConflict)
 	}
 	return nil
 }
