@@ -48,19 +48,32 @@ func (c *flowClient) call(method, path string, body any) answer {
 	return a
 }
 
-// outbox counts the dev outbox's entries to one address whose subject
-// starts with prefix, and returns the text of the last.
-func (c *flowClient) outbox(to, prefix string) (int, string) {
+// outbox counts the messages in the dev outbox to one address whose
+// subject starts with prefix, and returns the text of the last. Entries
+// with one idempotency key are one message: a send whose worker was killed
+// after the provider took it but before its record was written is sent
+// again with the same key on the activity's retry, which an SMTP receiver
+// sees as one Message-ID (docs/design.md, "Sends"). Two keys are two
+// messages, which is what a notice sent twice by the flow would be. A copy
+// that differs from its first (another cancel link) fails t.
+func (c *flowClient) outbox(t *testing.T, to, prefix string) (int, string) {
+	t.Helper()
 	var outbox struct {
-		Entries []struct{ Channel, To, Subject, Text string } `json:"entries"`
+		Entries []struct{ Channel, To, Subject, Text, Key string } `json:"entries"`
 	}
 	_ = json.Unmarshal([]byte(c.call("GET", "/dev/outbox.json", nil).raw), &outbox)
-	n, text := 0, ""
+	first, n, text := map[string]string{}, 0, ""
 	for _, e := range outbox.Entries {
-		if e.Channel == "email" && e.To == to && strings.HasPrefix(e.Subject, prefix) {
-			n++
-			text = e.Text
+		if e.Channel != "email" || e.To != to || !strings.HasPrefix(e.Subject, prefix) {
+			continue
 		}
+		if prev, seen := first[e.Key]; e.Key == "" || !seen {
+			n++
+			first[e.Key] = e.Text
+		} else if prev != e.Text {
+			t.Errorf("two sends of %q with key %s differ:\n%s\n%s", e.Subject, e.Key, prev, e.Text)
+		}
+		text = e.Text
 	}
 	return n, text
 }
@@ -121,7 +134,7 @@ func TestDevKilledDuringARecoveryWait(t *testing.T) {
 	c.secrets[flow] = r.body["flow_secret"].(string)
 	var code string
 	eventually(t, 20*time.Second, "the recovery code in the dev outbox", func() bool {
-		_, text := c.outbox(email, "Your authflow code")
+		_, text := c.outbox(t, email, "Your authflow code")
 		code = regexp.MustCompile(`\b\d{6}\b`).FindString(text)
 		return code != ""
 	})
@@ -133,7 +146,7 @@ func TestDevKilledDuringARecoveryWait(t *testing.T) {
 		t.Fatalf("lost factors: %d %s", w.status, w.raw)
 	}
 	eventually(t, 20*time.Second, "the first notice", func() bool {
-		n, _ := c.outbox(email, "Someone is recovering")
+		n, _ := c.outbox(t, email, "Someone is recovering")
 		return n == 1
 	})
 
@@ -144,10 +157,10 @@ func TestDevKilledDuringARecoveryWait(t *testing.T) {
 	eventually(t, delay+time.Minute, "set_password after the wait", func() bool {
 		return c.call("GET", "/v1/recovery/"+flow, nil).body["state"] == "set_password"
 	})
-	if n, _ := c.outbox(email, "Someone is recovering"); n != 1 {
+	if n, _ := c.outbox(t, email, "Someone is recovering"); n != 1 {
 		t.Errorf("%d first notices, want 1", n)
 	}
-	if n, _ := c.outbox(email, "Reminder: your authflow account"); n != 1 {
+	if n, _ := c.outbox(t, email, "Reminder: your authflow account"); n != 1 {
 		t.Errorf("%d reminders, want 1", n)
 	}
 	s := c.call("GET", "/v1/recovery/"+flow, nil)
