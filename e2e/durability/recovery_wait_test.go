@@ -49,11 +49,12 @@ func (c *flowClient) call(method, path string, body any) answer {
 }
 
 // outbox counts the messages in the dev outbox to one address whose
-// subject starts with prefix, and returns the text of the last. Entries
+// subject starts with prefix, and returns the text of the first sent (the
+// outbox lists the newest first). Entries
 // with one idempotency key are one message: a send whose worker was killed
 // after the provider took it but before its record was written is sent
 // again with the same key on the activity's retry, which an SMTP receiver
-// sees as one Message-ID (docs/design.md, "Sends"). Two keys are two
+// sees as one Message-ID (docs/security.md, "Durability"). Two keys are two
 // messages, which is what a notice sent twice by the flow would be. A copy
 // that differs from its first (another cancel link) fails t.
 func (c *flowClient) outbox(t *testing.T, to, prefix string) (int, string) {
